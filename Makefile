@@ -1,0 +1,47 @@
+# streamapp — the two commands: `make demo` (the main job) and `make test` (the whole suite).
+# Both install what is missing: a venv with the Python deps, the Kafka jars (Maven Central),
+# Debian's redis-server and kcat.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := .stack
+
+.PHONY: demo test up down deps venv lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+deps: venv
+	@bash deploy/deps.sh
+
+up: deps
+	@bash deploy/kafka/kafka.sh up
+	@bash deploy/redis/redis.sh up
+	@$(BIN)/streamapp topics apply
+
+down:
+	@bash deploy/kafka/kafka.sh down
+	@bash deploy/redis/redis.sh down
+
+demo: up
+	@bash deploy/demo.sh
+
+lint: venv
+	$(BIN)/ruff check streamapp tests benchmarks
+	$(BIN)/ruff format --check streamapp tests benchmarks
+	$(BIN)/mypy streamapp
+
+test: deps lint
+	$(BIN)/pytest
+
+bench: up
+	$(BIN)/streamapp bench
+
+clean: down
+	rm -rf $(VENV) $(STACK)

@@ -1,0 +1,196 @@
+"""``streamapp`` command line: worker, topics, lag, replay, watch, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import orjson
+
+from streamapp.settings import get_settings
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from streamapp.app import run_worker
+
+    run_worker(get_settings(), loglevel=args.loglevel)
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from streamapp.topics import TopicAdmin, load_specs
+
+    settings = get_settings()
+
+    async def run() -> int:
+        specs = load_specs(settings)
+        async with TopicAdmin(settings) as admin:
+            if args.action == "apply":
+                changes = await admin.apply(specs)
+                for line in changes or ["topics already match topics/"]:
+                    print(line)
+                return 0
+            drifts = await admin.diff(specs)
+            for drift in drifts:
+                print(drift)
+            if not drifts:
+                print(f"{len(specs)} topics match topics/")
+            return 1 if drifts else 0
+
+    return asyncio.run(run())
+
+
+def _lag(args: argparse.Namespace) -> int:
+    from streamapp.lag import LagReader
+
+    settings = get_settings()
+
+    async def run() -> int:
+        async with LagReader(settings.kafka_bootstrap) as reader:
+            rows = await reader.group_lag(args.group or settings.app_id)
+        if args.json:
+            print(orjson.dumps([r.as_dict() for r in rows]).decode())
+            return 0
+        print(f"{'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>12} {'END':>12} {'LAG':>9}")
+        for r in rows:
+            print(f"{r.topic:<24} {r.partition:>9} {r.committed:>12} {r.end:>12} {r.lag:>9}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streamapp import datasets
+    from streamapp.replay import replay
+
+    log = datasets.load(args.format, Path(args.path) if args.path else None)
+    if args.limit:
+        log = log[-args.limit :]
+    counts = asyncio.run(
+        replay(
+            get_settings(),
+            log,
+            speed=args.speed,
+            initial_stock=args.initial_stock,
+            restock_after_s=args.restock_after,
+            run_id=args.run_id,
+        )
+    )
+    print(orjson.dumps(counts).decode())
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    settings = get_settings()
+
+    async def run() -> None:
+        consumer = AIOKafkaConsumer(
+            settings.topic("recommendations"),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        shown = 0
+        try:
+            async for record in consumer:
+                message = orjson.loads(record.value)
+                trigger = message["trigger"]
+                latency = record.timestamp - trigger["input_ts"]
+                items = " ".join(f"{i['item_id']}({i['source'][:3]})" for i in message["items"][:5])
+                print(
+                    f"user={message['user_id']:<10} latency={latency:>5}ms "
+                    f"reason={trigger['reason']:<11} items: {items}",
+                    flush=True,
+                )
+                shown += 1
+                if args.count and shown >= args.count:
+                    return
+        finally:
+            await consumer.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from streamapp.bench import run_bench
+
+    result = asyncio.run(
+        run_bench(
+            get_settings(),
+            rate=args.rate,
+            seconds=args.seconds,
+            max_events=args.max_events,
+            stockouts=args.stockouts,
+        )
+    )
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamapp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run the stream worker (Faust)")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=_worker)
+
+    topics = sub.add_parser("topics", help="create/alter topics from topics/ or check drift")
+    topics.add_argument("action", choices=["apply", "check"])
+    topics.set_defaults(func=_topics)
+
+    lag = sub.add_parser("lag", help="consumer lag per topic/partition, from the broker")
+    lag.add_argument("--group", help="consumer group (default: the app id)")
+    lag.add_argument("--json", action="store_true")
+    lag.set_defaults(func=_lag)
+
+    rp = sub.add_parser("replay", help="publish a real event log (and derived inventory)")
+    rp.add_argument(
+        "--dataset", dest="format", choices=["taobao", "rees46", "csv"], default="taobao"
+    )
+    rp.add_argument("--path", help="log file (default: the dataset in ../shared/datasets)")
+    rp.add_argument(
+        "--speed", type=float, default=0.0, help="N × real time; 0 = as fast as possible"
+    )
+    rp.add_argument("--limit", type=int, default=0, help="only the last N events")
+    rp.add_argument("--initial-stock", type=int, default=3)
+    rp.add_argument(
+        "--restock-after",
+        type=float,
+        default=6 * 3600.0,
+        help="log seconds from stock-out to restock",
+    )
+    rp.add_argument("--run-id", help="event id prefix (default: random, so re-runs are new)")
+    rp.set_defaults(func=_replay)
+
+    watch = sub.add_parser("watch", help="print recommendations as they arrive")
+    watch.add_argument("--count", type=int, default=0, help="stop after N messages")
+    watch.set_defaults(func=_watch)
+
+    bench = sub.add_parser("bench", help="freshness, invalidation and throughput benchmark")
+    bench.add_argument("--rate", type=int, default=1000, help="steady events/s for freshness")
+    bench.add_argument("--seconds", type=float, default=10.0)
+    bench.add_argument(
+        "--max-events", type=int, default=100_000, help="events for the max-throughput phase"
+    )
+    bench.add_argument("--stockouts", type=int, default=20)
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Readers of the real event logs in ``../shared/datasets/``, as time-ordered interactions.
+
+Three formats: ``taobao`` (Alibaba UserBehavior: no header, seconds), ``rees46`` (eCommerce
+behaviour data: header, UTC date strings, price and brand on every event) and ``csv`` (header
+``user_id,item_id,event_type,ts`` with ts in epoch seconds or milliseconds). Replay and
+evaluation read through here, so both see the same events in the same order.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streamapp.settings import ROOT
+
+DATASETS_DIR = ROOT.parent / "shared" / "datasets"
+DEFAULT_PATHS = {
+    "taobao": DATASETS_DIR / "taobao-userbehavior-815u" / "UserBehavior.csv",
+    "rees46": DATASETS_DIR / "rees46-oct2019-slice" / "2019-Oct.csv",
+}
+
+# Source labels → our interaction kinds: click, fav, cart_add, cart_remove, purchase.
+KINDS = {
+    "pv": "click",
+    "view": "click",
+    "click": "click",
+    "fav": "fav",
+    "cart": "cart_add",
+    "add": "cart_add",
+    "remove": "cart_remove",
+    "remove_from_cart": "cart_remove",
+    "buy": "purchase",
+    "purchase": "purchase",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One logged interaction with whatever product metadata the log carries."""
+
+    user_id: str
+    item_id: str
+    kind: str
+    ts_ms: int
+    category: str | None = None
+    price: float | None = None
+    brand: str | None = None
+
+
+def _kind(label: str, path: Path, line: int) -> str:
+    try:
+        return KINDS[label.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{path}:{line}: unknown event type {label!r}") from None
+
+
+def _taobao(path: Path) -> Iterator[Interaction]:
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.reader(f), 1):
+            user, item, category, label, ts = row
+            yield Interaction(user, item, _kind(label, path, line), int(ts) * 1000, category)
+
+
+def _rees46(path: Path) -> Iterator[Interaction]:
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), 2):
+            when = datetime.strptime(row["event_time"], "%Y-%m-%d %H:%M:%S UTC")
+            yield Interaction(
+                row["user_id"],
+                row["product_id"],
+                _kind(row["event_type"], path, line),
+                int(when.replace(tzinfo=UTC).timestamp() * 1000),
+                row["category_code"] or row["category_id"],
+                float(row["price"]) if row["price"] else None,
+                row["brand"] or None,
+            )
+
+
+def _csv(path: Path) -> Iterator[Interaction]:
+    with path.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), 2):
+            ts = int(float(row["ts"]))
+            yield Interaction(
+                row["user_id"],
+                row["item_id"],
+                _kind(row["event_type"], path, line),
+                ts if ts > 10**11 else ts * 1000,
+                row.get("category") or None,
+            )
+
+
+READERS = {"taobao": _taobao, "rees46": _rees46, "csv": _csv}
+
+
+def load(fmt: str, path: Path | None = None) -> list[Interaction]:
+    """All interactions of a log, sorted by time (stable: ties keep file order)."""
+    if fmt not in READERS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(READERS)}")
+    source = path or DEFAULT_PATHS.get(fmt)
+    if source is None:
+        raise ValueError("format 'csv' needs a path")
+    rows = list(READERS[fmt](Path(source)))
+    rows.sort(key=lambda r: r.ts_ms)
+    return rows

@@ -1,0 +1,153 @@
+"""The interaction path: validate → dead-letter → dedupe + decayed state → rank → commit → publish.
+
+One batch costs two Redis round trips (ingest script, commit script) whatever its size; refresh
+requests (after a stock-out) ride the same path with no state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from streamapp import metrics
+from streamapp.decay import forward_weight, needs_rescale
+from streamapp.events import InvalidEvent, Limits, decode
+from streamapp.messages import Record, dead_letter, item_fragment, recommendation_head, trigger
+from streamapp.recommend import recommend_user
+from streamapp.settings import Settings
+from streamapp.sink import Sink
+from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Gathered, Store
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {APPLIED: "applied", DUPLICATE: "duplicate", REPLAYED: "replayed"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def limits_at(settings: Settings, now: int) -> Limits:
+    """What an input event must satisfy, besides its schema, at wall-clock ``now``."""
+    return Limits(
+        tenants=settings.tenants,
+        max_bytes=settings.max_event_bytes,
+        min_ts=now - int(settings.max_event_age_s * 1000),
+        max_ts=now + int(settings.max_clock_skew_s * 1000),
+    )
+
+
+class DeadLetters:
+    """Sends rejected records to the dead-letter topic and counts them by reason."""
+
+    def __init__(self, settings: Settings, sink: Sink) -> None:
+        self.topic = settings.topic("dead-letter")
+        self.sink = sink
+
+    async def send(self, record: Record, error: InvalidEvent, now: int) -> None:
+        log.debug("dead-letter reason=%s tp=%s offset=%s", error.reason, record.tp, record.offset)
+        metrics.DEAD_LETTERS.labels(error.reason).inc()
+        metrics.EVENTS.labels(record.topic, "dead_letter").inc()
+        await self.sink.send(self.topic, record.topic.encode(), dead_letter(record, error, now))
+
+
+class InteractionProcessor:
+    """Processes batches from the clicks, carts and refresh topics (one agent, in order)."""
+
+    def __init__(self, settings: Settings, store: Store, sink: Sink) -> None:
+        self.settings = settings
+        self.store = store
+        self.sink = sink
+        self.dead_letters = DeadLetters(settings, sink)
+        self.contracts = {
+            settings.topic("clicks"): "click",
+            settings.topic("carts"): "cart",
+            settings.topic("refresh"): "refresh",
+        }
+        self.recommendations = settings.topic("recommendations")
+        self.rate = settings.decay_rate
+        self._rescale_warned: set[str] = set()
+
+    async def process(self, records: list[Record]) -> None:
+        started = time.perf_counter()
+        now = now_ms()
+        limits = limits_at(self.settings, now)
+        rows: list[tuple[Any, ...]] = []
+        row_topics: list[str] = []
+        triggers: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        for record in records:
+            contract = self.contracts[record.topic]
+            try:
+                event = decode(record.value, contract, limits)
+            except InvalidEvent as error:
+                await self.dead_letters.send(record, error, now)
+                continue
+            tenant, user = event["tenant"], event["user_id"]
+            if contract == "refresh":
+                cause = trigger(record, event["event_id"], event["ts"], "stock_out")
+                triggers[(tenant, user)] = (cause, record.timestamp_ms)
+                metrics.EVENTS.labels(record.topic, "applied").inc()
+                continue
+            rows.append(await self._row(record, event))
+            row_topics.append(record.topic)
+            cause = trigger(record, event["event_id"], event["ts"], "interaction")
+            triggers[(tenant, user)] = (cause, record.timestamp_ms)
+        gathered = await self.store.ingest(rows, list(triggers))
+        for topic, status in zip(row_topics, gathered.status, strict=True):
+            metrics.EVENTS.labels(topic, OUTCOMES[status]).inc()
+        await self._publish(gathered, triggers, now)
+        metrics.BATCH_SIZE.labels("interactions").observe(len(records))
+        metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
+
+    async def _row(self, record: Record, event: dict[str, Any]) -> tuple[Any, ...]:
+        tenant, ts = event["tenant"], event["ts"]
+        landmark = await self.store.landmark(tenant, ts)
+        if needs_rescale(ts, landmark, self.rate) and tenant not in self._rescale_warned:
+            self._rescale_warned.add(tenant)
+            log.warning("decay landmark needs a rescale tenant=%s landmark=%s", tenant, landmark)
+        weight = self.settings.weights.get(event["interaction"], 0.0)
+        return (
+            tenant,
+            record.tp,
+            record.offset,
+            event["event_id"],
+            event["user_id"],
+            event["item_id"],
+            event.get("category", False),
+            forward_weight(weight, ts, landmark, self.rate),
+            ts,
+            1 if event["interaction"] == "purchase" else 0,
+        )
+
+    async def _publish(
+        self,
+        gathered: Gathered,
+        triggers: dict[tuple[str, str], tuple[dict[str, Any], int]],
+        now: int,
+    ) -> None:
+        settings = self.settings
+        lists = []
+        for user in gathered.users:
+            cause, _ = triggers[(user.tenant, user.user_id)]
+            ranked = recommend_user(
+                user, gathered.tenants[user.tenant], settings.score_weights, 2 * settings.top_k
+            )
+            head = recommendation_head(
+                user.tenant,
+                user.user_id,
+                now,
+                settings.model_version,
+                settings.experiment_variant,
+                cause,
+            )
+            fragments = [(r.item_id, item_fragment(r), r.source) for r in ranked]
+            lists.append((user.tenant, user.user_id, head, fragments))
+        messages = await self.store.commit_lists(lists, now)
+        sent_at = now_ms()
+        for (tenant, user_id, _, _), (source, message) in zip(lists, messages, strict=True):
+            await self.sink.send(self.recommendations, user_id.encode(), message)
+            metrics.LISTS.labels(source).inc()
+            metrics.FRESHNESS_SECONDS.observe(
+                max(0, sent_at - triggers[(tenant, user_id)][1]) / 1e3
+            )

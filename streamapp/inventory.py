@@ -1,0 +1,81 @@
+"""The inventory path: validate → upsert product table and out-of-stock set → route refreshes.
+
+A stock-out is recorded in Redis (visible to every worker at once) before the batch is
+acknowledged, and every user whose current list shows the item gets a refresh request keyed by
+user id, so the partition that owns the user publishes the corrected list.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from streamapp import metrics
+from streamapp.events import InvalidEvent, decode
+from streamapp.interactions import DeadLetters, limits_at, now_ms
+from streamapp.messages import Record, refresh
+from streamapp.settings import Settings
+from streamapp.sink import Sink
+from streamapp.store import STALE, Store
+
+PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
+
+
+class InventoryProcessor:
+    """Processes batches from the inventory topic."""
+
+    def __init__(self, settings: Settings, store: Store, sink: Sink) -> None:
+        self.settings = settings
+        self.store = store
+        self.sink = sink
+        self.dead_letters = DeadLetters(settings, sink)
+        self.refresh_topic = settings.topic("refresh")
+
+    async def process(self, records: list[Record]) -> None:
+        started = time.perf_counter()
+        now = now_ms()
+        limits = limits_at(self.settings, now)
+        accepted: list[tuple[Record, dict[str, Any]]] = []
+        for record in records:
+            try:
+                accepted.append((record, decode(record.value, "inventory", limits)))
+            except InvalidEvent as error:
+                await self.dead_letters.send(record, error, now)
+        rows = [
+            (
+                event["tenant"],
+                event["item_id"],
+                event["ts"],
+                event["stock"],
+                {
+                    f: int(event[f]) if f == "discounted" else event[f]
+                    for f in PRODUCT_FIELDS
+                    if f in event
+                },
+            )
+            for _, event in accepted
+        ]
+        outcomes = await self.store.apply_inventory(rows)
+        for (record, event), outcome in zip(accepted, outcomes, strict=True):
+            if outcome.status == STALE:
+                stale = InvalidEvent(
+                    "stale_update",
+                    f"item {event['item_id']!r} already has a newer inventory record than ts "
+                    f"{event['ts']}",
+                    "/ts",
+                    event["event_id"],
+                )
+                await self.dead_letters.send(record, stale, now)
+                continue
+            metrics.EVENTS.labels(record.topic, "applied").inc()
+            if outcome.transition == "out":
+                metrics.INVALIDATIONS.inc()
+            for user_id in outcome.affected_users:
+                await self.sink.send(
+                    self.refresh_topic,
+                    user_id.encode(),
+                    refresh(event["tenant"], user_id, event["item_id"], event["event_id"], now),
+                )
+            metrics.REFRESHES.inc(len(outcome.affected_users))
+        metrics.BATCH_SIZE.labels("inventory").observe(len(records))
+        metrics.BATCH_SECONDS.labels("inventory").observe(time.perf_counter() - started)

@@ -1,0 +1,135 @@
+-- Apply one batch of interactions and gather what ranking needs for the users it touched.
+-- One call per batch: Redis runs it atomically, so an event's dedupe mark and its increments
+-- land together or not at all (a crash between them cannot double-count on replay).
+-- Key layout is owned by streamapp/store.py; this script follows it.
+--
+-- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
+--                  forward_weight, ts, purchased(0|1)], ...], users = [[tenant, user], ...]}
+-- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...], users = [...], tenants = {...}}
+local req = cjson.decode(ARGV[1])
+local cfg = req.cfg
+local status = {}
+local watermarks = {}
+local touched_users = {}
+local touched = {}  -- key -> max length, trimmed once per batch
+
+local function mark(key, limit) touched[key] = limit end
+
+for idx, ev in ipairs(req.events) do
+  local t, tp, offset, eid, user, item, cat, f, ts, bought =
+    ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9], ev[10]
+  local wm = watermarks[tp]
+  if wm == nil then
+    wm = tonumber(redis.call('HGET', req.wm, tp) or '-1')
+    watermarks[tp] = wm
+  end
+  local u = t .. ':u:' .. user
+  if offset <= wm then
+    status[idx] = 3
+  elseif redis.call('ZSCORE', u .. ':ids', eid) then
+    status[idx] = 2
+  else
+    status[idx] = 1
+    redis.call('ZADD', u .. ':ids', ts, eid)
+    mark(u .. ':ids', cfg.seen_event_ids)
+    touched_users[u] = true
+    if f ~= 0 then
+      if not cat then cat = redis.call('HGET', t .. ':item:' .. item, 'category') end
+      redis.call('ZINCRBY', u .. ':items', f, item)
+      mark(u .. ':items', cfg.user_items_max)
+      redis.call('ZINCRBY', t .. ':pop', f, item)
+      mark(t .. ':pop', cfg.popularity_max)
+      if cat then
+        redis.call('ZINCRBY', u .. ':cats', f, cat)
+        mark(u .. ':cats', cfg.user_categories_max)
+        local cp = t .. ':catpop:' .. cat
+        redis.call('ZINCRBY', cp, f, item)
+        mark(cp, cfg.category_popularity_max)
+      end
+      local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1)
+      for _, other in ipairs(recent) do
+        if other ~= item then
+          local a, b = t .. ':cv:' .. other, t .. ':cv:' .. item
+          redis.call('ZINCRBY', a, f, item)
+          redis.call('ZINCRBY', b, f, other)
+          mark(a, cfg.covisit_max)
+          mark(b, cfg.covisit_max)
+        end
+      end
+      redis.call('ZADD', u .. ':recent', 'GT', ts, item)
+      mark(u .. ':recent', cfg.session_items)
+    end
+    if bought == 1 then
+      redis.call('ZADD', u .. ':bought', 'GT', ts, item)
+      mark(u .. ':bought', cfg.purchased_max)
+    end
+  end
+  if offset > watermarks[tp] then watermarks[tp] = offset end
+end
+
+for tp, offset in pairs(watermarks) do
+  if offset >= 0 then redis.call('HSET', req.wm, tp, offset) end
+end
+for key, limit in pairs(touched) do
+  local n = redis.call('ZCARD', key)
+  if n > limit then redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1) end
+end
+for u, _ in pairs(touched_users) do
+  for _, suffix in ipairs({':ids', ':items', ':cats', ':recent', ':bought'}) do
+    redis.call('EXPIRE', u .. suffix, cfg.user_ttl_s)
+  end
+end
+
+-- Gather: raw signals per requested user, popularity and blocked items per tenant.
+local function scored(flat)
+  local out = {}
+  for i = 1, #flat, 2 do out[#out + 1] = {flat[i], tonumber(flat[i + 1])} end
+  return out
+end
+
+local tenants = {}
+local users = {}
+for _, pair in ipairs(req.users) do
+  local t, user = pair[1], pair[2]
+  local tenant = tenants[t]
+  if tenant == nil then
+    tenant = {
+      popular = scored(redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES')),
+      catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
+      seen = {},
+    }
+    tenants[t] = tenant
+  end
+  local u = t .. ':u:' .. user
+  local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1)
+  local covisit = {}
+  for i, other in ipairs(recent) do
+    covisit[i] = scored(redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES'))
+  end
+  local cats = scored(redis.call('ZREVRANGE', u .. ':cats', 0, cfg.categories_per_user - 1, 'WITHSCORES'))
+  local catpop = {}
+  for i, c in ipairs(cats) do
+    catpop[i] = scored(redis.call('ZREVRANGE', t .. ':catpop:' .. c[1], 0, cfg.category_candidates - 1, 'WITHSCORES'))
+  end
+  users[#users + 1] = {t, user, recent, covisit, cats, catpop, redis.call('ZRANGE', u .. ':bought', 0, -1)}
+  local seen = tenant.seen
+  for _, list in ipairs(covisit) do for _, p in ipairs(list) do seen[p[1]] = true end end
+  for _, list in ipairs(catpop) do for _, p in ipairs(list) do seen[p[1]] = true end end
+end
+
+-- The stream-table join: which candidates are out of stock (or, if configured, unknown).
+for t, tenant in pairs(tenants) do
+  for _, p in ipairs(tenant.popular) do tenant.seen[p[1]] = true end
+  for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
+  local blocked = {}
+  for item, _ in pairs(tenant.seen) do
+    if redis.call('SISMEMBER', t .. ':oos', item) == 1
+      or (cfg.drop_unknown_stock and redis.call('EXISTS', t .. ':item:' .. item) == 0) then
+      blocked[#blocked + 1] = item
+    end
+  end
+  tenant.seen = nil
+  tenant.blocked = blocked
+end
+
+return cjson.encode({status = status, users = users, tenants = tenants})

@@ -1,0 +1,38 @@
+-- Upsert the product table and the out-of-stock set from a batch of inventory events.
+-- An update older than the one stored is refused (stale). For every event at zero stock the
+-- users whose current list shows the item are returned, read atomically with the SADD to the
+-- out-of-stock set, so a list committed before it is refreshed and one committed after it
+-- filters the item (see commit.lua). Returning them again for a repeated stock-out makes a
+-- replay after a crash re-route refreshes that may not have been sent.
+--
+-- ARGV[1] = JSON {events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
+-- returns JSON [[status (1 applied | 4 stale), transition ('out'|'in'|''), [user, ...]], ...]
+local req = cjson.decode(ARGV[1])
+local out = {}
+for idx, ev in ipairs(req.events) do
+  local t, item, ts, stock, fields = ev[1], ev[2], ev[3], ev[4], ev[5]
+  local key = t .. ':item:' .. item
+  local stored = tonumber(redis.call('HGET', key, 'ts') or '-1')
+  if ts < stored then
+    out[idx] = {4, '', {}}
+  else
+    local args = {'ts', ts, 'stock', stock}
+    for name, value in pairs(fields) do
+      args[#args + 1] = name
+      args[#args + 1] = tostring(value)
+    end
+    redis.call('HSET', key, unpack(args))
+    local transition = ''
+    local users = {}
+    if stock <= 0 then
+      if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
+      redis.call('ZREM', t .. ':instock', item)
+      users = redis.call('ZRANGE', t .. ':shown:' .. item, 0, -1)
+    else
+      if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
+      redis.call('ZADD', t .. ':instock', ts, item)
+    end
+    out[idx] = {1, transition, users}
+  end
+end
+return cjson.encode(out)

@@ -1,0 +1,111 @@
+"""Builders of the messages streamapp publishes, as bytes that follow ``schemas/``.
+
+A recommendation is built in two parts: the head (everything but the items) here, and the
+item list appended by the commit script once the in-stock check has passed, so the published
+bytes are exactly the list that became current.
+
+>>> head = recommendation_head("default", "u1", 5, "v1", "control",
+...     {"event_id": "e", "topic": "clicks", "partition": 0, "offset": 3, "event_ts": 4})
+>>> import orjson
+>>> body = head + item_fragment(Ranked("i9", 0.5, "popular")) + '],"source":"popular"}'
+>>> orjson.loads(body)["items"]
+[{'item_id': 'i9', 'score': 0.5, 'source': 'popular'}]
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamapp.events import InvalidEvent
+from streamapp.ranking import Ranked
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record, independent of the client library that read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+    @property
+    def tp(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+
+def recommendation_head(
+    tenant: str,
+    user_id: str,
+    generated_at: int,
+    model_version: str,
+    variant: str,
+    trigger: dict[str, Any],
+) -> str:
+    """The JSON of a recommendation up to the opening bracket of ``items``."""
+    head = orjson.dumps(
+        {
+            "user_id": user_id,
+            "tenant": tenant,
+            "generated_at": generated_at,
+            "model_version": model_version,
+            "variant": variant,
+            "trigger": trigger,
+        }
+    )
+    return head[:-1].decode() + ',"items":['
+
+
+def item_fragment(ranked: Ranked) -> str:
+    """One element of ``items``."""
+    return orjson.dumps(
+        {"item_id": ranked.item_id, "score": round(ranked.score, 6), "source": ranked.source}
+    ).decode()
+
+
+def trigger(record: Record, event_id: str, event_ts: int, reason: str) -> dict[str, Any]:
+    """Which input caused a list: the event, where it sits in Kafka and when it was produced.
+
+    ``input_ts`` (the input record's Kafka timestamp) lets any consumer measure freshness.
+    """
+    return {
+        "event_id": event_id,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "event_ts": event_ts,
+        "input_ts": record.timestamp_ms,
+        "reason": reason,
+    }
+
+
+def dead_letter(record: Record, error: InvalidEvent, at_ms: int) -> bytes:
+    """A dead-letter record: the original bytes (base64), where they came from, and why."""
+    return orjson.dumps(
+        {
+            "original": base64.b64encode(record.value or b"").decode(),
+            "key": base64.b64encode(record.key).decode() if record.key is not None else None,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": error.reason,
+            "error": type(error).__name__,
+            "message": str(error),
+            "field": error.field,
+            "event_id": error.event_id,
+            "at": at_ms,
+        }
+    )
+
+
+def refresh(tenant: str, user_id: str, item_id: str, event_id: str, ts: int) -> bytes:
+    """Ask the partition that owns ``user_id`` to recompute its list (item went out of stock)."""
+    return orjson.dumps(
+        {"user_id": user_id, "tenant": tenant, "item_id": item_id, "event_id": event_id, "ts": ts}
+    )

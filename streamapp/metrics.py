@@ -1,0 +1,47 @@
+"""Prometheus metrics: ``streamapp_<noun>_<unit>``, low-cardinality labels, updated per batch."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+EVENTS = Counter(
+    "streamapp_events_total",
+    "Input events by topic and outcome (applied, duplicate, replayed, dead_letter).",
+    ["topic", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "streamapp_dead_letters_total", "Events sent to the dead-letter topic, by reason.", ["reason"]
+)
+BATCH_SIZE = Histogram(
+    "streamapp_batch_size_events",
+    "Events per processed batch.",
+    ["agent"],
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+BATCH_SECONDS = Histogram(
+    "streamapp_batch_processing_seconds",
+    "Time to process one batch, decode to publish.",
+    ["agent"],
+    buckets=LATENCY_BUCKETS,
+)
+FRESHNESS_SECONDS = Histogram(
+    "streamapp_event_to_publish_seconds",
+    "From an input record's Kafka timestamp to the publish of the list it caused.",
+    buckets=LATENCY_BUCKETS,
+)
+LISTS = Counter(
+    "streamapp_lists_published_total", "Recommendation lists published, by top source.", ["source"]
+)
+INVALIDATIONS = Counter(
+    "streamapp_invalidations_total", "Stock-outs processed (transitions to zero stock)."
+)
+REFRESHES = Counter(
+    "streamapp_refreshes_routed_total", "Users routed for a corrected list after a stock-out."
+)
+CONSUMER_LAG = Gauge(
+    "streamapp_consumer_lag_messages",
+    "Broker end offset minus committed offset, per group/topic/partition.",
+    ["group", "topic", "partition"],
+)

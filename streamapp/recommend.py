@@ -1,0 +1,40 @@
+"""From gathered state to a ranked list: the one function serving and evaluation share.
+
+>>> from streamapp.store import TenantSignals, UserSignals
+>>> user = UserSignals("default", "u1", ["a"], [[("b", 3.0), ("c", 1.0)]], [], [], {"c"})
+>>> shop = TenantSignals(popular=[("d", 9.0)], catalog=["e"], blocked={"b"})
+>>> [(r.item_id, r.source) for r in recommend_user(user, shop, {"covisit": 1, "popular": .2}, 3)]
+[('d', 'popular'), ('e', 'catalog')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from streamapp.ranking import (
+    Ranked,
+    Signals,
+    category_signal,
+    covisit_signal,
+    fill,
+    popular_signal,
+    rank,
+)
+from streamapp.store import TenantSignals, UserSignals
+
+
+def recommend_user(
+    user: UserSignals, tenant: TenantSignals, weights: Mapping[str, float], limit: int
+) -> list[Ranked]:
+    """Candidates from every source → drop blocked (out of stock) and purchased → top ``limit``.
+
+    Falls back to in-stock catalogue items, so the list is empty only when nothing is in stock.
+    """
+    candidates: Signals = {}
+    covisit_signal(candidates, user.covisit)
+    category_signal(candidates, user.categories, user.category_popular)
+    popular_signal(candidates, tenant.popular)
+    exclude = tenant.blocked | user.purchased
+    ranked = rank(candidates, weights, exclude, limit)
+    fill(ranked, tenant.catalog, exclude, limit)
+    return ranked

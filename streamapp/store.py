@@ -1,0 +1,270 @@
+"""All I/O with Redis: the key layout, the server-side scripts and the pipelines.
+
+No other module builds a Redis key. Keys are ``<tenant>:<kind>:<id>``:
+
+====================  =======  ==========================================================
+key                   type     what
+====================  =======  ==========================================================
+t:landmark            string   forward-decay landmark (epoch ms), set by the first event
+t:u:U:ids             zset     the user's recent event ids (dedupe), bounded
+t:u:U:items           zset     decayed user → item affinity, bounded
+t:u:U:cats            zset     decayed user → category affinity, bounded
+t:u:U:recent          zset     session: recent items by time, bounded
+t:u:U:bought          zset     purchased items (excluded from lists), bounded
+t:u:U:shown           set      items of the user's current list
+t:u:U:last            string   the user's current list (the published JSON)
+t:pop                 zset     decayed global popularity, bounded
+t:catpop:C            zset     decayed popularity within category C, bounded
+t:cv:I                zset     decayed co-visitation I → other items, bounded
+t:item:I              hash     product table: stock, price, margin, category, brand, ts
+t:oos                 set      out-of-stock items
+t:instock             zset     in-stock items by last update (last-resort candidates)
+t:shown:I             zset     reverse index: users whose current list has I, by time
+<app>:wm              hash     per topic:partition, the last applied input offset
+====================  =======  ==========================================================
+
+Every per-user key carries the idle-user TTL; per-item structures are trimmed to their bound
+once per batch. One batch costs one script call (one round trip) per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from streamapp.settings import Settings
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+
+APPLIED, DUPLICATE, REPLAYED, STALE = 1, 2, 3, 4
+
+# The settings a script reads, passed with every call so that a script holds no configuration.
+INGEST_CONFIG = (
+    "seen_event_ids",
+    "user_items_max",
+    "user_categories_max",
+    "covisit_max",
+    "popularity_max",
+    "category_popularity_max",
+    "purchased_max",
+    "session_items",
+    "covisit_window",
+    "user_ttl_s",
+    "top_k",
+    "covisit_per_item",
+    "categories_per_user",
+    "category_candidates",
+    "popular_candidates",
+    "drop_unknown_stock",
+)
+
+Scored = list[tuple[str, float]]
+
+
+def _seq(value: Any) -> list[Any]:
+    """Redis' cjson encodes an empty Lua table as ``{}``: read it back as an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def _scored(value: Any) -> Scored:
+    return [(item, float(score)) for item, score in _seq(value)]
+
+
+@dataclass
+class UserSignals:
+    """Raw state of one user as gathered for ranking (plain values, no Redis types)."""
+
+    tenant: str
+    user_id: str
+    recent: list[str]
+    covisit: list[Scored]
+    categories: Scored
+    category_popular: list[Scored]
+    purchased: set[str]
+
+
+@dataclass
+class TenantSignals:
+    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items."""
+
+    popular: Scored
+    catalog: list[str]
+    blocked: set[str]
+
+
+@dataclass
+class Gathered:
+    """What one ingest call returns: per-event outcome and the state to rank from."""
+
+    status: list[int]
+    users: list[UserSignals]
+    tenants: dict[str, TenantSignals]
+
+
+@dataclass
+class InventoryOutcome:
+    """What one inventory event did: applied or stale, the stock transition, users to refresh."""
+
+    status: int
+    transition: str
+    affected_users: list[str]
+
+
+class Store:
+    """Async access to streamapp's state in Redis. ``async with Store(settings) as store:``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        self._ingest = self.redis.register_script((LUA_DIR / "ingest.lua").read_text())
+        self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
+        self._inventory = self.redis.register_script((LUA_DIR / "inventory.lua").read_text())
+        self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
+        self._landmarks: dict[str, float] = {}
+
+    async def start(self) -> None:
+        await self.redis.ping()
+
+    async def stop(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> Store:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def watermark_key(self) -> str:
+        return f"{self.settings.app_id}:wm"
+
+    async def landmark(self, tenant: str, first_ts: float) -> float:
+        """The tenant's forward-decay landmark, set to ``first_ts`` by the very first event.
+
+        Cached for the process lifetime: it only moves by a rescale, which runs with the
+        workers stopped.
+        """
+        cached = self._landmarks.get(tenant)
+        if cached is None:
+            key = f"{tenant}:landmark"
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(key, int(first_ts), nx=True)
+                pipe.get(key)
+                _, value = await pipe.execute()
+            cached = self._landmarks[tenant] = float(value)
+        return cached
+
+    async def ingest(self, events: list[tuple[Any, ...]], users: list[tuple[str, str]]) -> Gathered:
+        """Apply a batch of interactions and gather ranking state for ``users``, atomically.
+
+        ``events`` rows are ``(tenant, "topic:partition", offset, event_id, user, item,
+        category or False, forward_weight, ts, purchased 0|1)``.
+        """
+        request = {"wm": self.watermark_key, "cfg": self._config, "events": events, "users": users}
+        raw = await self._ingest(args=[orjson.dumps(request)])
+        reply = orjson.loads(raw)
+        return Gathered(
+            status=_seq(reply["status"]),
+            users=[
+                UserSignals(
+                    tenant=t,
+                    user_id=u,
+                    recent=_seq(recent),
+                    covisit=[_scored(c) for c in _seq(covisit)],
+                    categories=_scored(cats),
+                    category_popular=[_scored(c) for c in _seq(catpop)],
+                    purchased=set(_seq(bought)),
+                )
+                for t, u, recent, covisit, cats, catpop, bought in _seq(reply["users"])
+            ],
+            tenants={
+                t: TenantSignals(
+                    popular=_scored(v["popular"]),
+                    catalog=_seq(v["catalog"]),
+                    blocked=set(_seq(v["blocked"])),
+                )
+                for t, v in (reply["tenants"] or {}).items()
+            },
+        )
+
+    async def commit_lists(
+        self, lists: list[tuple[str, str, str, list[tuple[str, str, str]]]], now_ms: int
+    ) -> list[tuple[str, bytes]]:
+        """Make lists current (see ``lua/commit.lua``); returns (top source, final JSON) of each."""
+        if not lists:
+            return []
+        request = {
+            "k": self.settings.top_k,
+            "ttl": self.settings.user_ttl_s,
+            "now": now_ms,
+            "lists": lists,
+        }
+        result = await self._commit(args=[orjson.dumps(request)])
+        return [(source.decode(), message) for source, message in result]
+
+    async def apply_inventory(
+        self, events: list[tuple[str, str, int, int, dict[str, Any]]]
+    ) -> list[InventoryOutcome]:
+        """Upsert products and the out-of-stock set (see ``lua/inventory.lua``)."""
+        if not events:
+            return []
+        raw = await self._inventory(args=[orjson.dumps({"events": events})])
+        return [
+            InventoryOutcome(status, transition, _seq(users))
+            for status, transition, users in orjson.loads(raw)
+        ]
+
+    async def current_list(self, tenant: str, user_id: str) -> dict[str, Any] | None:
+        """The user's current list, without items that went out of stock since it was made."""
+        prefix = f"{tenant}:u:{user_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"{prefix}:last")
+            pipe.sinter([f"{prefix}:shown", f"{tenant}:oos"])
+            raw, gone = await pipe.execute()
+        if raw is None:
+            return None
+        message: dict[str, Any] = orjson.loads(raw)
+        if gone:
+            names = {g.decode() for g in gone}
+            message["items"] = [i for i in message["items"] if i["item_id"] not in names]
+        return message
+
+    async def popular(self, tenant: str, limit: int) -> Scored:
+        """In-stock items by decayed popularity, for users without a list of their own."""
+        script = (
+            "local out = {} "
+            "for _, item in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do "
+            "  if redis.call('SISMEMBER', KEYS[2], item) == 0 then "
+            "    out[#out + 1] = item; out[#out + 1] = redis.call('ZSCORE', KEYS[1], item) "
+            "    if #out >= 2 * tonumber(ARGV[1]) then break end "
+            "  end "
+            "end "
+            "return out"
+        )
+        flat = await self.redis.eval(script, 2, f"{tenant}:pop", f"{tenant}:oos", limit)
+        return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def memory_usage(self, pattern: str, sample: int = 200) -> tuple[int, int]:
+        """(keys matching ``pattern``, estimated total bytes from a sample of MEMORY USAGE)."""
+        keys = [k async for k in self.redis.scan_iter(match=pattern, count=1000)]
+        if not keys:
+            return 0, 0
+        step = max(1, len(keys) // sample)
+        picked = keys[::step]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for k in picked:
+                pipe.memory_usage(k)
+            sizes = await pipe.execute()
+        mean = sum(s or 0 for s in sizes) / len(picked)
+        return len(keys), int(mean * len(keys))

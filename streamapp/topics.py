@@ -1,0 +1,147 @@
+"""Topic declarations (``topics/*.yaml``) and making the cluster match them.
+
+``apply`` creates missing topics, raises partition counts and sets declared configs;
+``check`` lists every difference and changes nothing. Partitions are never lowered (Kafka
+cannot) and the replication factor of an existing topic is reported, not changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.admin.new_partitions import NewPartitions
+from aiokafka.errors import for_code
+
+from streamapp.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One declared topic, with the physical name (prefix applied)."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+    key: str = ""
+    value_schema: str = ""
+    internal: bool = False
+
+
+def load_specs(settings: Settings) -> list[TopicSpec]:
+    """All topic declarations, sorted by name, with ``topic_prefix`` applied."""
+    specs = []
+    for path in sorted(Path(settings.topics_dir).glob("*.yaml")):
+        doc: dict[str, Any] = yaml.safe_load(path.read_text())
+        specs.append(
+            TopicSpec(
+                name=settings.topic(doc["name"]),
+                partitions=int(doc["partitions"]),
+                replication_factor=int(doc["replication_factor"]),
+                config={k: str(v) for k, v in (doc.get("config") or {}).items()},
+                key=doc.get("key", ""),
+                value_schema=doc.get("value_schema", ""),
+                internal=bool(doc.get("internal", False)),
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One difference between a declaration and the cluster."""
+
+    topic: str
+    what: str
+    declared: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.what} declared {self.declared}, cluster has {self.actual}"
+
+
+class TopicAdmin:
+    """Compares and applies topic declarations with an aiokafka admin client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin"
+        )
+
+    async def __aenter__(self) -> TopicAdmin:
+        await self.admin.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.admin.close()
+
+    async def _partitions(self, names: list[str]) -> dict[str, int]:
+        described = await self.admin.describe_topics(names)
+        return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+    async def _configs(self, specs: list[TopicSpec]) -> dict[str, dict[str, str]]:
+        resources = [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs]
+        out: dict[str, dict[str, str]] = {}
+        for response in await self.admin.describe_configs(resources):
+            for _code, _msg, _type, name, entries in response.resources:
+                out[name] = {e[0]: e[1] for e in entries}
+        return out
+
+    async def diff(self, specs: list[TopicSpec]) -> list[Drift]:
+        """Every way the cluster differs from ``specs``."""
+        present = await self._partitions([s.name for s in specs])
+        drifts = [
+            Drift(s.name, "existence", "present", "missing") for s in specs if s.name not in present
+        ]
+        existing = [s for s in specs if s.name in present]
+        configs = await self._configs(existing) if existing else {}
+        for spec in existing:
+            if present[spec.name] != spec.partitions:
+                drifts.append(
+                    Drift(spec.name, "partitions", str(spec.partitions), str(present[spec.name]))
+                )
+            actual = configs.get(spec.name, {})
+            for key, value in spec.config.items():
+                if actual.get(key) != value:
+                    drifts.append(Drift(spec.name, key, value, str(actual.get(key))))
+        return drifts
+
+    async def apply(self, specs: list[TopicSpec]) -> list[str]:
+        """Make the cluster match ``specs``; returns one line per change made."""
+        changes: list[str] = []
+        present = await self._partitions([s.name for s in specs])
+        missing = [s for s in specs if s.name not in present]
+        if missing:
+            response = await self.admin.create_topics(
+                [
+                    NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.config)
+                    for s in missing
+                ]
+            )
+            for name, code, *rest in response.topic_errors:
+                if code not in (0, 36):  # 36: TOPIC_ALREADY_EXISTS, created concurrently
+                    raise for_code(code)(f"creating topic {name}: {rest}")
+            changes += [f"created {s.name} ({s.partitions} partitions)" for s in missing]
+        grow = {
+            s.name: NewPartitions(s.partitions)
+            for s in specs
+            if s.name in present and present[s.name] < s.partitions
+        }
+        if grow:
+            await self.admin.create_partitions(grow)
+            changes += [
+                f"{name}: partitions raised to {np.total_count}" for name, np in grow.items()
+            ]
+        drifted = {d.topic for d in await self.diff(specs) if d.what not in ("partitions",)}
+        to_alter = [s for s in specs if s.name in drifted and s.name in present]
+        if to_alter:
+            await self.admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, s.name, s.config) for s in to_alter]
+            )
+            changes += [f"{s.name}: configs set {s.config}" for s in to_alter]
+        return changes

@@ -1,0 +1,73 @@
+"""Integration fixtures: a real worker process on isolated topics and a clean Redis database.
+
+Each test gets its own topic prefix, consumer group, Redis database and HTTP port, so tests
+cannot see each other's state; the worker is the installed ``streamapp worker`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from aiokafka import AIOKafkaProducer
+
+from streamapp.settings import Settings
+from streamapp.topics import TopicAdmin, load_specs
+from tests.integration.support import REDIS_DB, Env, free_port
+
+
+@pytest.fixture
+def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
+    """Fresh topics (unique prefix), a fresh consumer group and a flushed Redis database."""
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "STREAMAPP_TOPIC_PREFIX": f"t{run}.",
+        "STREAMAPP_APP_ID": f"streamapp-{run}",
+        "STREAMAPP_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "STREAMAPP_WEB_PORT": str(free_port()),
+        "STREAMAPP_DATADIR": str(tmp_path),
+        "STREAMAPP_TENANTS": '["default", "shop2"]',
+        "STREAMAPP_LAG_INTERVAL_S": "1",
+    }
+    settings = Settings(
+        topic_prefix=env["STREAMAPP_TOPIC_PREFIX"],
+        app_id=env["STREAMAPP_APP_ID"],
+        redis_url=env["STREAMAPP_REDIS_URL"],
+        tenants=("default", "shop2"),
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+
+    async def create() -> None:
+        async with TopicAdmin(settings) as admin:
+            await admin.apply(load_specs(settings))
+
+    asyncio.run(create())
+    deployment = Env(settings, env, client)
+    yield deployment
+    for w in deployment.workers:
+        w.stop()
+
+    async def drop() -> None:
+        async with TopicAdmin(settings) as admin:
+            await admin.admin.delete_topics([s.name for s in load_specs(settings)])
+
+    asyncio.run(drop())
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+async def producer(stack: None) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(
+        bootstrap_servers="127.0.0.1:9092", max_request_size=4 * 1024 * 1024, linger_ms=1
+    )
+    await p.start()
+    yield p
+    await p.stop()

@@ -1,0 +1,158 @@
+"""Helpers for integration tests: a worker subprocess, producing, tailing a topic, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streamapp.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin" / "streamapp"
+REDIS_DB = 9
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Env:
+    """One isolated deployment: settings, the env vars that give them, and Redis."""
+
+    settings: Settings
+    env: dict[str, str]
+    redis: redis.Redis
+    workers: list[Worker] = field(default_factory=list)
+
+    def topic(self, name: str) -> str:
+        return self.settings.topic(name)
+
+    def worker(self, **extra: str) -> Worker:
+        w = Worker(self, extra)
+        self.workers.append(w)
+        return w
+
+
+class Worker:
+    """A ``streamapp worker`` subprocess."""
+
+    def __init__(self, env: Env, extra: dict[str, str]) -> None:
+        self.env = {**env.env, **extra}
+        self.port = int(self.env["STREAMAPP_WEB_PORT"])
+        self.log = Path(self.env["STREAMAPP_DATADIR"]) / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> Worker:
+        self.proc = subprocess.Popen(
+            [str(BIN), "worker", "--loglevel", "warning"],
+            env=self.env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"worker not ready in {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return orjson.loads(r.read())
+
+    def text(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return r.read().decode()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def send(producer: AIOKafkaProducer, topic: str, key: str, value: Any) -> None:
+    """Produce one record and wait for the broker's ack."""
+    payload = value if isinstance(value, bytes) else orjson.dumps(value)
+    await producer.send_and_wait(topic, payload, key=key.encode())
+
+
+class Tail:
+    """Everything published to a topic since the start, consumed with a real client."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.records: list[Any] = []
+        self.consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers="127.0.0.1:9092",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+
+    async def __aenter__(self) -> Tail:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def until(
+        self, predicate: Callable[[list[Any]], bool], timeout: float = 30.0
+    ) -> list[Any]:
+        """Consume until ``predicate(all values so far)`` holds; values are decoded JSON."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.records):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.topic}: condition not met; {len(self.records)} records")
+            batch = await self.consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
+            for records in batch.values():
+                self.records += [orjson.loads(r.value) for r in records]
+        return self.records
+
+
+async def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll ``condition`` until truthy; no fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.1)

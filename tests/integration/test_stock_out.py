@@ -1,0 +1,151 @@
+"""Promise 1: no out-of-stock item is ever recommended, from any source, until restocked."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from streamapp.schemas import load
+from tests.integration.support import Tail, now_ms, send
+
+pytestmark = pytest.mark.integration
+
+HOT = "hot"  # the item every source will want to recommend
+CATEGORY = "shoes"
+
+
+def lists_of(records: list[dict], user: str) -> list[dict]:
+    return [r for r in records if r["user_id"] == user]
+
+
+async def test_stock_out_removes_item_from_every_source_and_restock_brings_it_back(
+    deployment, producer
+):
+    worker = deployment.worker().start()
+    clicks, inventory = deployment.topic("clicks"), deployment.topic("inventory")
+    t = now_ms() - 60_000
+    items = [HOT] + [f"i{n}" for n in range(8)]
+    for item in items:
+        await send(
+            producer,
+            inventory,
+            item,
+            {"event_id": f"inv-{item}", "item_id": item, "stock": 5, "ts": t, "category": CATEGORY},
+        )
+    # HOT is co-visited with everything, the most popular item, and top of its category.
+    users = [f"u{n}" for n in range(6)]
+    seq = 0
+    for n, user in enumerate(users):
+        for item in (items[1 + n], HOT, items[2 + n]):
+            seq += 1
+            await send(
+                producer,
+                clicks,
+                user,
+                {
+                    "event_id": f"c{seq}",
+                    "user_id": user,
+                    "item_id": item,
+                    "ts": t + seq,
+                    "category": CATEGORY,
+                },
+            )
+    async with Tail(deployment.topic("recommendations")) as recs:
+        # Wait for each user's list after their last click: HOT is in it (bought by none).
+        await recs.until(
+            lambda rs: all(
+                any(r["trigger"]["event_id"] == f"c{3 * (n + 1)}" for r in rs)
+                for n in range(len(users))
+            )
+        )
+        for record in recs.records:
+            jsonschema.validate(record, load("recommendation"))
+        current = {u: lists_of(recs.records, u)[-1] for u in users}
+        affected = {u for u, rec in current.items() if HOT in [i["item_id"] for i in rec["items"]]}
+        assert affected, "HOT should be in current lists before the stock-out"
+        sources = {i["source"] for rec in recs.records for i in rec["items"] if i["item_id"] == HOT}
+        assert sources, "HOT was recommended before the stock-out"
+
+        before = len(recs.records)
+        await send(
+            producer,
+            inventory,
+            HOT,
+            {
+                "event_id": "inv-out",
+                "item_id": HOT,
+                "stock": 0,
+                "ts": t + 1_000,
+                "category": CATEGORY,
+            },
+        )
+        # Every affected user gets a corrected list, caused by the stock-out.
+        await recs.until(
+            lambda rs: (
+                affected
+                <= {r["user_id"] for r in rs[before:] if r["trigger"]["reason"] == "stock_out"}
+            )
+        )
+        corrections = [r for r in recs.records[before:] if r["trigger"]["reason"] == "stock_out"]
+        for r in corrections:
+            assert HOT not in [i["item_id"] for i in r["items"]]
+            assert r["items"], "a corrected list is never empty while stock exists"
+
+        # New activity, including clicks on HOT itself, never brings it back.
+        after_out = len(recs.records)
+        for n, user in enumerate([*users, "newcomer"]):
+            for item in (HOT, items[(n + 4) % len(items)]):
+                seq += 1
+                await send(
+                    producer,
+                    clicks,
+                    user,
+                    {
+                        "event_id": f"c{seq}",
+                        "user_id": user,
+                        "item_id": item,
+                        "ts": t + 2_000 + seq,
+                    },
+                )
+        last_event = f"c{seq}"
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == last_event for r in rs))
+        for r in recs.records[after_out:]:
+            assert HOT not in [i["item_id"] for i in r["items"]], r
+        # ... nor from the cache behind the HTTP API.
+        for user in users:
+            served = worker.get(f"/v1/users/{user}/recommendations")
+            assert HOT not in [i["item_id"] for i in served["items"]]
+        assert HOT not in [
+            i["item_id"] for i in worker.get("/v1/users/nobody/recommendations")["items"]
+        ]
+
+        # Restock: HOT is eligible again.
+        await send(
+            producer,
+            inventory,
+            HOT,
+            {
+                "event_id": "inv-in",
+                "item_id": HOT,
+                "stock": 9,
+                "ts": t + 5_000,
+                "category": CATEGORY,
+            },
+        )
+        restocked = len(recs.records)
+        for n, user in enumerate(users):
+            seq += 1
+            await send(
+                producer,
+                clicks,
+                user,
+                {
+                    "event_id": f"c{seq}",
+                    "user_id": user,
+                    "item_id": items[1 + n],
+                    "ts": t + 6_000 + seq,
+                },
+            )
+        await recs.until(
+            lambda rs: any(HOT in [i["item_id"] for i in r["items"]] for r in rs[restocked:])
+        )

@@ -1,12 +1,12 @@
 """Candidate generation, the in-stock filter and scoring, as pure functions.
 
 The worker and the evaluator call the same functions on plain values gathered from state.
-Each candidate source yields signals; every signal is normalised by its maximum over the
-user's candidates, so forward-decayed magnitudes (which grow with time) never leak into the
-weights; the score is a configurable weighted sum and an item's source is the signal that
+Each candidate source yields a signal per item; every signal is normalised by its maximum over
+the user's candidates, so forward-decayed magnitudes (which grow with time) never leak into
+the weights; the score is a configurable weighted sum and an item's source is the signal that
 contributed most to it.
 
->>> ranked = rank({"a": {"covisit": 2.0}, "b": {"popular": 5.0}, "c": {"popular": 1.0}},
+>>> ranked = rank({"covisit": {"a": 2.0}, "popular": {"b": 5.0, "c": 1.0}},
 ...               {"covisit": 1.0, "popular": 0.5}, exclude={"c"}, limit=3)
 >>> [(r.item_id, r.source, round(r.score, 2)) for r in ranked]
 [('a', 'covisit', 1.0), ('b', 'popular', 0.5)]
@@ -14,7 +14,7 @@ contributed most to it.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ SOURCES = ("covisit", "category", "popular", "catalog")
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
 
+# Signals by source, then by item: {"covisit": {"i1": 3.2, ...}, "popular": {...}}.
 Signals = dict[str, dict[str, float]]
 
 
@@ -37,38 +38,35 @@ class Ranked:
 
 def covisit_signal(out: Signals, covisit: Iterable[Iterable[tuple[str, float]]]) -> None:
     """Sum co-visitation counts over the session, newer session items counting more."""
+    signal = out.setdefault("covisit", {})
     weight = 1.0
     for neighbours in covisit:
         for item, count in neighbours:
-            slot = out.setdefault(item, {})
-            slot["covisit"] = slot.get("covisit", 0.0) + weight * count
+            signal[item] = signal.get(item, 0.0) + weight * count
         weight *= RECENCY_DISCOUNT
 
 
 def category_signal(
     out: Signals,
     categories: list[tuple[str, float]],
-    category_popular: Iterable[Iterable[tuple[str, float]]],
+    category_popular: Iterable[list[tuple[str, float]]],
 ) -> None:
     """The user's category shares times each category's own (max-normalised) popularity."""
     total = sum(affinity for _, affinity in categories)
     if total <= 0:
         return
-    for (_, affinity), popular in zip(categories, category_popular, strict=False):
-        items = list(popular)
+    signal = out.setdefault("category", {})
+    for (_, affinity), items in zip(categories, category_popular, strict=False):
         if not items:
             continue
-        top = max(score for _, score in items) or 1.0
-        share = affinity / total
+        scale = affinity / total / (max(score for _, score in items) or 1.0)
         for item, score in items:
-            slot = out.setdefault(item, {})
-            slot["category"] = slot.get("category", 0.0) + share * score / top
+            signal[item] = signal.get(item, 0.0) + scale * score
 
 
 def popular_signal(out: Signals, popular: Iterable[tuple[str, float]]) -> None:
     """Global decayed popularity."""
-    for item, score in popular:
-        out.setdefault(item, {})["popular"] = score
+    out.setdefault("popular", {}).update(popular)
 
 
 def rank(
@@ -77,25 +75,27 @@ def rank(
     exclude: set[str],
     limit: int,
 ) -> list[Ranked]:
-    """Score, filter and order candidates; ties broken by item id so output is deterministic."""
-    tops: dict[str, float] = defaultdict(float)
-    for signals in candidates.values():
-        for name, value in signals.items():
-            tops[name] = max(tops[name], value)
-    scored: list[Ranked] = []
-    for item, signals in candidates.items():
-        if item in exclude:
-            continue
-        best, source, total = -1.0, "popular", 0.0
-        for name, value in signals.items():
-            top = tops[name]
-            part = weights.get(name, 0.0) * (value / top if top > 0 else 0.0)
-            total += part
-            if part > best:
-                best, source = part, name
-        scored.append(Ranked(item, total, source))
-    scored.sort(key=lambda r: (-r.score, r.item_id))
-    return scored[:limit]
+    """Score, filter and order candidates; ties broken by item id so output is deterministic.
+
+    Sources are attributed for the top ``limit`` only: it is the hot path of every list.
+    """
+    scales: dict[str, float] = {}
+    for name, signal in candidates.items():
+        top = max(signal.values(), default=0.0)
+        if top > 0 and weights.get(name, 0.0):
+            scales[name] = weights[name] / top
+    totals: dict[str, float] = {}
+    for name, scale in scales.items():
+        for item, value in candidates[name].items():
+            totals[item] = totals.get(item, 0.0) + scale * value
+    for item in exclude:
+        totals.pop(item, None)
+    top = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    ranked = []
+    for item, total in top:
+        source = max(scales, key=lambda name: scales[name] * candidates[name].get(item, 0.0))
+        ranked.append(Ranked(item, total, source))
+    return ranked
 
 
 def fill(ranked: list[Ranked], catalog: Iterable[str], exclude: set[str], limit: int) -> None:

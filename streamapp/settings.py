@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     # Batching on the hot path.
     batch_max: int = 1000
-    batch_within_s: float = 0.002
+    batch_within_s: float = 0.005
 
     # Decayed state.
     half_life_s: float = 86400.0

@@ -71,8 +71,10 @@ def _seq(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _scored(value: Any) -> Scored:
-    return [(item, float(score)) for item, score in _seq(value)]
+def _pairs(flat: Any) -> Scored:
+    """``[item, score, item, score, ...]`` (ZREVRANGE WITHSCORES) as (item, score) pairs."""
+    flat = _seq(flat)
+    return list(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass
@@ -174,29 +176,32 @@ class Store:
         request = {"wm": self.watermark_key, "cfg": self._config, "events": events, "users": users}
         raw = await self._ingest(args=[orjson.dumps(request)])
         reply = orjson.loads(raw)
-        return Gathered(
-            status=_seq(reply["status"]),
-            users=[
+        covisit: dict[str, dict[str, Scored]] = {}
+        category: dict[str, dict[str, Scored]] = {}
+        tenants: dict[str, TenantSignals] = {}
+        for t, v in (reply["tenants"] or {}).items():
+            covisit[t] = {item: _pairs(flat) for item, flat in (v["covisit"] or {}).items()}
+            category[t] = {cat: _pairs(flat) for cat, flat in (v["category"] or {}).items()}
+            tenants[t] = TenantSignals(
+                popular=_pairs(v["popular"]),
+                catalog=_seq(v["catalog"]),
+                blocked=set(_seq(v["blocked"])),
+            )
+        users = []
+        for t, u, recent, cats, bought in _seq(reply["users"]):
+            categories = _pairs(cats)
+            users.append(
                 UserSignals(
                     tenant=t,
                     user_id=u,
                     recent=_seq(recent),
-                    covisit=[_scored(c) for c in _seq(covisit)],
-                    categories=_scored(cats),
-                    category_popular=[_scored(c) for c in _seq(catpop)],
+                    covisit=[covisit[t][item] for item in _seq(recent)],
+                    categories=categories,
+                    category_popular=[category[t][c] for c, _ in categories],
                     purchased=set(_seq(bought)),
                 )
-                for t, u, recent, covisit, cats, catpop, bought in _seq(reply["users"])
-            ],
-            tenants={
-                t: TenantSignals(
-                    popular=_scored(v["popular"]),
-                    catalog=_seq(v["catalog"]),
-                    blocked=set(_seq(v["blocked"])),
-                )
-                for t, v in (reply["tenants"] or {}).items()
-            },
-        )
+            )
+        return Gathered(status=_seq(reply["status"]), users=users, tenants=tenants)
 
     async def commit_lists(
         self, lists: list[tuple[str, str, str, list[tuple[str, str, str]]]], now_ms: int

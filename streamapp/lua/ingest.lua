@@ -5,7 +5,9 @@
 --
 -- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                  forward_weight, ts, purchased(0|1)], ...], users = [[tenant, user], ...]}
--- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...], users = [...], tenants = {...}}
+-- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
+--   users = [[tenant, user, recent items, flat categories, purchased], ...],
+--   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat}, blocked}}}
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
 local status = {}
@@ -80,47 +82,57 @@ for u, _ in pairs(touched_users) do
   end
 end
 
--- Gather: raw signals per requested user, popularity and blocked items per tenant.
-local function scored(flat)
-  local out = {}
-  for i = 1, #flat, 2 do out[#out + 1] = {flat[i], tonumber(flat[i + 1])} end
-  return out
-end
-
+-- Gather: per requested user its session, categories and purchases; per tenant the ranked
+-- lists those point at (co-visitation per item, popularity per category, global popularity),
+-- each read once per batch however many users share it, and the candidates that are blocked.
+-- Ranked lists are flat {item, score, item, score, ...} as ZREVRANGE WITHSCORES gives them.
 local tenants = {}
 local users = {}
+-- Notes the items of a flat list as candidates and turns its scores into numbers, so the
+-- reply carries JSON numbers (parsed in C by the client) rather than strings.
+local function remember(tenant, flat)
+  for i = 1, #flat, 2 do
+    tenant.seen[flat[i]] = true
+    flat[i + 1] = tonumber(flat[i + 1])
+  end
+end
 for _, pair in ipairs(req.users) do
   local t, user = pair[1], pair[2]
   local tenant = tenants[t]
   if tenant == nil then
     tenant = {
-      popular = scored(redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES')),
+      popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
       catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
-      seen = {},
+      covisit = {}, category = {}, seen = {},
     }
+    remember(tenant, tenant.popular)
+    for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
     tenants[t] = tenant
   end
   local u = t .. ':u:' .. user
   local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1)
-  local covisit = {}
-  for i, other in ipairs(recent) do
-    covisit[i] = scored(redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES'))
+  for _, other in ipairs(recent) do
+    if tenant.covisit[other] == nil then
+      local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
+      tenant.covisit[other] = flat
+      remember(tenant, flat)
+    end
   end
-  local cats = scored(redis.call('ZREVRANGE', u .. ':cats', 0, cfg.categories_per_user - 1, 'WITHSCORES'))
-  local catpop = {}
-  for i, c in ipairs(cats) do
-    catpop[i] = scored(redis.call('ZREVRANGE', t .. ':catpop:' .. c[1], 0, cfg.category_candidates - 1, 'WITHSCORES'))
+  local cats = redis.call('ZREVRANGE', u .. ':cats', 0, cfg.categories_per_user - 1, 'WITHSCORES')
+  for i = 1, #cats, 2 do
+    local c = cats[i]
+    cats[i + 1] = tonumber(cats[i + 1])
+    if tenant.category[c] == nil then
+      local flat = redis.call('ZREVRANGE', t .. ':catpop:' .. c, 0, cfg.category_candidates - 1, 'WITHSCORES')
+      tenant.category[c] = flat
+      remember(tenant, flat)
+    end
   end
-  users[#users + 1] = {t, user, recent, covisit, cats, catpop, redis.call('ZRANGE', u .. ':bought', 0, -1)}
-  local seen = tenant.seen
-  for _, list in ipairs(covisit) do for _, p in ipairs(list) do seen[p[1]] = true end end
-  for _, list in ipairs(catpop) do for _, p in ipairs(list) do seen[p[1]] = true end end
+  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1)}
 end
 
 -- The stream-table join: which candidates are out of stock (or, if configured, unknown).
 for t, tenant in pairs(tenants) do
-  for _, p in ipairs(tenant.popular) do tenant.seen[p[1]] = true end
-  for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
   local blocked = {}
   for item, _ in pairs(tenant.seen) do
     if redis.call('SISMEMBER', t .. ':oos', item) == 1

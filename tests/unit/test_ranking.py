@@ -12,25 +12,25 @@ WEIGHTS = {"covisit": 1.0, "category": 0.5, "popular": 0.2}
 def test_covisit_counts_newer_session_items_more():
     out: dict = {}
     covisit_signal(out, [[("x", 1.0)], [("y", 1.0)]])
-    assert out["x"]["covisit"] > out["y"]["covisit"]
+    assert out["covisit"]["x"] > out["covisit"]["y"]
 
 
 def test_category_signal_is_share_times_normalised_popularity():
     out: dict = {}
     category_signal(out, [("c1", 3.0), ("c2", 1.0)], [[("a", 10.0), ("b", 5.0)], [("z", 2.0)]])
-    assert out["a"]["category"] == pytest.approx(0.75)
-    assert out["b"]["category"] == pytest.approx(0.375)
-    assert out["z"]["category"] == pytest.approx(0.25)
+    assert out["category"]["a"] == pytest.approx(0.75)
+    assert out["category"]["b"] == pytest.approx(0.375)
+    assert out["category"]["z"] == pytest.approx(0.25)
 
 
 def test_rank_is_scale_invariant_in_decayed_magnitudes():
-    small = {"a": {"covisit": 1.0, "popular": 2.0}, "b": {"popular": 4.0}}
-    large = {k: {s: v * 1e12 for s, v in sig.items()} for k, sig in small.items()}
+    small = {"covisit": {"a": 1.0}, "popular": {"a": 2.0, "b": 4.0}}
+    large = {s: {k: v * 1e12 for k, v in sig.items()} for s, sig in small.items()}
     assert rank(small, WEIGHTS, set(), 5) == rank(large, WEIGHTS, set(), 5)
 
 
 def test_rank_excludes_and_breaks_ties_by_item_id():
-    cands = {"b": {"popular": 1.0}, "a": {"popular": 1.0}, "c": {"popular": 1.0}}
+    cands = {"popular": {"b": 1.0, "a": 1.0, "c": 1.0}}
     assert [r.item_id for r in rank(cands, WEIGHTS, {"c"}, 5)] == ["a", "b"]
 
 

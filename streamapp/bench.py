@@ -1,0 +1,331 @@
+"""``streamapp bench``: freshness, invalidation and throughput through the real local broker.
+
+Everything runs on a private topic prefix, consumer group and Redis database, with a worker
+started as a subprocess (the same ``streamapp worker`` operators run); events are real Taobao
+interactions with fresh ids and timestamps. Phases:
+
+1. bare: a plain aiokafka consume loop over N pre-produced click records (the baseline);
+2. throughput: the worker processes the same N records; events/s from first to last applied;
+3. freshness: R events/s for T seconds; produce → recommendation consumed, per event;
+4. invalidation: stock-outs of items in current lists; produce → every affected user's
+   corrected list consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streamapp import datasets
+from streamapp.settings import Settings
+from streamapp.store import Store
+from streamapp.topics import TopicAdmin, load_specs
+
+BENCH_DB = 15
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100).
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50), percentile([5.0, 1.0, 3.0], 100)
+    (3.0, 5.0)
+    """
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def _events(run: str) -> Iterator[tuple[str, bytes]]:
+    """Endless real interactions as (user key, click JSON) with fresh ids and timestamps."""
+    log = datasets.load("taobao")
+    n = 0
+    while True:
+        for row in log:
+            n += 1
+            yield (
+                row.user_id,
+                orjson.dumps(
+                    {
+                        "event_id": f"{run}-{n}",
+                        "user_id": row.user_id,
+                        "item_id": row.item_id,
+                        "category": row.category,
+                        "ts": int(time.time() * 1000),
+                    }
+                ),
+            )
+
+
+class Bench:
+    """One benchmark run on its own topics, group and Redis database."""
+
+    def __init__(self, base: Settings) -> None:
+        self.run = uuid.uuid4().hex[:6]
+        self.settings = base.model_copy(
+            update={
+                "topic_prefix": f"bench{self.run}.",
+                "app_id": f"streamapp-bench{self.run}",
+                "redis_url": base.redis_url.rsplit("/", 1)[0] + f"/{BENCH_DB}",
+            }
+        )
+        self.events = _events(self.run)
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.port = base.web_port + 100
+
+    async def setup(self) -> None:
+        async with TopicAdmin(self.settings) as admin:
+            await admin.apply(load_specs(self.settings))
+        client = aioredis.Redis.from_url(self.settings.redis_url)
+        await client.flushdb()
+        await client.aclose()
+
+    async def teardown(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            self.worker.wait(30)
+        async with TopicAdmin(self.settings) as admin:
+            await admin.admin.delete_topics([s.name for s in load_specs(self.settings)])
+        client = aioredis.Redis.from_url(self.settings.redis_url)
+        await client.flushdb()
+        await client.aclose()
+
+    async def produce(self, producer: AIOKafkaProducer, count: int) -> None:
+        topic = self.settings.topic("clicks")
+        futures = []
+        for _ in range(count):
+            key, value = next(self.events)
+            futures.append(await producer.send(topic, value, key=key.encode()))
+        await asyncio.gather(*futures)
+
+    async def bare_consumer(self, count: int) -> float:
+        """Events/s of a plain aiokafka loop that decodes each record, nothing else."""
+        consumer = AIOKafkaConsumer(
+            self.settings.topic("clicks"),
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=f"{self.settings.app_id}-bare",
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        seen, started = 0, time.perf_counter()
+        try:
+            while seen < count:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for records in batch.values():
+                    for record in records:
+                        orjson.loads(record.value)
+                    seen += len(records)
+            return seen / (time.perf_counter() - started)
+        finally:
+            await consumer.stop()
+
+    def start_worker(self, log: Path) -> None:
+        env = {
+            **os.environ,
+            "STREAMAPP_TOPIC_PREFIX": self.settings.topic_prefix,
+            "STREAMAPP_APP_ID": self.settings.app_id,
+            "STREAMAPP_REDIS_URL": self.settings.redis_url,
+            "STREAMAPP_WEB_PORT": str(self.port),
+            "STREAMAPP_DATADIR": str(log.parent),
+        }
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "streamapp.cli", "worker", "--loglevel", "warning"],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    async def applied(self, client: aioredis.Redis) -> int:
+        """Interaction records applied so far (sum over partitions of last offset + 1)."""
+        return sum(int(v) + 1 for v in await client.hvals(f"{self.settings.app_id}:wm"))
+
+    async def throughput(self, count: int) -> float:
+        """Worker events/s over ``count`` waiting records, from first to last applied."""
+        client = aioredis.Redis.from_url(self.settings.redis_url)
+        try:
+            while await self.applied(client) == 0:
+                assert self.worker and self.worker.poll() is None, "worker exited"
+                await asyncio.sleep(0.005)
+            first, started = await self.applied(client), time.perf_counter()
+            while (done := await self.applied(client)) < count:
+                await asyncio.sleep(0.01)
+            return (done - first) / (time.perf_counter() - started)
+        finally:
+            await client.aclose()
+
+    async def freshness(
+        self, producer: AIOKafkaProducer, rate: int, seconds: float, tail: Tail
+    ) -> list[float]:
+        """Produce at ``rate``/s; per event, ms until a list reflecting it is consumed.
+
+        A list reflects an event when its trigger is that event or a later one of the same
+        user (events of one user in one batch share a list).
+        """
+        topic = self.settings.topic("clicks")
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        for n in range(total):
+            due = started + n / rate
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            key, value = next(self.events)
+            tail.expect(key, orjson.loads(value)["event_id"], time.perf_counter())
+            await producer.send(topic, value, key=key.encode())
+        await producer.flush()
+        await tail.wait(lambda: len(tail.fresh) >= total, 30)
+        return tail.fresh
+
+    async def invalidation(
+        self, producer: AIOKafkaProducer, stockouts: int, tail: Tail
+    ) -> list[float]:
+        """Stock-outs of items in current lists → all affected users corrected, in ms."""
+        latencies = []
+        for n in range(stockouts):
+            current = tail.current()
+            counts: dict[str, int] = {}
+            for items in current.values():
+                for item in items:
+                    counts[item] = counts.get(item, 0) + 1
+            item = sorted(counts, key=lambda i: (-counts[i], i))[n % max(1, len(counts))]
+            affected = {u for u, items in current.items() if item in items}
+            event_id = f"{self.run}-oos-{n}"
+            started = time.perf_counter()
+            await producer.send_and_wait(
+                self.settings.topic("inventory"),
+                orjson.dumps(
+                    {
+                        "event_id": event_id,
+                        "item_id": item,
+                        "stock": 0,
+                        "ts": int(time.time() * 1000),
+                    }
+                ),
+                key=item.encode(),
+            )
+            await tail.wait(lambda a=affected, e=event_id: a <= tail.corrected.get(e, set()), 30)
+            latencies.append((tail.corrected_at[event_id] - started) * 1000)
+        return latencies
+
+
+class Tail:
+    """Consumes the recommendations topic in the background, timing each arrival."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = AIOKafkaConsumer(
+            settings.topic("recommendations"),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+        )
+        self.pending: dict[str, list[tuple[str, float]]] = {}
+        self.fresh: list[float] = []
+        self.lists: dict[str, list[str]] = {}
+        self.corrected: dict[str, set[str]] = {}
+        self.corrected_at: dict[str, float] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.consumer.seek_to_end()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        async for record in self.consumer:
+            now = time.perf_counter()
+            message = orjson.loads(record.value)
+            trigger = message["trigger"]
+            user = message["user_id"]
+            self.lists[user] = [i["item_id"] for i in message["items"]]
+            pending = self.pending.get(user, [])
+            ids = [event_id for event_id, _ in pending]
+            if trigger["event_id"] in ids:
+                upto = ids.index(trigger["event_id"]) + 1
+                self.fresh += [(now - sent) * 1000 for _, sent in pending[:upto]]
+                del pending[:upto]
+            if trigger["reason"] == "stock_out":
+                self.corrected.setdefault(trigger["event_id"], set()).add(message["user_id"])
+                self.corrected_at[trigger["event_id"]] = now
+
+    def expect(self, user: str, event_id: str, sent: float) -> None:
+        self.pending.setdefault(user, []).append((event_id, sent))
+
+    def current(self) -> dict[str, list[str]]:
+        return dict(self.lists)
+
+    async def wait(self, condition: Any, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("benchmark condition not met in time")
+            await asyncio.sleep(0.001)
+
+
+async def run_bench(
+    base: Settings, rate: int, seconds: float, max_events: int, stockouts: int
+) -> dict[str, Any]:
+    """Run all phases and return the figures (see the module docstring)."""
+    bench = Bench(base)
+    await bench.setup()
+    workdir = Path(base.datadir) / f"bench{bench.run}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
+    await producer.start()
+    tail = Tail(bench.settings)
+    try:
+        await bench.produce(producer, max_events)
+        bare = await bench.bare_consumer(max_events)
+        bench.start_worker(workdir / "worker.log")
+        worker_rate = await bench.throughput(max_events)
+        await tail.start()
+        fresh = await bench.freshness(producer, rate, seconds, tail)
+        invalid = await bench.invalidation(producer, stockouts, tail)
+        async with Store(bench.settings) as store:
+            users, user_bytes = await store.memory_usage("default:u:*")
+            _, item_bytes = await store.memory_usage("default:item:*")
+            items, cv_bytes = await store.memory_usage("default:cv:*")
+            _, shown_bytes = await store.memory_usage("default:shown:*")
+            active = len(
+                {
+                    k.split(b":")[2]
+                    async for k in store.redis.scan_iter(match="default:u:*:items", count=1000)
+                }
+            )
+    finally:
+        await tail.stop()
+        await producer.stop()
+        await bench.teardown()
+    return {
+        "freshness_rate_per_s": rate,
+        "freshness_events": len(fresh),
+        "freshness_p50_ms": round(percentile(fresh, 50), 2),
+        "freshness_p99_ms": round(percentile(fresh, 99), 2),
+        "freshness_mean_ms": round(statistics.fmean(fresh), 2),
+        "invalidation_stockouts": len(invalid),
+        "invalidation_p50_ms": round(percentile(invalid, 50), 2),
+        "invalidation_p99_ms": round(percentile(invalid, 99), 2),
+        "worker_events_per_s": round(worker_rate),
+        "bare_consumer_events_per_s": round(bare),
+        "throughput_ratio": round(worker_rate / bare, 3),
+        "throughput_events": max_events,
+        "redis_bytes_per_user": round(user_bytes / max(1, active)),
+        "redis_bytes_per_item": round((item_bytes + cv_bytes + shown_bytes) / max(1, items)),
+        "active_users": active,
+        "user_keys": users,
+        "items": items,
+    }

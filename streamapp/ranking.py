@@ -81,18 +81,18 @@ def rank(
     """
     scales: dict[str, float] = {}
     for name, signal in candidates.items():
-        top = max(signal.values(), default=0.0)
-        if top > 0 and weights.get(name, 0.0):
-            scales[name] = weights[name] / top
+        peak = max(signal.values(), default=0.0)
+        if peak > 0 and weights.get(name, 0.0):
+            scales[name] = weights[name] / peak
     totals: dict[str, float] = {}
     for name, scale in scales.items():
         for item, value in candidates[name].items():
             totals[item] = totals.get(item, 0.0) + scale * value
     for item in exclude:
         totals.pop(item, None)
-    top = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    best = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
     ranked = []
-    for item, total in top:
+    for item, total in best:
         source = max(scales, key=lambda name: scales[name] * candidates[name].get(item, 0.0))
         ranked.append(Ranked(item, total, source))
     return ranked

@@ -187,7 +187,7 @@ class Store:
                 catalog=_seq(v["catalog"]),
                 blocked=set(_seq(v["blocked"])),
             )
-        users = []
+        users: list[UserSignals] = []
         for t, u, recent, cats, bought in _seq(reply["users"]):
             categories = _pairs(cats)
             users.append(

@@ -187,10 +187,10 @@ class Store:
                 catalog=_seq(v["catalog"]),
                 blocked=set(_seq(v["blocked"])),
             )
-        users: list[UserSignals] = []
+        signals: list[UserSignals] = []
         for t, u, recent, cats, bought in _seq(reply["users"]):
             categories = _pairs(cats)
-            users.append(
+            signals.append(
                 UserSignals(
                     tenant=t,
                     user_id=u,
@@ -201,7 +201,7 @@ class Store:
                     purchased=set(_seq(bought)),
                 )
             )
-        return Gathered(status=_seq(reply["status"]), users=users, tenants=tenants)
+        return Gathered(status=_seq(reply["status"]), users=signals, tenants=tenants)
 
     async def commit_lists(
         self, lists: list[tuple[str, str, str, list[tuple[str, str, str]]]], now_ms: int

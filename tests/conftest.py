@@ -1,4 +1,4 @@
-"""Fixtures shared by every test area: the real local stack (Kafka + Redis).
+"""Fixtures shared by the integration and end-to-end tests: the real stack and deployments.
 
 The stack is started if it is not running and stopped again at the end (only what this
 session started), so a test run leaves nothing behind. Unit tests never touch it.
@@ -6,12 +6,21 @@ session started), so a test run leaves nothing behind. Unit tests never touch it
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from aiokafka import AIOKafkaProducer
+
+from streamapp.settings import Settings
+from streamapp.topics import TopicAdmin, load_specs
+from tests.support import REDIS_DB, Env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,3 +42,55 @@ def stack() -> Iterator[None]:
     yield
     for name in reversed(started):
         subprocess.run(["bash", str(ROOT / f"deploy/{name}/{name}.sh"), "down"], check=False)
+
+
+@pytest.fixture
+def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
+    """Fresh topics (unique prefix), a fresh consumer group and a flushed Redis database."""
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "STREAMAPP_TOPIC_PREFIX": f"t{run}.",
+        "STREAMAPP_APP_ID": f"streamapp-{run}",
+        "STREAMAPP_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "STREAMAPP_WEB_PORT": str(free_port()),
+        "STREAMAPP_DATADIR": str(tmp_path),
+        "STREAMAPP_TENANTS": '["default", "shop2"]',
+        "STREAMAPP_LAG_INTERVAL_S": "1",
+    }
+    settings = Settings(
+        topic_prefix=env["STREAMAPP_TOPIC_PREFIX"],
+        app_id=env["STREAMAPP_APP_ID"],
+        redis_url=env["STREAMAPP_REDIS_URL"],
+        tenants=("default", "shop2"),
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+
+    async def create() -> None:
+        async with TopicAdmin(settings) as admin:
+            await admin.apply(load_specs(settings))
+
+    asyncio.run(create())
+    deployment = Env(settings, env, client)
+    yield deployment
+    for w in deployment.workers:
+        w.stop()
+
+    async def drop() -> None:
+        async with TopicAdmin(settings) as admin:
+            await admin.admin.delete_topics([s.name for s in load_specs(settings)])
+
+    asyncio.run(drop())
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+async def producer(stack: None) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(
+        bootstrap_servers="127.0.0.1:9092", max_request_size=4 * 1024 * 1024, linger_ms=1
+    )
+    await p.start()
+    yield p
+    await p.stop()

@@ -4,6 +4,9 @@
 #   kafka.sh up      fetch, format (first time) and start on 127.0.0.1; reuse a running broker
 #   kafka.sh down    SIGTERM, wait, SIGKILL; remove the data folder
 #   kafka.sh status  exit 0 when a broker answers on the port
+#   kafka.sh tool CLASS ARGS...  run one of Kafka's own tools with the same jars, e.g.
+#       kafka.sh tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+#         --bootstrap-server 127.0.0.1:9092 --describe --group streamapp
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,5 +83,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) port_open "$port" ;;
-  *) echo "usage: $0 fetch|up|down|status" >&2; exit 2 ;;
+  tool) shift; fetch; exec java -Xmx256m -Dlog4j2.configurationFile="$here/log4j2.properties" \
+          -Dstreamapp.kafka.log=/dev/null -cp "$libs/*" "$@" ;;
+  *) echo "usage: $0 fetch|up|down|status|tool CLASS ARGS..." >&2; exit 2 ;;
 esac

@@ -10,7 +10,7 @@ import pytest
 
 from streamapp.decay import forward_weight
 from streamapp.schemas import load
-from tests.integration.support import Tail, now_ms, send
+from tests.support import Tail, now_ms, send
 
 pytestmark = pytest.mark.integration
 

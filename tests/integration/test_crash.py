@@ -13,7 +13,7 @@ from streamapp import datasets
 from streamapp.decay import value_at
 from streamapp.lag import LagReader
 from streamapp.replay import replay
-from tests.integration.support import Env, Worker, wait_for
+from tests.support import Env, Worker, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from streamapp.schemas import load
-from tests.integration.support import Tail, now_ms, send
+from tests.support import Tail, now_ms, send
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,26 @@
+"""The README's message examples are valid against the schemas they illustrate."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from streamapp.schemas import MESSAGES, load
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+EXAMPLES = dict(re.findall(r"<!-- example: ([\w-]+) -->\n```json\n(.*?)\n```", README, re.S))
+
+
+def test_readme_shows_an_example_of_every_message():
+    assert set(EXAMPLES) == set(MESSAGES)
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_readme_example_is_valid(message):
+    jsonschema.validate(
+        orjson.loads(EXAMPLES[message]), load(message), cls=jsonschema.Draft202012Validator
+    )

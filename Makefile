@@ -33,8 +33,8 @@ demo: up
 	@bash deploy/demo.sh
 
 lint: venv
-	$(BIN)/ruff check streamapp tests benchmarks
-	$(BIN)/ruff format --check streamapp tests benchmarks
+	$(BIN)/ruff check streamapp tests
+	$(BIN)/ruff format --check streamapp tests
 	$(BIN)/mypy streamapp
 
 test: deps lint

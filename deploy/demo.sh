@@ -29,6 +29,7 @@ done
 echo "worker ready: http://127.0.0.1:$port/metrics, http://127.0.0.1:$port/v1/users/<id>/recommendations"
 echo "replaying the $dataset log at ${speed}x real time, with derived stock-outs and restocks"
 echo "press Ctrl-C to stop"
-$bin/streamapp replay --dataset "$dataset" --speed "$speed" > .stack/replay.log 2>&1 &
+$bin/streamapp replay --dataset "$dataset" --speed "$speed" --initial-stock 1 --restock-after 1800 \
+  > .stack/replay.log 2>&1 &
 replay=$!
 $bin/streamapp watch

@@ -70,10 +70,10 @@ class Settings(BaseSettings):
 
     # Candidates, join and ranking.
     top_k: int = 10
-    covisit_per_item: int = 30
-    categories_per_user: int = 3
-    category_candidates: int = 30
-    popular_candidates: int = 50
+    covisit_per_item: int = 20
+    categories_per_user: int = 2
+    category_candidates: int = 20
+    popular_candidates: int = 20
     drop_unknown_stock: bool = False
     score_weights: dict[str, float] = Field(
         default_factory=lambda: {"covisit": 1.0, "category": 0.5, "popular": 0.2}

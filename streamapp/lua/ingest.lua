@@ -13,9 +13,57 @@ local cfg = req.cfg
 local status = {}
 local watermarks = {}
 local touched_users = {}
-local touched = {}  -- key -> max length, trimmed once per batch
+local touched = {}  -- key -> bound, trimmed once per batch
 
-local function mark(key, limit) touched[key] = limit end
+-- Increments are summed per (key, member) in Lua and written once per batch: a user's session
+-- items pair up again and again within a batch, and one ZINCRBY replaces many.
+local acc = {}
+local function add(key, member, f, limit)
+  local k = acc[key]
+  if k == nil then k = {}; acc[key] = k; touched[key] = limit end
+  k[member] = (k[member] or 0) + f
+end
+
+-- The top `covisit_window` of each session, read once and kept current in Lua. Scores only
+-- ever rise (ZADD GT), so the new top-W is always within the old top-W plus the new item.
+local sessions = {}
+local session_writes = {}
+local function session(u)
+  local s = sessions[u]
+  if s == nil then
+    local flat = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1, 'WITHSCORES')
+    s = {}
+    for i = 1, #flat, 2 do s[#s + 1] = {flat[i], tonumber(flat[i + 1])} end
+    sessions[u] = s
+    session_writes[u] = {}
+  end
+  return s
+end
+local function visit(u, s, item, ts)
+  local found = false
+  for _, e in ipairs(s) do
+    if e[1] == item then
+      if ts > e[2] then e[2] = ts end
+      found = true
+    end
+  end
+  if not found then s[#s + 1] = {item, ts} end
+  table.sort(s, function(a, b) return a[2] > b[2] end)
+  while #s > cfg.covisit_window do table.remove(s) end
+  local w = session_writes[u]
+  if (w[item] or -1) < ts then w[item] = ts end
+end
+
+local categories = {}
+local function category_of(t, item)
+  local key = t .. ':item:' .. item
+  local c = categories[key]
+  if c == nil then
+    c = redis.call('HGET', key, 'category')
+    categories[key] = c
+  end
+  return c
+end
 
 for idx, ev in ipairs(req.events) do
   local t, tp, offset, eid, user, item, cat, f, ts, bought =
@@ -28,47 +76,45 @@ for idx, ev in ipairs(req.events) do
   local u = t .. ':u:' .. user
   if offset <= wm then
     status[idx] = 3
-  elseif redis.call('ZSCORE', u .. ':ids', eid) then
+  elseif redis.call('ZADD', u .. ':ids', 'NX', ts, eid) == 0 then
     status[idx] = 2
   else
     status[idx] = 1
-    redis.call('ZADD', u .. ':ids', ts, eid)
-    mark(u .. ':ids', cfg.seen_event_ids)
+    touched[u .. ':ids'] = cfg.seen_event_ids
     touched_users[u] = true
     if f ~= 0 then
-      if not cat then cat = redis.call('HGET', t .. ':item:' .. item, 'category') end
-      redis.call('ZINCRBY', u .. ':items', f, item)
-      mark(u .. ':items', cfg.user_items_max)
-      redis.call('ZINCRBY', t .. ':pop', f, item)
-      mark(t .. ':pop', cfg.popularity_max)
+      if not cat then cat = category_of(t, item) end
+      add(u .. ':items', item, f, cfg.user_items_max)
+      add(t .. ':pop', item, f, cfg.popularity_max)
       if cat then
-        redis.call('ZINCRBY', u .. ':cats', f, cat)
-        mark(u .. ':cats', cfg.user_categories_max)
-        local cp = t .. ':catpop:' .. cat
-        redis.call('ZINCRBY', cp, f, item)
-        mark(cp, cfg.category_popularity_max)
+        add(u .. ':cats', cat, f, cfg.user_categories_max)
+        add(t .. ':catpop:' .. cat, item, f, cfg.category_popularity_max)
       end
-      local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1)
-      for _, other in ipairs(recent) do
+      local s = session(u)
+      for _, e in ipairs(s) do
+        local other = e[1]
         if other ~= item then
-          local a, b = t .. ':cv:' .. other, t .. ':cv:' .. item
-          redis.call('ZINCRBY', a, f, item)
-          redis.call('ZINCRBY', b, f, other)
-          mark(a, cfg.covisit_max)
-          mark(b, cfg.covisit_max)
+          add(t .. ':cv:' .. other, item, f, cfg.covisit_max)
+          add(t .. ':cv:' .. item, other, f, cfg.covisit_max)
         end
       end
-      redis.call('ZADD', u .. ':recent', 'GT', ts, item)
-      mark(u .. ':recent', cfg.session_items)
+      visit(u, s, item, ts)
     end
     if bought == 1 then
       redis.call('ZADD', u .. ':bought', 'GT', ts, item)
-      mark(u .. ':bought', cfg.purchased_max)
+      touched[u .. ':bought'] = cfg.purchased_max
     end
   end
   if offset > watermarks[tp] then watermarks[tp] = offset end
 end
 
+for key, members in pairs(acc) do
+  for member, f in pairs(members) do redis.call('ZINCRBY', key, f, member) end
+end
+for u, writes in pairs(session_writes) do
+  for item, ts in pairs(writes) do redis.call('ZADD', u .. ':recent', 'GT', ts, item) end
+  touched[u .. ':recent'] = cfg.session_items
+end
 for tp, offset in pairs(watermarks) do
   if offset >= 0 then redis.call('HSET', req.wm, tp, offset) end
 end
@@ -132,12 +178,19 @@ for _, pair in ipairs(req.users) do
 end
 
 -- The stream-table join: which candidates are out of stock (or, if configured, unknown).
+-- SMISMEMBER in chunks: one call per thousand candidates instead of one per candidate.
 for t, tenant in pairs(tenants) do
   local blocked = {}
-  for item, _ in pairs(tenant.seen) do
-    if redis.call('SISMEMBER', t .. ':oos', item) == 1
-      or (cfg.drop_unknown_stock and redis.call('EXISTS', t .. ':item:' .. item) == 0) then
-      blocked[#blocked + 1] = item
+  local items = {}
+  for item, _ in pairs(tenant.seen) do items[#items + 1] = item end
+  for first = 1, #items, 1000 do
+    local chunk = {unpack(items, first, math.min(first + 999, #items))}
+    local member = redis.call('SMISMEMBER', t .. ':oos', unpack(chunk))
+    for i, item in ipairs(chunk) do
+      if member[i] == 1
+        or (cfg.drop_unknown_stock and redis.call('EXISTS', t .. ':item:' .. item) == 0) then
+        blocked[#blocked + 1] = item
+      end
     end
   end
   tenant.seen = nil

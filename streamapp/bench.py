@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -187,19 +188,26 @@ class Bench:
         return tail.fresh
 
     async def invalidation(
-        self, producer: AIOKafkaProducer, stockouts: int, tail: Tail
-    ) -> list[float]:
-        """Stock-outs of items in current lists → all affected users corrected, in ms."""
-        latencies = []
+        self, producer: AIOKafkaProducer, stockouts: int, tail: Tail, widest: bool
+    ) -> tuple[list[float], list[int]]:
+        """Stock-outs of items in current lists → all affected users corrected, in ms.
+
+        Items are drawn uniformly (seeded) from those in the current lists — the typical case —
+        or, with ``widest``, the item shown to most users each time (the stress case: every
+        one of those users needs a new list). Affected-user counts come back with the latencies.
+        """
+        chooser = random.Random(7)
+        latencies, affected_counts = [], []
         for n in range(stockouts):
             current = tail.current()
             counts: dict[str, int] = {}
             for items in current.values():
-                for item in items:
-                    counts[item] = counts.get(item, 0) + 1
-            item = sorted(counts, key=lambda i: (-counts[i], i))[n % max(1, len(counts))]
+                for shown_item in items:
+                    counts[shown_item] = counts.get(shown_item, 0) + 1
+            ordered = sorted(counts, key=lambda i: (-counts[i], i))
+            item = ordered[0] if widest else chooser.choice(ordered)
             affected = {u for u, items in current.items() if item in items}
-            event_id = f"{self.run}-oos-{n}"
+            event_id = f"{self.run}-oos-{n}-{int(widest)}"
             started = time.perf_counter()
             await producer.send_and_wait(
                 self.settings.topic("inventory"),
@@ -215,7 +223,8 @@ class Bench:
             )
             await tail.wait(lambda a=affected, e=event_id: a <= tail.corrected.get(e, set()), 30)
             latencies.append((tail.corrected_at[event_id] - started) * 1000)
-        return latencies
+            affected_counts.append(len(affected))
+        return latencies, affected_counts
 
 
 class Tail:
@@ -294,7 +303,8 @@ async def run_bench(
         worker_rate = await bench.throughput(max_events)
         await tail.start()
         fresh = await bench.freshness(producer, rate, seconds, tail)
-        invalid = await bench.invalidation(producer, stockouts, tail)
+        invalid, affected = await bench.invalidation(producer, stockouts, tail, widest=False)
+        widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
         async with Store(bench.settings) as store:
             users, user_bytes = await store.memory_usage("default:u:*")
             _, item_bytes = await store.memory_usage("default:item:*")
@@ -319,6 +329,11 @@ async def run_bench(
         "invalidation_stockouts": len(invalid),
         "invalidation_p50_ms": round(percentile(invalid, 50), 2),
         "invalidation_p99_ms": round(percentile(invalid, 99), 2),
+        "invalidation_affected_users_mean": round(statistics.fmean(affected), 1),
+        "invalidation_affected_users_max": max(affected),
+        "invalidation_widest_p50_ms": round(percentile(widest, 50), 2),
+        "invalidation_widest_p99_ms": round(percentile(widest, 99), 2),
+        "invalidation_widest_affected_users_mean": round(statistics.fmean(widest_affected), 1),
         "worker_events_per_s": round(worker_rate),
         "bare_consumer_events_per_s": round(bare),
         "throughput_ratio": round(worker_rate / bare, 3),

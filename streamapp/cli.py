@@ -135,6 +135,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from streamapp import datasets
+    from streamapp.evaluate import evaluate, markdown, write
+
+    log = datasets.load(args.format, Path(args.events) if args.events else None)
+    if args.limit:
+        log = log[: args.limit]
+    report = asyncio.run(
+        evaluate(get_settings(), log, k=10, train_fraction=args.train_fraction, seed=args.seed)
+    )
+    paths = write(report, Path(args.out))
+    print(markdown(report))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +190,20 @@ def build_parser() -> argparse.ArgumentParser:
     watch = sub.add_parser("watch", help="print recommendations as they arrive")
     watch.add_argument("--count", type=int, default=0, help="stop after N messages")
     watch.set_defaults(func=_watch)
+
+    ev = sub.add_parser("evaluate", help="prequential ranking quality on an event log")
+    ev.add_argument("--events", help="log file (default: the dataset in ../shared/datasets)")
+    ev.add_argument("--format", choices=["taobao", "rees46", "csv"], default="taobao")
+    ev.add_argument("--limit", type=int, default=0, help="only the first N events")
+    ev.add_argument(
+        "--train-fraction",
+        type=float,
+        default=0.0,
+        help="learn on the first X of the log (by time) before testing",
+    )
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", default="eval-results", help="folder for JSON, markdown, PNG")
+    ev.set_defaults(func=_evaluate)
 
     bench = sub.add_parser("bench", help="freshness, invalidation and throughput benchmark")
     bench.add_argument("--rate", type=int, default=1000, help="steady events/s for freshness")

@@ -38,6 +38,28 @@ def limits_at(settings: Settings, now: int) -> Limits:
     )
 
 
+def state_row(
+    event: dict[str, Any], tp: str, offset: int, landmark: float, settings: Settings
+) -> tuple[Any, ...]:
+    """One decoded interaction as a row of ``Store.ingest`` (its forward-decayed weight).
+
+    Shared by the worker and the evaluator, so both write state the same way.
+    """
+    weight = settings.weights.get(event["interaction"], 0.0)
+    return (
+        event["tenant"],
+        tp,
+        offset,
+        event["event_id"],
+        event["user_id"],
+        event["item_id"],
+        event.get("category") or False,
+        forward_weight(weight, event["ts"], landmark, settings.decay_rate),
+        event["ts"],
+        1 if event["interaction"] == "purchase" else 0,
+    )
+
+
 class DeadLetters:
     """Sends rejected records to the dead-letter topic and counts them by reason."""
 
@@ -106,19 +128,7 @@ class InteractionProcessor:
         if needs_rescale(ts, landmark, self.rate) and tenant not in self._rescale_warned:
             self._rescale_warned.add(tenant)
             log.warning("decay landmark needs a rescale tenant=%s landmark=%s", tenant, landmark)
-        weight = self.settings.weights.get(event["interaction"], 0.0)
-        return (
-            tenant,
-            record.tp,
-            record.offset,
-            event["event_id"],
-            event["user_id"],
-            event["item_id"],
-            event.get("category", False),
-            forward_weight(weight, ts, landmark, self.rate),
-            ts,
-            1 if event["interaction"] == "purchase" else 0,
-        )
+        return state_row(event, record.tp, record.offset, landmark, self.settings)
 
     async def _publish(
         self,

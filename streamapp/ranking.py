@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-SOURCES = ("covisit", "category", "popular", "catalog")
+SOURCES = ("recent", "covisit", "category", "popular", "catalog")
 
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
@@ -34,6 +34,15 @@ class Ranked:
     item_id: str
     score: float
     source: str
+
+
+def recent_signal(out: Signals, recent: Iterable[str]) -> None:
+    """The user's own session, newest first: shoppers come back to what they just viewed."""
+    signal = out.setdefault("recent", {})
+    weight = 1.0
+    for item in recent:
+        signal[item] = weight
+        weight *= RECENCY_DISCOUNT
 
 
 def covisit_signal(out: Signals, covisit: Iterable[Iterable[tuple[str, float]]]) -> None:

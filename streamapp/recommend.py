@@ -19,6 +19,7 @@ from streamapp.ranking import (
     fill,
     popular_signal,
     rank,
+    recent_signal,
 )
 from streamapp.store import TenantSignals, UserSignals
 
@@ -31,6 +32,7 @@ def recommend_user(
     Falls back to in-stock catalogue items, so the list is empty only when nothing is in stock.
     """
     candidates: Signals = {}
+    recent_signal(candidates, user.recent)
     covisit_signal(candidates, user.covisit)
     category_signal(candidates, user.categories, user.category_popular)
     popular_signal(candidates, tenant.popular)

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     popular_candidates: int = 20
     drop_unknown_stock: bool = False
     score_weights: dict[str, float] = Field(
-        default_factory=lambda: {"covisit": 1.0, "category": 0.5, "popular": 0.2}
+        default_factory=lambda: {"recent": 2.0, "covisit": 1.0, "category": 0.5, "popular": 0.2}
     )
     model_version: str = "decayed-counts-v1"
     experiment_variant: str = "control"

@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-SOURCES = ("recent", "covisit", "category", "popular", "catalog")
+SOURCES = ("recent", "history", "covisit", "category", "popular", "catalog")
 
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
@@ -43,6 +43,11 @@ def recent_signal(out: Signals, recent: Iterable[str]) -> None:
     for item in recent:
         signal[item] = weight
         weight *= RECENCY_DISCOUNT
+
+
+def history_signal(out: Signals, history: Iterable[tuple[str, float]]) -> None:
+    """The user's decayed interest in items they interacted with, beyond the session."""
+    out.setdefault("history", {}).update(history)
 
 
 def covisit_signal(out: Signals, covisit: Iterable[Iterable[tuple[str, float]]]) -> None:

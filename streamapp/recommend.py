@@ -17,6 +17,7 @@ from streamapp.ranking import (
     category_signal,
     covisit_signal,
     fill,
+    history_signal,
     popular_signal,
     rank,
     recent_signal,
@@ -33,6 +34,7 @@ def recommend_user(
     """
     candidates: Signals = {}
     recent_signal(candidates, user.recent)
+    history_signal(candidates, user.history)
     covisit_signal(candidates, user.covisit)
     category_signal(candidates, user.categories, user.category_popular)
     popular_signal(candidates, tenant.popular)

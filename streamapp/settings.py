@@ -74,9 +74,16 @@ class Settings(BaseSettings):
     categories_per_user: int = 2
     category_candidates: int = 20
     popular_candidates: int = 20
+    history_candidates: int = 20
     drop_unknown_stock: bool = False
     score_weights: dict[str, float] = Field(
-        default_factory=lambda: {"recent": 2.0, "covisit": 1.0, "category": 0.5, "popular": 0.2}
+        default_factory=lambda: {
+            "recent": 2.0,
+            "history": 1.0,
+            "covisit": 1.0,
+            "category": 0.5,
+            "popular": 0.2,
+        }
     )
     model_version: str = "decayed-counts-v1"
     experiment_variant: str = "control"

@@ -7,7 +7,7 @@ key                   type     what
 ====================  =======  ==========================================================
 t:landmark            string   forward-decay landmark (epoch ms), set by the first event
 t:u:U:ids             zset     the user's recent event ids (dedupe), bounded
-t:u:U:items           zset     decayed user → item affinity, bounded
+t:u:U:items           zset     decayed user → item affinity (the history source), bounded
 t:u:U:cats            zset     decayed user → category affinity, bounded
 t:u:U:recent          zset     session: recent items by time, bounded
 t:u:U:bought          zset     purchased items (excluded from lists), bounded
@@ -29,7 +29,7 @@ once per batch. One batch costs one script call (one round trip) per step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -60,6 +60,7 @@ INGEST_CONFIG = (
     "categories_per_user",
     "category_candidates",
     "popular_candidates",
+    "history_candidates",
     "drop_unknown_stock",
 )
 
@@ -88,6 +89,7 @@ class UserSignals:
     categories: Scored
     category_popular: list[Scored]
     purchased: set[str]
+    history: Scored = field(default_factory=list)
 
 
 @dataclass
@@ -188,7 +190,7 @@ class Store:
                 blocked=set(_seq(v["blocked"])),
             )
         signals: list[UserSignals] = []
-        for t, u, recent, cats, bought in _seq(reply["users"]):
+        for t, u, recent, cats, bought, history in _seq(reply["users"]):
             categories = _pairs(cats)
             signals.append(
                 UserSignals(
@@ -199,6 +201,7 @@ class Store:
                     categories=categories,
                     category_popular=[category[t][c] for c, _ in categories],
                     purchased=set(_seq(bought)),
+                    history=_pairs(history),
                 )
             )
         return Gathered(status=_seq(reply["status"]), users=signals, tenants=tenants)

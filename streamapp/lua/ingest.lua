@@ -6,7 +6,7 @@
 -- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                  forward_weight, ts, purchased(0|1)], ...], users = [[tenant, user], ...]}
 -- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
---   users = [[tenant, user, recent items, flat categories, purchased], ...],
+--   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat}, blocked}}}
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
@@ -174,7 +174,12 @@ for _, pair in ipairs(req.users) do
       remember(tenant, flat)
     end
   end
-  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1)}
+  local history = redis.call('ZREVRANGE', u .. ':items', 0, cfg.history_candidates - 1, 'WITHSCORES')
+  for i = 1, #history, 2 do
+    tenant.seen[history[i]] = true
+    history[i + 1] = tonumber(history[i + 1])
+  end
+  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
 end
 
 -- The stream-table join: which candidates are out of stock (or, if configured, unknown).

@@ -149,3 +149,28 @@ async def test_stock_out_removes_item_from_every_source_and_restock_brings_it_ba
         await recs.until(
             lambda rs: any(HOT in [i["item_id"] for i in r["items"]] for r in rs[restocked:])
         )
+
+
+async def test_unknown_stock_items_are_dropped_when_configured(deployment, producer):
+    deployment.worker(STREAMAPP_DROP_UNKNOWN_STOCK="true").start()
+    clicks, inventory = deployment.topic("clicks"), deployment.topic("inventory")
+    t = now_ms() - 10_000
+    for item in ("known1", "known2"):
+        await send(
+            producer,
+            inventory,
+            item,
+            {"event_id": f"inv-{item}", "item_id": item, "stock": 4, "ts": t},
+        )
+    for n, item in enumerate(["known1", "mystery", "known2", "mystery2"]):
+        await send(
+            producer,
+            clicks,
+            "u",
+            {"event_id": f"k{n}", "user_id": "u", "item_id": item, "ts": t + n},
+        )
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == "k3" for r in rs))
+    for record in recs.records:
+        assert {i["item_id"] for i in record["items"]} <= {"known1", "known2"}
+    assert {i["item_id"] for i in recs.records[-1]["items"]} == {"known1", "known2"}

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
         }
     )
     model_version: str = "decayed-counts-v1"
+    retrieval_crossover: int = 500_000
     experiment_variant: str = "control"
 
     # Operations.

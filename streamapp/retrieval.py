@@ -22,6 +22,10 @@ from annoy import AnnoyIndex as _Annoy
 
 Hits = list[tuple[str, float]]
 
+# Catalogue size from which Annoy beats exact search on query time (measured with
+# `streamapp bench-retrieval`: exact 2.2 ms vs Annoy 2.5 ms at 300k items, 13.7 vs 3.1 at 1M).
+CROSSOVER = 500_000
+
 
 class Index(Protocol):
     """Top-k items by inner product with a query vector."""

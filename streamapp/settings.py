@@ -86,7 +86,6 @@ class Settings(BaseSettings):
         }
     )
     model_version: str = "decayed-counts-v1"
-    retrieval_crossover: int = 500_000
     experiment_variant: str = "control"
 
     # Operations.

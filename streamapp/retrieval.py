@@ -78,7 +78,9 @@ class AnnoyIndex:
         return [(self.ids[i], float(s)) for i, s in zip(found, scores, strict=True)]
 
 
-def build_for(ids: Sequence[str], vectors: np.ndarray, crossover: int, search_k: int = -1) -> Index:
+def build_for(
+    ids: Sequence[str], vectors: np.ndarray, crossover: int = CROSSOVER, search_k: int = -1
+) -> Index:
     """Exact below ``crossover`` items (measured: see README), Annoy at and above it."""
     if len(ids) < crossover:
         return ExactIndex(ids, vectors)

@@ -7,7 +7,9 @@ call does both: it applies the previous event and gathers the current user's sta
 
 Baselines come from the same gathered state in the same pass, so they cost nothing extra and
 see exactly what the full system sees: decayed popularity alone, co-visitation alone, and the
-user's recently viewed items. Two protocols: ``all`` (every event is a test) and ``new`` (only
+user's recently viewed items; and the factorisation model alone (``mf``: online implicit MF,
+learned from each event after it is tested, retrieved by the user's vector from an index rebuilt
+every ``mf_rebuild_every`` events). Two protocols: ``all`` (every event is a test) and ``new`` (only
 events whose item is new to the user, with the user's past items removed from every list).
 """
 
@@ -26,8 +28,10 @@ from tqdm import tqdm
 
 from streamapp import quality
 from streamapp.datasets import Interaction
+from streamapp.factors import ImplicitMF
 from streamapp.interactions import state_row
 from streamapp.recommend import recommend_user
+from streamapp.retrieval import Hits, Index, build_for
 from streamapp.settings import Settings
 from streamapp.store import Store, TenantSignals, UserSignals
 
@@ -37,26 +41,29 @@ METRICS = ("hr", "ndcg", "map")
 COLD_ITEM_INTERACTIONS = 5
 
 
-def _weighted(weights: dict[str, float]) -> Callable[[UserSignals, TenantSignals, int], list[str]]:
-    def produce(user: UserSignals, tenant: TenantSignals, limit: int) -> list[str]:
-        return [r.item_id for r in recommend_user(user, tenant, weights, limit)]
+# A system turns the gathered state and the retrieved (MF) items into a ranked list.
+Produce = Callable[[UserSignals, TenantSignals, Hits, int], list[str]]
+
+
+def _weighted(weights: dict[str, float]) -> Produce:
+    def produce(user: UserSignals, tenant: TenantSignals, retrieved: Hits, limit: int) -> list[str]:
+        return [r.item_id for r in recommend_user(user, tenant, weights, limit, retrieved)]
 
     return produce
 
 
-def _recently_viewed(user: UserSignals, tenant: TenantSignals, limit: int) -> list[str]:
+def _recently_viewed(user: UserSignals, tenant: TenantSignals, _: Hits, limit: int) -> list[str]:
     return [i for i in user.recent if i not in user.purchased][:limit]
 
 
-def systems(
-    settings: Settings,
-) -> dict[str, Callable[[UserSignals, TenantSignals, int], list[str]]]:
+def systems(settings: Settings) -> dict[str, Produce]:
     """The full system and the baselines, all reading the same gathered state."""
     return {
         "full": _weighted(settings.score_weights),
         "decayed-popularity": _weighted({"popular": 1.0}),
         "co-visitation": _weighted({"covisit": 1.0}),
         "recently-viewed": _recently_viewed,
+        "mf": _weighted({"mf": 1.0}),
     }
 
 
@@ -134,6 +141,8 @@ async def evaluate(
     history: dict[str, set[str]] = defaultdict(set)
     item_counts: dict[str, int] = defaultdict(int)
     warmup = int(len(log) * train_fraction)
+    mf = ImplicitMF(n_factors=settings.mf_factors, loss=settings.mf_loss, seed=seed)
+    index: Index = build_for(*mf.item_vectors())
     started = time.perf_counter()
     async with Store(settings) as store:
         await store.redis.flushdb()
@@ -143,11 +152,18 @@ async def evaluate(
             for n, event in enumerate(tqdm(log, unit="ev", disable=not progress, desc="evaluate")):
                 gathered = await store.ingest(previous, [(TENANT, event.user_id)])
                 previous = [state_row(_as_event(event, n), "eval:0", n, landmark, settings)]
+                if n % settings.mf_rebuild_every == 0:
+                    index = build_for(*mf.item_vectors())
+                vector = mf.user_vector(event.user_id)
+                retrieved = (
+                    index.query(vector, settings.mf_candidates) if vector is not None else []
+                )
                 if n >= warmup:
                     _test(
                         event,
                         gathered.users[0],
                         gathered.tenants[TENANT],
+                        retrieved,
                         producers,
                         k,
                         tallies,
@@ -156,6 +172,7 @@ async def evaluate(
                         item_counts,
                         n,
                     )
+                mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
             await store.ingest(previous, [])
@@ -193,7 +210,8 @@ def _test(
     event: Interaction,
     user: UserSignals,
     tenant: TenantSignals,
-    producers: dict[str, Callable[[UserSignals, TenantSignals, int], list[str]]],
+    retrieved: Hits,
+    producers: dict[str, Produce],
     k: int,
     tallies: dict[tuple[str, str], Tally],
     curve: Curve,
@@ -209,7 +227,7 @@ def _test(
         else "cold-items",
     )
     for name, produce in producers.items():
-        ranked = produce(user, tenant, k + len(seen))
+        ranked = produce(user, tenant, retrieved, k + len(seen))
         protocols = [("all", ranked[:k])]
         if event.item_id not in seen:
             protocols.append(("new", [i for i in ranked if i not in seen][:k]))

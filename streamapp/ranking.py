@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-SOURCES = ("recent", "history", "covisit", "category", "popular", "catalog")
+SOURCES = ("recent", "history", "covisit", "mf", "category", "popular", "catalog")
 
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
@@ -76,6 +76,11 @@ def category_signal(
         scale = affinity / total / (max(score for _, score in items) or 1.0)
         for item, score in items:
             signal[item] = signal.get(item, 0.0) + scale * score
+
+
+def mf_signal(out: Signals, retrieved: Iterable[tuple[str, float]]) -> None:
+    """Items nearest the user's vector in the factorisation model (retrieval scores)."""
+    out.setdefault("mf", {}).update(retrieved)
 
 
 def popular_signal(out: Signals, popular: Iterable[tuple[str, float]]) -> None:

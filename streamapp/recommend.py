@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from streamapp.ranking import (
     Ranked,
@@ -18,6 +18,7 @@ from streamapp.ranking import (
     covisit_signal,
     fill,
     history_signal,
+    mf_signal,
     popular_signal,
     rank,
     recent_signal,
@@ -26,16 +27,23 @@ from streamapp.store import TenantSignals, UserSignals
 
 
 def recommend_user(
-    user: UserSignals, tenant: TenantSignals, weights: Mapping[str, float], limit: int
+    user: UserSignals,
+    tenant: TenantSignals,
+    weights: Mapping[str, float],
+    limit: int,
+    retrieved: Iterable[tuple[str, float]] = (),
 ) -> list[Ranked]:
     """Candidates from every source → drop blocked (out of stock) and purchased → top ``limit``.
 
-    Falls back to in-stock catalogue items, so the list is empty only when nothing is in stock.
+    ``retrieved`` are the items nearest the user's vector (the ``mf`` source), when a model is
+    loaded. Falls back to in-stock catalogue items, so the list is empty only when nothing is
+    in stock.
     """
     candidates: Signals = {}
     recent_signal(candidates, user.recent)
     history_signal(candidates, user.history)
     covisit_signal(candidates, user.covisit)
+    mf_signal(candidates, retrieved)
     category_signal(candidates, user.categories, user.category_popular)
     popular_signal(candidates, tenant.popular)
     exclude = tenant.blocked | user.purchased

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         }
     )
     model_version: str = "decayed-counts-v1"
+
+    # Online matrix factorisation (the `mf` source).
+    mf_factors: int = 32
+    mf_loss: str = "pairwise"
+    mf_candidates: int = 20
+    mf_rebuild_every: int = 2000
     experiment_variant: str = "control"
 
     # Operations.

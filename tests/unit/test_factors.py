@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from streamapp.factors import ImplicitMF
+
+
+@pytest.mark.parametrize("loss", ["pairwise", "pointwise"])
+def test_each_loss_learns_who_likes_what(loss):
+    mf = ImplicitMF(n_factors=8, loss=loss, seed=3)
+    for _ in range(300):
+        for user, items in {"a": ("x1", "x2"), "b": ("y1", "y2")}.items():
+            for item in items:
+                mf.learn_one(user, item, 1.0)
+    assert mf.score("a", "x1") > mf.score("a", "y1")
+    assert mf.score("b", "y2") > mf.score("b", "x2")
+
+
+def test_same_seed_same_model():
+    def trained() -> list[float]:
+        mf = ImplicitMF(n_factors=4, seed=5)
+        for n in range(50):
+            mf.learn_one(f"u{n % 3}", f"i{n % 7}", 1.0)
+        return [mf.score("u1", f"i{i}") for i in range(7)]
+
+    assert trained() == trained()
+
+
+def test_reading_never_creates_vectors():
+    mf = ImplicitMF(n_factors=4)
+    mf.learn_one("u", "i", 1.0)
+    assert mf.user_vector("stranger") is None
+    assert mf.score("stranger", "i") == 0.0
+    ids, vectors = mf.item_vectors()
+    assert ids == ["i"]
+    assert vectors.shape == (1, 4)
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="pairwise"):
+        ImplicitMF(loss="hinge")

@@ -167,6 +167,34 @@ def _bench_retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> int:
+    from streamapp.store import Store
+
+    async def run() -> int:
+        async with Store(get_settings()) as store:
+            if args.action == "list":
+                current = await store.promoted_version()
+                for meta in await store.snapshot_metas():
+                    mark = "*" if meta["version"] == current else " "
+                    print(f"{mark} {orjson.dumps(meta).decode()}")
+            elif args.action == "promote":
+                await store.promote(args.version)
+                print(f"promoted {args.version}")
+            else:
+                print(f"promoted {await store.rollback() or 'nothing (hand-weighted ranking)'}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _bench_snapshot(args: argparse.Namespace) -> int:
+    from streamapp.snapshots import measure
+
+    for items in (int(n) for n in args.items.split(",")):
+        print(orjson.dumps(measure(items, args.dim)).decode(), flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -229,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--stockouts", type=int, default=20)
     bench.set_defaults(func=_bench)
+    model = sub.add_parser("model", help="list, promote or roll back model snapshots")
+    model.add_argument("action", choices=["list", "promote", "rollback"])
+    model.add_argument("version", nargs="?")
+    model.set_defaults(func=_model)
+
+    bs = sub.add_parser("bench-snapshot", help="snapshot size and load time")
+    bs.add_argument("--items", default="10000,100000")
+    bs.add_argument("--dim", type=int, default=32)
+    bs.set_defaults(func=_bench_snapshot)
+
     br = sub.add_parser("bench-retrieval", help="Annoy vs exact search: recall and latency")
     br.add_argument("--sizes", default="1000,10000,100000")
     br.add_argument("--dim", type=int, default=32)

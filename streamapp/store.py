@@ -20,7 +20,11 @@ t:item:I              hash     product table: stock, price, margin, category, br
 t:oos                 set      out-of-stock items
 t:instock             zset     in-stock items by last update (last-resort candidates)
 t:shown:I             zset     reverse index: users whose current list has I, by time
+t:u:U:vec             string   the user's factor vector (JSON floats), written by the learner
 <app>:wm              hash     per topic:partition, the last applied input offset
+<app>:models          zset     model snapshot versions by creation time
+<app>:model:V         hash     snapshot V: meta (JSON), ids (JSON), vectors (float32)
+<app>:promoted        list     promoted versions, newest first (rollback pops the head)
 ====================  =======  ==========================================================
 
 Every per-user key carries the idle-user TTL; per-item structures are trimmed to their bound
@@ -32,12 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
 from streamapp.settings import Settings
+from streamapp.snapshots import Snapshot, decode, encode
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -70,6 +75,11 @@ Scored = list[tuple[str, float]]
 def _seq(value: Any) -> list[Any]:
     """Redis' cjson encodes an empty Lua table as ``{}``: read it back as an empty list."""
     return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    """A Redis reply (bytes) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pairs(flat: Any) -> Scored:
@@ -262,6 +272,75 @@ class Store:
         )
         flat = await self.redis.eval(script, 2, f"{tenant}:pop", f"{tenant}:oos", limit)
         return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    # Model snapshots -------------------------------------------------------------------
+
+    def _model_key(self, version: str) -> str:
+        return f"{self.settings.app_id}:model:{version}"
+
+    async def save_snapshot(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
+        """Store a snapshot (and promote it); only the newest ``keep`` unpromoted ones stay."""
+        models, promoted = f"{self.settings.app_id}:models", f"{self.settings.app_id}:promoted"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._model_key(snapshot.version), mapping=cast(Any, encode(snapshot)))
+            pipe.zadd(models, {snapshot.version: snapshot.created_at})
+            if promote:
+                pipe.lpush(promoted, snapshot.version)
+                pipe.ltrim(promoted, 0, keep - 1)
+            await pipe.execute()
+        versions = [_text(v) for v in await self.redis.zrange(models, 0, -1)]
+        kept = {_text(v) for v in await self.redis.lrange(promoted, 0, -1)}
+        stale = [v for v in versions[:-keep] if v not in kept]
+        if stale:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(models, *stale)
+                pipe.delete(*[self._model_key(v) for v in stale])
+                await pipe.execute()
+
+    async def load_snapshot(self, version: str) -> Snapshot:
+        """One snapshot, validated (:class:`SnapshotError` if it must not be served)."""
+        return decode(cast(Any, await self.redis.hgetall(self._model_key(version))))
+
+    async def snapshot_metas(self) -> list[dict[str, Any]]:
+        """Metadata of every stored snapshot, oldest first."""
+        versions = [
+            _text(v) for v in await self.redis.zrange(f"{self.settings.app_id}:models", 0, -1)
+        ]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for v in versions:
+                pipe.hget(self._model_key(v), "meta")
+            metas = await pipe.execute()
+        return [
+            orjson.loads(m) if m else {"version": v, "broken": True}
+            for v, m in zip(versions, metas, strict=True)
+        ]
+
+    async def promoted_version(self) -> str | None:
+        head = await self.redis.lindex(f"{self.settings.app_id}:promoted", 0)
+        return _text(head) if head else None
+
+    async def promote(self, version: str) -> None:
+        if not await self.redis.exists(self._model_key(version)):
+            raise KeyError(f"no snapshot {version!r}")
+        await self.redis.lpush(f"{self.settings.app_id}:promoted", version)
+
+    async def rollback(self) -> str | None:
+        """Un-promote the current version; returns the version now promoted (or None)."""
+        promoted = f"{self.settings.app_id}:promoted"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpop(promoted)
+            pipe.lindex(promoted, 0)
+            _, head = await pipe.execute()
+        return _text(head) if head else None
+
+    async def write_user_vectors(self, tenant: str, vectors: dict[str, list[float]]) -> None:
+        """The learner's latest user vectors, one pipeline per batch."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, vector in vectors.items():
+                pipe.set(
+                    f"{tenant}:u:{user}:vec", orjson.dumps(vector), ex=self.settings.user_ttl_s
+                )
+            await pipe.execute()
 
     async def memory_usage(self, pattern: str, sample: int = 200) -> tuple[int, int]:
         """(keys matching ``pattern``, estimated total bytes from a sample of MEMORY USAGE)."""

@@ -1,0 +1,53 @@
+"""Snapshot registry in the real Redis: round trip, promote, rollback, retention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamapp.snapshots import Snapshot
+from streamapp.store import Store
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(version: str, created: int) -> Snapshot:
+    return Snapshot(
+        version,
+        created,
+        created,
+        {},
+        "pairwise",
+        ["a", "b"],
+        np.array([[1, 0], [0, 1]], dtype=np.float32),
+    )
+
+
+async def test_round_trip_promote_and_rollback(deployment):
+    async with Store(deployment.settings) as store:
+        assert await store.promoted_version() is None
+        await store.save_snapshot(snapshot("v1", 1), promote=True)
+        await store.save_snapshot(snapshot("v2", 2), promote=True)
+        await store.save_snapshot(snapshot("v3", 3), promote=False)
+        assert await store.promoted_version() == "v2"
+        loaded = await store.load_snapshot("v2")
+        assert loaded.ids == ["a", "b"] and loaded.vectors.shape == (2, 2)
+        assert [m["version"] for m in await store.snapshot_metas()] == ["v1", "v2", "v3"]
+
+        await store.promote("v3")
+        assert await store.promoted_version() == "v3"
+        assert await store.rollback() == "v2"
+        assert await store.rollback() == "v1"
+        assert await store.rollback() is None
+        with pytest.raises(KeyError):
+            await store.promote("nope")
+
+
+async def test_only_recent_unpromoted_snapshots_are_kept(deployment):
+    async with Store(deployment.settings) as store:
+        await store.save_snapshot(snapshot("keep-me", 0), promote=True, keep=3)
+        for n in range(1, 8):
+            await store.save_snapshot(snapshot(f"v{n}", n), promote=False, keep=3)
+        versions = [m["version"] for m in await store.snapshot_metas()]
+        assert versions == ["keep-me", "v5", "v6", "v7"]
+        assert (await store.load_snapshot("keep-me")).ids == ["a", "b"]

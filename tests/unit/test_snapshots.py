@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
+
+
+def snapshot(version: str = "v1", items: int = 3) -> Snapshot:
+    vectors = np.arange(items * 4, dtype=np.float32).reshape(items, 4)
+    return Snapshot(
+        version,
+        1_700_000_000_000,
+        42,
+        {"clicks:0": 7},
+        "pairwise",
+        [f"i{n}" for n in range(items)],
+        vectors,
+        {"hit_rate": 0.25},
+    )
+
+
+def test_round_trip_keeps_everything():
+    original = snapshot()
+    back = decode(encode(original))
+    assert back.meta() == original.meta()
+    assert back.ids == original.ids
+    assert np.array_equal(back.vectors, original.vectors)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.pop("vectors"), "lacks"),
+        (lambda f: f.update(meta=b"{not json"), "unreadable"),
+        (lambda f: f.update(vectors=f["vectors"][:-4]), "needs"),
+        (lambda f: f.update(ids=b'["i0", "i1"]'), "needs"),
+        (lambda f: f.update(vectors=np.full(12, np.nan, dtype="<f4").tobytes()), "non-finite"),
+    ],
+)
+def test_a_damaged_snapshot_is_refused_with_a_reason(damage, message):
+    fields = encode(snapshot())
+    damage(fields)
+    with pytest.raises(SnapshotError, match=message):
+        decode(fields)

@@ -6,7 +6,7 @@
     carts  ─┼─► interactions agent ─► InteractionProcessor ─► recommendations / dead-letter
     refresh ┘
     inventory ─► inventory agent ─► InventoryProcessor ─► refresh (keyed by user) / dead-letter
-    Connections service: Redis, lag reader; its timer ─► consumer lag gauge
+    Connections service: Redis, lag reader; timers ─► consumer lag gauge, promoted model
 
 Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
 event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
@@ -29,6 +29,7 @@ from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
 from streamapp.lag import LagReader
 from streamapp.messages import Record
+from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.store import Store
 
@@ -84,7 +85,8 @@ def create_app(settings: Settings) -> faust.App:
         """Events with their Kafka metadata, acked only when the next batch is asked for."""
         return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
 
-    interactions = InteractionProcessor(settings, store, sink)
+    model = ServingModel()
+    interactions = InteractionProcessor(settings, store, sink, model)
     inventory = InventoryProcessor(settings, store, sink)
 
     input_topic = app.topic(
@@ -123,6 +125,10 @@ def create_app(settings: Settings) -> faust.App:
         async def on_stop(self) -> None:
             await self.lag_reader.stop()
             await store.stop()
+
+        @Service.timer(settings.model_poll_s)
+        async def follow_model(self) -> None:
+            await model.refresh(store)
 
         @Service.timer(settings.lag_interval_s)
         async def export_lag(self) -> None:

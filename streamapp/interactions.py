@@ -14,6 +14,7 @@ from streamapp import metrics
 from streamapp.decay import forward_weight, needs_rescale
 from streamapp.events import InvalidEvent, Limits, decode
 from streamapp.messages import Record, dead_letter, item_fragment, recommendation_head, trigger
+from streamapp.model import ServingModel
 from streamapp.recommend import recommend_user
 from streamapp.settings import Settings
 from streamapp.sink import Sink
@@ -77,10 +78,13 @@ class DeadLetters:
 class InteractionProcessor:
     """Processes batches from the clicks, carts and refresh topics (one agent, in order)."""
 
-    def __init__(self, settings: Settings, store: Store, sink: Sink) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, sink: Sink, model: ServingModel | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.sink = sink
+        self.model = model or ServingModel()
         self.dead_letters = DeadLetters(settings, sink)
         self.contracts = {
             settings.topic("clicks"): "click",
@@ -137,17 +141,24 @@ class InteractionProcessor:
         now: int,
     ) -> None:
         settings = self.settings
+        use_mf = settings.score_weights.get("mf", 0.0) != 0.0
+        version = self.model.version or settings.model_version
         lists = []
         for user in gathered.users:
             cause, _ = triggers[(user.tenant, user.user_id)]
+            retrieved = self.model.retrieve(user.vector, settings.mf_candidates) if use_mf else []
             ranked = recommend_user(
-                user, gathered.tenants[user.tenant], settings.score_weights, 2 * settings.top_k
+                user,
+                gathered.tenants[user.tenant],
+                settings.score_weights,
+                2 * settings.top_k,
+                retrieved,
             )
             head = recommendation_head(
                 user.tenant,
                 user.user_id,
                 now,
-                settings.model_version,
+                version,
                 settings.experiment_variant,
                 cause,
             )

@@ -45,3 +45,11 @@ CONSUMER_LAG = Gauge(
     "Broker end offset minus committed offset, per group/topic/partition.",
     ["group", "topic", "partition"],
 )
+MODEL_LOADS = Counter(
+    "streamapp_model_loads_total", "Snapshot loads by outcome (loaded, failed).", ["outcome"]
+)
+MODEL_VERSION = Gauge(
+    "streamapp_model_version_info",
+    "The snapshot version being served (1 for the current one).",
+    ["version"],
+)

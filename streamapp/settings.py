@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     mf_loss: str = "pairwise"
     mf_candidates: int = 20
     mf_rebuild_every: int = 2000
+    model_poll_s: float = 2.0
     experiment_variant: str = "control"
 
     # Operations.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ def encode(snapshot: Snapshot) -> dict[str, bytes]:
     }
 
 
-def decode(fields: dict[bytes | str, bytes]) -> Snapshot:
+def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
     """A snapshot from its hash fields, or :class:`SnapshotError` saying what is wrong."""
     parts = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
     missing = {"meta", "ids", "vectors"} - parts.keys()
@@ -108,7 +109,7 @@ def measure(items: int, factors: int = 32) -> dict[str, float]:
     )
     fields = encode(snap)
     started = time.perf_counter()
-    decode(dict(fields))
+    decode(fields)
     return {
         "items": items,
         "factors": factors,

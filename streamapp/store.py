@@ -100,6 +100,7 @@ class UserSignals:
     category_popular: list[Scored]
     purchased: set[str]
     history: Scored = field(default_factory=list)
+    vector: list[float] | None = None
 
 
 @dataclass
@@ -200,7 +201,7 @@ class Store:
                 blocked=set(_seq(v["blocked"])),
             )
         signals: list[UserSignals] = []
-        for t, u, recent, cats, bought, history in _seq(reply["users"]):
+        for t, u, recent, cats, bought, history, vector in _seq(reply["users"]):
             categories = _pairs(cats)
             signals.append(
                 UserSignals(
@@ -212,6 +213,7 @@ class Store:
                     category_popular=[category[t][c] for c, _ in categories],
                     purchased=set(_seq(bought)),
                     history=_pairs(history),
+                    vector=orjson.loads(vector) if vector else None,
                 )
             )
         return Gathered(status=_seq(reply["status"]), users=signals, tenants=tenants)

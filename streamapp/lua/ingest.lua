@@ -6,7 +6,8 @@
 -- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                  forward_weight, ts, purchased(0|1)], ...], users = [[tenant, user], ...]}
 -- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
---   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
+--   users = [[tenant, user, recent items, flat categories, purchased, flat history,
+--             factor vector (JSON text) or false], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat}, blocked}}}
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
@@ -179,7 +180,8 @@ for _, pair in ipairs(req.users) do
     tenant.seen[history[i]] = true
     history[i + 1] = tonumber(history[i + 1])
   end
-  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
+  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history,
+                       redis.call('GET', u .. ':vec')}
 end
 
 -- The stream-table join: which candidates are out of stock (or, if configured, unknown).

@@ -1,0 +1,64 @@
+"""The model a worker serves: the newest promoted snapshot, or none (hand-weighted ranking).
+
+Polled from Redis; a new version is validated, its retrieval index built in a worker thread and
+swapped in. A snapshot that fails validation is never served: the last good one stays, the
+failure is counted and logged once, and that version is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from streamapp import metrics
+from streamapp.retrieval import Hits, SwappableIndex, build_for
+from streamapp.snapshots import SnapshotError
+from streamapp.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ServingModel:
+    """Item vectors of the promoted snapshot behind a swappable retrieval index."""
+
+    def __init__(self) -> None:
+        self.index = SwappableIndex(build_for)
+        self.version: str | None = None
+        self.failed: set[str] = set()
+
+    async def refresh(self, store: Store) -> None:
+        """Follow the promoted version (promote, rollback, or none at all)."""
+        promoted = await store.promoted_version()
+        if promoted == self.version or promoted in self.failed:
+            return
+        if promoted is None:
+            log.info("model unloaded: no promoted snapshot, ranking by hand weights")
+            self._publish_version(None)
+            return
+        try:
+            snapshot = await store.load_snapshot(promoted)
+        except SnapshotError as exc:
+            self.failed.add(promoted)
+            metrics.MODEL_LOADS.labels("failed").inc()
+            log.warning(
+                "model load failed version=%s keeping=%s error=%s", promoted, self.version, exc
+            )
+            return
+        await self.index.rebuild(snapshot.ids, snapshot.vectors, promoted)
+        metrics.MODEL_LOADS.labels("loaded").inc()
+        log.info("model loaded version=%s items=%d", promoted, len(snapshot.ids))
+        self._publish_version(promoted)
+
+    def _publish_version(self, version: str | None) -> None:
+        if self.version is not None:
+            metrics.MODEL_VERSION.remove(self.version)
+        self.version = version
+        if version is not None:
+            metrics.MODEL_VERSION.labels(version).set(1)
+
+    def retrieve(self, vector: list[float] | None, k: int) -> Hits:
+        """Items nearest the user's vector; nothing without a model or a vector."""
+        if self.version is None or vector is None:
+            return []
+        return self.index.query(np.asarray(vector, dtype=np.float32), k)

@@ -1,0 +1,115 @@
+"""Serving follows the promoted snapshot, keeps the last good one, and never serves stock-outs
+from the factorisation source either."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamapp.snapshots import Snapshot
+from streamapp.store import Store
+from tests.support import Tail, now_ms, send, wait_for
+
+pytestmark = pytest.mark.integration
+
+WEIGHTS = '{"mf": 5.0, "recent": 0.1, "covisit": 0.1, "popular": 0.01}'
+
+
+def snapshot(version: str) -> Snapshot:
+    # "near" points where the shopper's vector points; "far" the other way.
+    return Snapshot(
+        version,
+        now_ms(),
+        100,
+        {},
+        "pairwise",
+        ["near", "far", "side"],
+        np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]], dtype=np.float32),
+    )
+
+
+async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deployment, producer):
+    worker = deployment.worker(
+        STREAMAPP_SCORE_WEIGHTS=WEIGHTS, STREAMAPP_MODEL_POLL_S="0.2"
+    ).start()
+    clicks, inventory = deployment.topic("clicks"), deployment.topic("inventory")
+    t = now_ms() - 10_000
+    for item in ("near", "far", "side", "seen"):
+        await send(
+            producer,
+            inventory,
+            item,
+            {"event_id": f"inv-{item}", "item_id": item, "stock": 5, "ts": t},
+        )
+    async with Store(deployment.settings) as store:
+        await store.write_user_vectors("default", {"shopper": [1.0, 0.0]})
+        await store.save_snapshot(snapshot("mf-good"), promote=True)
+        await wait_for(
+            lambda: (
+                'streamapp_model_version_info{version="mf-good"} 1.0' in worker.text("/metrics")
+            ),
+            what="model loaded",
+        )
+
+        async with Tail(deployment.topic("recommendations")) as recs:
+            seq = 0
+
+            async def click() -> dict:
+                nonlocal seq
+                seq += 1
+                event_id = f"c{seq}"
+                await send(
+                    producer,
+                    clicks,
+                    "shopper",
+                    {"event_id": event_id, "user_id": "shopper", "item_id": "seen", "ts": t + seq},
+                )
+                found = await recs.until(
+                    lambda rs: any(r["trigger"]["event_id"] == event_id for r in rs)
+                )
+                return next(r for r in found if r["trigger"]["event_id"] == event_id)
+
+            first = await click()
+            assert first["model_version"] == "mf-good"
+            assert first["items"][0] == {**first["items"][0], "item_id": "near", "source": "mf"}
+
+            # A broken snapshot is promoted: it is refused, the good one keeps serving.
+            await store.redis.hset(
+                f"{deployment.settings.app_id}:model:mf-broken",
+                mapping={"meta": b"{", "ids": b"[]", "vectors": b""},
+            )
+            await store.redis.zadd(f"{deployment.settings.app_id}:models", {"mf-broken": 1})
+            await store.promote("mf-broken")
+            await wait_for(
+                lambda: (
+                    'streamapp_model_loads_total{outcome="failed"} 1.0' in worker.text("/metrics")
+                ),
+                what="failed load counted",
+            )
+            assert (await click())["model_version"] == "mf-good"
+
+            # Stock-out of the item the model likes best: gone from every list.
+            await send(
+                producer,
+                inventory,
+                "near",
+                {"event_id": "inv-out", "item_id": "near", "stock": 0, "ts": t + 500},
+            )
+            await recs.until(lambda rs: any(r["trigger"]["reason"] == "stock_out" for r in rs))
+            after = await click()
+            assert "near" not in [i["item_id"] for i in after["items"]]
+            assert all(
+                i["item_id"] != "near"
+                for r in recs.records
+                if r["trigger"]["reason"] == "stock_out"
+                for i in r["items"]
+            )
+
+            # Rolling back past every snapshot returns to hand-weighted ranking.
+            await store.rollback()
+            await store.rollback()
+            await wait_for(
+                lambda: "streamapp_model_version_info{" not in worker.text("/metrics"),
+                what="model unloaded",
+            )
+            assert (await click())["model_version"] == deployment.settings.model_version

@@ -60,7 +60,8 @@ class ImplicitMF:
         self.rng = random.Random(seed)
         self.events = 0
 
-    def _negative(self, positive: str) -> str | None:
+    def negative(self, positive: str) -> str | None:
+        """An item drawn in proportion to recent popularity, other than ``positive``."""
         if not self.recent:
             return None
         for _ in range(5):
@@ -76,7 +77,7 @@ class ImplicitMF:
         # so every item seen is retrievable.
         self.model.u_latents[user] = self.model.u_latents[user]
         self.model.i_latents[item] = self.model.i_latents[item]
-        negatives = [n for n in (self._negative(item) for _ in range(self.negatives)) if n]
+        negatives = [n for n in (self.negative(item) for _ in range(self.negatives)) if n]
         if self.loss == "pointwise":
             for _ in range(max(1, round(weight))):
                 self.model.learn_one(user, item, True)

@@ -146,7 +146,11 @@ class InteractionProcessor:
         lists = []
         for user in gathered.users:
             cause, _ = triggers[(user.tenant, user.user_id)]
-            retrieved = self.model.retrieve(user.vector, settings.mf_candidates) if use_mf else []
+            retrieved = (
+                self.model.retrieve(user.tenant, user.vector, settings.mf_candidates)
+                if use_mf
+                else []
+            )
             ranked = recommend_user(
                 user,
                 gathered.tenants[user.tenant],

@@ -53,3 +53,8 @@ MODEL_VERSION = Gauge(
     "The snapshot version being served (1 for the current one).",
     ["version"],
 )
+LEARNER_EVENTS = Counter("streamapp_learner_events_total", "Interaction records the learner read.")
+DRIFT = Counter("streamapp_drift_detected_total", "Drifts detected in the learner's accuracy.")
+SNAPSHOT_TIME = Gauge(
+    "streamapp_snapshot_published_timestamp_seconds", "When the learner last published a snapshot."
+)

@@ -57,8 +57,14 @@ class ServingModel:
         if version is not None:
             metrics.MODEL_VERSION.labels(version).set(1)
 
-    def retrieve(self, vector: list[float] | None, k: int) -> Hits:
-        """Items nearest the user's vector; nothing without a model or a vector."""
+    def retrieve(self, tenant: str, vector: list[float] | None, k: int) -> Hits:
+        """The tenant's items nearest the user's vector; nothing without a model or a vector.
+
+        Model ids are ``tenant:item`` (one model for every tenant): twice ``k`` are fetched so
+        other tenants' items rarely crowd a list out.
+        """
         if self.version is None or vector is None:
             return []
-        return self.index.query(np.asarray(vector, dtype=np.float32), k)
+        prefix = f"{tenant}:"
+        hits = self.index.query(np.asarray(vector, dtype=np.float32), 2 * k)
+        return [(i[len(prefix) :], s) for i, s in hits if i.startswith(prefix)][:k]

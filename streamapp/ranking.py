@@ -112,7 +112,10 @@ def rank(
     best = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
     ranked = []
     for item, total in best:
-        source = max(scales, key=lambda name: scales[name] * candidates[name].get(item, 0.0))
+        source = max(
+            (name for name in scales if item in candidates[name]),
+            key=lambda name: scales[name] * candidates[name][item],
+        )
         ranked.append(Ranked(item, total, source))
     return ranked
 

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
             "recent": 2.0,
             "history": 1.0,
             "covisit": 1.0,
+            "mf": 0.1,
             "category": 0.5,
             "popular": 0.2,
         }
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
     mf_candidates: int = 20
     mf_rebuild_every: int = 2000
     model_poll_s: float = 2.0
+    snapshot_interval_s: float = 30.0
+    learner_auto_promote: bool = True
+    learner_web_port: int = 6067
     experiment_variant: str = "control"
 
     # Operations.

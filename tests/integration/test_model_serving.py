@@ -16,15 +16,16 @@ WEIGHTS = '{"mf": 5.0, "recent": 0.1, "covisit": 0.1, "popular": 0.01}'
 
 
 def snapshot(version: str) -> Snapshot:
-    # "near" points where the shopper's vector points; "far" the other way.
+    # "near" points where the shopper's vector points, "far" the other way; "near2" is as close
+    # but belongs to another tenant.
     return Snapshot(
         version,
         now_ms(),
         100,
         {},
         "pairwise",
-        ["near", "far", "side"],
-        np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]], dtype=np.float32),
+        ["default:near", "default:far", "other:near2"],
+        np.array([[1.0, 0.0], [-1.0, 0.0], [0.9, 0.0]], dtype=np.float32),
     )
 
 
@@ -72,6 +73,8 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
             first = await click()
             assert first["model_version"] == "mf-good"
             assert first["items"][0] == {**first["items"][0], "item_id": "near", "source": "mf"}
+            # Another tenant's item never leaks in, however close it is.
+            assert "near2" not in [i["item_id"] for i in first["items"]]
 
             # A broken snapshot is promoted: it is refused, the good one keeps serving.
             await store.redis.hset(

@@ -43,6 +43,13 @@ def test_source_is_the_largest_contribution():
     assert by_id["a"].source == "popular"
 
 
+def test_source_is_one_that_proposed_the_item_even_when_its_score_is_negative():
+    ranked = rank(
+        {"mf": {"a": 1.0, "b": -1.0}, "recent": {"a": 1.0}}, {"mf": 1.0, "recent": 1.0}, set(), 5
+    )
+    assert [(r.item_id, r.source) for r in ranked] == [("a", "mf"), ("b", "mf")]
+
+
 def test_fill_tops_up_from_catalogue_without_duplicates():
     ranked = [Ranked("a", 1.0, "popular")]
     fill(ranked, ["a", "b", "x", "c"], {"x"}, 3)

@@ -1,0 +1,139 @@
+"""The learner: online matrix factorisation from the interaction stream, in its own group.
+
+It runs as its own Faust app (``<app_id>-learner``), so training never delays serving. Per batch
+it learns every valid interaction (invalid ones are the worker's to dead-letter), writes the
+touched users' vectors to Redis in one pipeline, and feeds a drift detector with a prequential
+signal: before learning an event, does the model score the item above a popularity-sampled
+negative? Every ``snapshot_interval_s`` with new events it publishes a versioned snapshot of the
+item vectors (promoted when ``learner_auto_promote``), recording events seen, input offsets and
+the recent prequential accuracy.
+
+Model ids are ``tenant:id`` so one model serves every tenant and retrieval filters by tenant.
+
+On drift (River's ADWIN on that accuracy) the user vectors are reset — tastes moved — while the
+item vectors, which carry what items are alike, are kept: a warm restart. The drift is counted,
+logged, and followed by a snapshot at the next interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+from river import drift
+
+from streamapp import metrics
+from streamapp.events import InvalidEvent, decode
+from streamapp.factors import ImplicitMF
+from streamapp.interactions import limits_at, now_ms
+from streamapp.messages import Record
+from streamapp.settings import Settings
+from streamapp.snapshots import Snapshot
+from streamapp.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def model_id(tenant: str, value: str) -> str:
+    """A user or item id in the shared model."""
+    return f"{tenant}:{value}"
+
+
+class DriftMonitor:
+    """ADWIN over a 0/1 prequential signal; ``update`` is True when the mean has shifted.
+
+    >>> monitor = DriftMonitor()
+    >>> any(monitor.update(True) for _ in range(500))
+    False
+    >>> any(monitor.update(False) for _ in range(500))
+    True
+    """
+
+    def __init__(self, delta: float = 0.002) -> None:
+        self.delta = delta
+        self.detector = drift.ADWIN(delta=delta)
+
+    def update(self, correct: bool) -> bool:
+        self.detector.update(1.0 if correct else 0.0)
+        if self.detector.drift_detected:
+            self.detector = drift.ADWIN(delta=self.delta)
+            return True
+        return False
+
+
+class Learner:
+    """Learns from batches of interaction records and publishes snapshots."""
+
+    def __init__(self, settings: Settings, store: Store, seed: int = 0) -> None:
+        self.settings = settings
+        self.store = store
+        self.mf = ImplicitMF(settings.mf_factors, loss=settings.mf_loss, seed=seed)
+        self.monitor = DriftMonitor()
+        self.accuracy: deque[bool] = deque(maxlen=2000)
+        self.offsets: dict[str, int] = {}
+        self.contracts = {settings.topic("clicks"): "click", settings.topic("carts"): "cart"}
+        self.published_at_events = 0
+
+    async def process(self, records: list[Record]) -> None:
+        limits = limits_at(self.settings, now_ms())
+        touched: dict[str, dict[str, list[float]]] = {}
+        for record in records:
+            self.offsets[record.tp] = record.offset
+            try:
+                event = decode(record.value, self.contracts[record.topic], limits)
+            except InvalidEvent:
+                continue
+            tenant = event["tenant"]
+            user = model_id(tenant, event["user_id"])
+            item = model_id(tenant, event["item_id"])
+            negative = self.mf.negative(item)
+            if negative is not None and self.mf.user_vector(user) is not None:
+                correct = self.mf.score(user, item) > self.mf.score(user, negative)
+                self.accuracy.append(correct)
+                if self.monitor.update(correct):
+                    self._on_drift()
+            self.mf.learn_one(user, item, self.settings.weights.get(event["interaction"], 1.0))
+            vector = self.mf.user_vector(user)
+            if vector is not None:
+                touched.setdefault(tenant, {})[event["user_id"]] = vector.tolist()
+        for tenant, vectors in touched.items():
+            await self.store.write_user_vectors(tenant, vectors)
+        metrics.LEARNER_EVENTS.inc(len(records))
+
+    def _on_drift(self) -> None:
+        metrics.DRIFT.inc()
+        log.warning(
+            "drift detected events=%d accuracy=%.3f: resetting user vectors, keeping items",
+            self.mf.events,
+            self.recent_accuracy(),
+        )
+        self.mf.model.u_latents.clear()
+
+    def recent_accuracy(self) -> float:
+        return sum(self.accuracy) / len(self.accuracy) if self.accuracy else 0.0
+
+    async def publish(self) -> str | None:
+        """Snapshot the item vectors if anything was learned since the last one."""
+        if self.mf.events == self.published_at_events:
+            return None
+        ids, vectors = self.mf.item_vectors()
+        created = now_ms()
+        version = (
+            f"mf-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(created / 1000))}-{self.mf.events}"
+        )
+        snapshot = Snapshot(
+            version,
+            created,
+            self.mf.events,
+            dict(self.offsets),
+            self.settings.mf_loss,
+            list(ids),
+            vectors,
+            {"pairwise_accuracy": round(self.recent_accuracy(), 4)},
+        )
+        await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
+        self.published_at_events = self.mf.events
+        metrics.SNAPSHOT_TIME.set(created / 1000)
+        log.info("snapshot published version=%s items=%d", version, len(ids))
+        return version

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the local stack (started by `make up`): a worker, a replay of real events
-# and a live view of the recommendations they cause. Ctrl-C stops the worker and the replay;
+# The main job on the local stack (started by `make up`): a worker, the learner, a replay of
+# real events and a live view of the recommendations they cause (with the model version). Ctrl-C stops the worker and the replay;
 # `make down` stops Kafka and Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +12,15 @@ port=${STREAMAPP_WEB_PORT:-6066}
 
 $bin/streamapp worker --loglevel warning > .stack/worker.log 2>&1 &
 worker=$!
+STREAMAPP_SNAPSHOT_INTERVAL_S=${STREAMAPP_SNAPSHOT_INTERVAL_S:-10} \
+  $bin/streamapp learner --loglevel warning > .stack/learner.log 2>&1 &
+learner=$!
 replay=""
 cleanup() {
   trap - INT TERM EXIT
   [ -n "$replay" ] && kill "$replay" 2>/dev/null
-  kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null
-  echo; echo "demo stopped (worker log: .stack/worker.log). Kafka and Redis still run: 'make down' stops them."
+  kill -TERM "$worker" "$learner" 2>/dev/null && wait "$worker" "$learner" 2>/dev/null
+  echo; echo "demo stopped (logs: .stack/worker.log, .stack/learner.log). Kafka and Redis still run: 'make down' stops them."
 }
 trap cleanup INT TERM EXIT
 

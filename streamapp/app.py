@@ -28,6 +28,7 @@ from streamapp import metrics, web
 from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
 from streamapp.lag import LagReader
+from streamapp.learner import Learner
 from streamapp.messages import Record
 from streamapp.model import ServingModel
 from streamapp.settings import Settings
@@ -46,6 +47,11 @@ class FaustSink:
         await self.app.producer.send(topic, key, value, None, None, None)
 
 
+def batches(settings: Settings, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
+    """Events with their Kafka metadata, acked only when the next batch is asked for."""
+    return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+
+
 def records(events: Sequence[EventT]) -> list[Record]:
     """Faust events as plain records (what the processors take)."""
     out = []
@@ -55,13 +61,14 @@ def records(events: Sequence[EventT]) -> list[Record]:
     return out
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the worker app: topics, agents, lag timer and web pages."""
-    app = faust.App(
-        settings.app_id,
+def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
+    """A Faust app with our conventions: raw bytes, at-least-once, nothing auto-created, and
+    none of Faust's own web pages."""
+    return faust.App(
+        app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        datadir=str(settings.datadir),
+        datadir=str(settings.datadir / app_id),
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",
@@ -70,7 +77,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=8 * 1024 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
         web_host=settings.web_host,
-        web_port=settings.web_port,
+        web_port=web_port,
         web_bind=settings.web_host,
         web_tables_enabled=False,
         web_router_enabled=False,
@@ -78,36 +85,35 @@ def create_app(settings: Settings) -> faust.App:
         web_stats_enabled=False,
         web_metrics_enabled=False,
     )
+
+
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the worker app: topics, agents, lag timer and web pages."""
+    app = _faust_app(settings, settings.app_id, settings.web_port)
     store = Store(settings)
     sink = FaustSink(app)
-
-    def batches(stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
-        """Events with their Kafka metadata, acked only when the next batch is asked for."""
-        return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
 
     model = ServingModel()
     interactions = InteractionProcessor(settings, store, sink, model)
     inventory = InventoryProcessor(settings, store, sink)
 
-    input_topic = app.topic(
-        settings.topic("clicks"),
-        settings.topic("carts"),
-        settings.topic("refresh"),
-        key_serializer="raw",
-        value_serializer="raw",
+    input_topic = raw_topic(
+        app, settings.topic("clicks"), settings.topic("carts"), settings.topic("refresh")
     )
-    inventory_topic = app.topic(
-        settings.topic("inventory"), key_serializer="raw", value_serializer="raw"
-    )
+    inventory_topic = raw_topic(app, settings.topic("inventory"))
 
     @app.agent(input_topic, concurrency=1)
     async def interaction_agent(stream: StreamT) -> None:
-        async for batch in batches(stream):
+        async for batch in batches(settings, stream):
             await interactions.process(records(batch))
 
     @app.agent(inventory_topic, concurrency=1)
     async def inventory_agent(stream: StreamT) -> None:
-        async for batch in batches(stream):
+        async for batch in batches(settings, stream):
             await inventory.process(records(batch))
 
     @app.service
@@ -141,8 +147,35 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker until SIGTERM/SIGINT (blocks)."""
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel)
-    worker.execute_from_commandline()
+def create_learner_app(settings: Settings) -> faust.App:
+    """The learner: its own consumer group over clicks and carts, snapshots on a timer."""
+    app = _faust_app(settings, f"{settings.app_id}-learner", settings.learner_web_port)
+    store = Store(settings)
+    learner = Learner(settings, store)
+
+    @app.agent(raw_topic(app, settings.topic("clicks"), settings.topic("carts")), concurrency=1)
+    async def learn(stream: StreamT) -> None:
+        async for batch in batches(settings, stream):
+            await learner.process(records(batch))
+
+    @app.service
+    class Snapshots(Service):
+        """Opens Redis with the learner and publishes a snapshot every interval."""
+
+        async def on_start(self) -> None:
+            await store.start()
+
+        async def on_stop(self) -> None:
+            await store.stop()
+
+        @Service.timer(settings.snapshot_interval_s)
+        async def publish(self) -> None:
+            await learner.publish()
+
+    web.register_operations(app, store)
+    return app
+
+
+def run(app: faust.App, loglevel: str) -> None:
+    """Run a Faust app until SIGTERM/SIGINT (blocks)."""
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()

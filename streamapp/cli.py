@@ -21,9 +21,16 @@ from streamapp.settings import get_settings
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streamapp.app import run_worker
+    from streamapp.app import create_app, run
 
-    run_worker(get_settings(), loglevel=args.loglevel)
+    run(create_app(get_settings()), args.loglevel)
+    return 0
+
+
+def _learner(args: argparse.Namespace) -> int:
+    from streamapp.app import create_learner_app, run
+
+    run(create_learner_app(get_settings()), args.loglevel)
     return 0
 
 
@@ -112,6 +119,7 @@ def _watch(args: argparse.Namespace) -> int:
                 items = " ".join(f"{i['item_id']}({i['source'][:3]})" for i in message["items"][:5])
                 print(
                     f"user={message['user_id']:<10} latency={latency:>5}ms "
+                    f"model={message['model_version']:<24} "
                     f"reason={trigger['reason']:<11} items: {items}",
                     flush=True,
                 )
@@ -202,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the stream worker (Faust)")
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=_worker)
+
+    learner = sub.add_parser("learner", help="run the online learner (its own consumer group)")
+    learner.add_argument("--loglevel", default="info")
+    learner.set_defaults(func=_learner)
 
     topics = sub.add_parser("topics", help="create/alter topics from topics/ or check drift")
     topics.add_argument("action", choices=["apply", "check"])

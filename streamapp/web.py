@@ -13,6 +13,7 @@ from streamapp.store import Store
 
 def register(app: faust.App, store: Store, top_k: int, model_version: str) -> None:
     """Add streamapp's pages to the worker's web server."""
+    register_operations(app, store)
 
     @app.page("/v1/users/{user_id}/recommendations")
     class UserRecommendations(View):
@@ -32,6 +33,10 @@ def register(app: faust.App, store: Store, top_k: int, model_version: str) -> No
                 "source": "popular",
             }
             return self.json(fallback)
+
+
+def register_operations(app: faust.App, store: Store) -> None:
+    """Health, readiness and metrics: every streamapp process serves these."""
 
     @app.page("/healthz")
     class Health(View):

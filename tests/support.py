@@ -54,17 +54,19 @@ class Env:
 
 
 class Worker:
-    """A ``streamapp worker`` subprocess."""
+    """A ``streamapp worker`` (or ``learner``) subprocess."""
 
-    def __init__(self, env: Env, extra: dict[str, str]) -> None:
+    def __init__(self, env: Env, extra: dict[str, str], command: str = "worker") -> None:
+        self.command = command
         self.env = {**env.env, **extra}
-        self.port = int(self.env["STREAMAPP_WEB_PORT"])
+        port_var = "STREAMAPP_LEARNER_WEB_PORT" if command == "learner" else "STREAMAPP_WEB_PORT"
+        self.port = int(self.env[port_var])
         self.log = Path(self.env["STREAMAPP_DATADIR"]) / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> Worker:
         self.proc = subprocess.Popen(
-            [str(BIN), "worker", "--loglevel", "warning"],
+            [str(BIN), self.command, "--loglevel", "warning"],
             env=self.env,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -147,10 +149,12 @@ class Tail:
 
 
 async def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll ``condition`` until truthy; no fixed sleeps."""
+    """Poll ``condition`` (a function, sync or async) until truthy; no fixed sleeps."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -18,7 +18,9 @@ def env(service: str) -> dict[str, str]:
 
 
 def test_every_part_of_the_stack_is_a_service():
-    assert {"kafka", "redis", "topics", "worker", "replay", "prometheus"} <= SERVICES.keys()
+    assert {"kafka", "redis", "topics", "worker", "learner", "replay", "prometheus"} <= (
+        SERVICES.keys()
+    )
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:4.")
     assert SERVICES["redis"]["image"].startswith("redis:7")
 
@@ -29,7 +31,7 @@ def test_kafka_is_single_node_kraft_on_our_port():
     assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
-    for service in ("topics", "worker", "replay"):
+    for service in ("topics", "worker", "learner", "replay"):
         assert env(service)["STREAMAPP_KAFKA_BOOTSTRAP"] == advertised
 
 
@@ -48,7 +50,7 @@ def test_host_ports_are_loopback_and_match_our_defaults():
 
 def test_worker_env_names_real_settings_and_services():
     fields = {f"STREAMAPP_{name.upper()}" for name in Settings.model_fields}
-    for service in ("topics", "worker", "replay"):
+    for service in ("topics", "worker", "learner", "replay"):
         assert set(env(service)) <= fields, service
     assert env("worker")["STREAMAPP_REDIS_URL"].startswith("redis://redis:")
 
@@ -59,6 +61,7 @@ def test_prometheus_scrapes_the_worker_service():
         t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
     ]
     assert f"worker:{Settings().web_port}" in targets
+    assert f"learner:{Settings().learner_web_port}" in targets
 
 
 def test_worker_image_ships_contracts():

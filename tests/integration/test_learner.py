@@ -1,0 +1,52 @@
+"""Worker and learner together: the learner's snapshot reaches every list."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamapp.store import Store
+from tests.support import Tail, Worker, free_port, now_ms, send, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deployment, producer):
+    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_MODEL_POLL_S": "0.2"}
+    worker = deployment.worker(**fast).start()
+    learner = Worker(
+        deployment, {**fast, "STREAMAPP_LEARNER_WEB_PORT": str(free_port())}, command="learner"
+    )
+    deployment.workers.append(learner)
+    learner.start()
+    clicks = deployment.topic("clicks")
+    t = now_ms() - 60_000
+    await send(producer, clicks, "u0", b"not json")  # the learner skips what the worker rejects
+    for n in range(60):
+        user, item = f"u{n % 5}", f"i{n % 9}"
+        await send(
+            producer,
+            clicks,
+            user,
+            {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": t + n},
+        )
+    async with Store(deployment.settings) as store:
+        version = await wait_for(store.promoted_version, timeout=60, what="a promoted snapshot")
+        assert version.startswith("mf-")
+        snapshot = await store.load_snapshot(version)
+        assert set(snapshot.ids) <= {f"default:i{n}" for n in range(9)}
+        assert await store.redis.get("default:u:u1:vec")
+    await wait_for(
+        lambda: f'streamapp_model_version_info{{version="{version}"}}' in worker.text("/metrics"),
+        what="worker loaded the snapshot",
+    )
+    await send(
+        producer,
+        clicks,
+        "u2",
+        {"event_id": "last", "user_id": "u2", "item_id": "i3", "ts": t + 100},
+    )
+    async with Tail(deployment.topic("recommendations")) as recs:
+        found = await recs.until(lambda rs: any(r["trigger"]["event_id"] == "last" for r in rs))
+    last = next(r for r in found if r["trigger"]["event_id"] == "last")
+    assert last["model_version"].startswith("mf-")
+    assert "streamapp_learner_events_total" in learner.text("/metrics")

@@ -1,8 +1,9 @@
 """``streamapp bench``: freshness, invalidation and throughput through the real local broker.
 
 Everything runs on a private topic prefix, consumer group and Redis database, with a worker
-started as a subprocess (the same ``streamapp worker`` operators run); events are real Taobao
-interactions with fresh ids and timestamps. Phases:
+started as a subprocess (the same ``streamapp worker`` operators run) and, unless
+``--no-learner``, the learner beside it; events are real Taobao interactions with fresh ids and
+timestamps. Phases:
 
 1. bare: a plain aiokafka consume loop over N pre-produced click records (the baseline);
 2. throughput: the worker processes the same N records; events/s from first to last applied;
@@ -83,6 +84,7 @@ class Bench:
         )
         self.events = _events(self.run)
         self.worker: subprocess.Popen[bytes] | None = None
+        self.learner: subprocess.Popen[bytes] | None = None
         self.port = base.web_port + 100
 
     async def setup(self) -> None:
@@ -93,9 +95,10 @@ class Bench:
         await client.aclose()
 
     async def teardown(self) -> None:
-        if self.worker and self.worker.poll() is None:
-            self.worker.terminate()
-            self.worker.wait(30)
+        for process in (self.worker, self.learner):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(30)
         async with TopicAdmin(self.settings) as admin:
             await admin.admin.delete_topics([s.name for s in load_specs(self.settings)])
         client = aioredis.Redis.from_url(self.settings.redis_url)
@@ -131,19 +134,27 @@ class Bench:
         finally:
             await consumer.stop()
 
-    def start_worker(self, log: Path) -> None:
+    def start(self, workdir: Path, with_learner: bool) -> None:
+        """The worker and, with ``with_learner``, the learner (own group) beside it."""
         env = {
             **os.environ,
             "STREAMAPP_TOPIC_PREFIX": self.settings.topic_prefix,
             "STREAMAPP_APP_ID": self.settings.app_id,
             "STREAMAPP_REDIS_URL": self.settings.redis_url,
             "STREAMAPP_WEB_PORT": str(self.port),
-            "STREAMAPP_DATADIR": str(log.parent),
+            "STREAMAPP_LEARNER_WEB_PORT": str(self.port + 1),
+            "STREAMAPP_DATADIR": str(workdir),
         }
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "streamapp.cli", "worker", "--loglevel", "warning"],
+        self.worker = self._spawn("worker", env, workdir)
+        if with_learner:
+            self.learner = self._spawn("learner", env, workdir)
+
+    @staticmethod
+    def _spawn(command: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamapp.cli", command, "--loglevel", "warning"],
             env=env,
-            stdout=log.open("wb"),
+            stdout=(workdir / f"{command}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
 
@@ -286,7 +297,12 @@ class Tail:
 
 
 async def run_bench(
-    base: Settings, rate: int, seconds: float, max_events: int, stockouts: int
+    base: Settings,
+    rate: int,
+    seconds: float,
+    max_events: int,
+    stockouts: int,
+    with_learner: bool = True,
 ) -> dict[str, Any]:
     """Run all phases and return the figures (see the module docstring)."""
     bench = Bench(base)
@@ -299,7 +315,7 @@ async def run_bench(
     try:
         await bench.produce(producer, max_events)
         bare = await bench.bare_consumer(max_events)
-        bench.start_worker(workdir / "worker.log")
+        bench.start(workdir, with_learner)
         worker_rate = await bench.throughput(max_events)
         await tail.start()
         fresh = await bench.freshness(producer, rate, seconds, tail)
@@ -321,6 +337,7 @@ async def run_bench(
         await producer.stop()
         await bench.teardown()
     return {
+        "learner_running": with_learner,
         "freshness_rate_per_s": rate,
         "freshness_events": len(fresh),
         "freshness_p50_ms": round(percentile(fresh, 50), 2),

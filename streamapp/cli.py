@@ -144,6 +144,7 @@ def _bench(args: argparse.Namespace) -> int:
             seconds=args.seconds,
             max_events=args.max_events,
             stockouts=args.stockouts,
+            with_learner=not args.no_learner,
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -268,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-events", type=int, default=100_000, help="events for the max-throughput phase"
     )
     bench.add_argument("--stockouts", type=int, default=20)
+    bench.add_argument("--no-learner", action="store_true", help="run the worker alone")
     bench.set_defaults(func=_bench)
     model = sub.add_parser("model", help="list, promote or roll back model snapshots")
     model.add_argument("action", choices=["list", "promote", "rollback"])

@@ -30,7 +30,10 @@ def _worker(args: argparse.Namespace) -> int:
 def _learner(args: argparse.Namespace) -> int:
     from streamapp.app import create_learner_app, run
 
-    run(create_learner_app(get_settings()), args.loglevel)
+    settings = get_settings()
+    # Training must never delay serving: where they share cores, the worker goes first.
+    os.nice(settings.learner_nice)
+    run(create_learner_app(settings), args.loglevel)
     return 0
 
 

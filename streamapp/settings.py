@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = 30.0
     learner_auto_promote: bool = True
     learner_web_port: int = 6067
+    learner_nice: int = 19
     experiment_variant: str = "control"
 
     # Operations.

@@ -68,10 +68,12 @@ class DeadLetters:
         self.topic = settings.topic("dead-letter")
         self.sink = sink
 
-    async def send(self, record: Record, error: InvalidEvent, now: int) -> None:
+    async def send(
+        self, record: Record, error: InvalidEvent, now: int, counts: metrics.BatchCounts
+    ) -> None:
         log.debug("dead-letter reason=%s tp=%s offset=%s", error.reason, record.tp, record.offset)
-        metrics.DEAD_LETTERS.labels(error.reason).inc()
-        metrics.EVENTS.labels(record.topic, "dead_letter").inc()
+        counts.dead_letters[error.reason] += 1
+        counts.events[(record.topic, "dead_letter")] += 1
         await self.sink.send(self.topic, record.topic.encode(), dead_letter(record, error, now))
 
 
@@ -99,6 +101,7 @@ class InteractionProcessor:
         started = time.perf_counter()
         now = now_ms()
         limits = limits_at(self.settings, now)
+        counts = metrics.BatchCounts()
         rows: list[tuple[Any, ...]] = []
         row_topics: list[str] = []
         triggers: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
@@ -107,13 +110,13 @@ class InteractionProcessor:
             try:
                 event = decode(record.value, contract, limits)
             except InvalidEvent as error:
-                await self.dead_letters.send(record, error, now)
+                await self.dead_letters.send(record, error, now, counts)
                 continue
             tenant, user = event["tenant"], event["user_id"]
             if contract == "refresh":
                 cause = trigger(record, event["event_id"], event["ts"], "stock_out")
                 triggers[(tenant, user)] = (cause, record.timestamp_ms)
-                metrics.EVENTS.labels(record.topic, "applied").inc()
+                counts.events[(record.topic, "applied")] += 1
                 continue
             rows.append(await self._row(record, event))
             row_topics.append(record.topic)
@@ -121,8 +124,9 @@ class InteractionProcessor:
             triggers[(tenant, user)] = (cause, record.timestamp_ms)
         gathered = await self.store.ingest(rows, list(triggers))
         for topic, status in zip(row_topics, gathered.status, strict=True):
-            metrics.EVENTS.labels(topic, OUTCOMES[status]).inc()
-        await self._publish(gathered, triggers, now)
+            counts.events[(topic, OUTCOMES[status])] += 1
+        await self._publish(gathered, triggers, now, counts)
+        counts.flush()
         metrics.BATCH_SIZE.labels("interactions").observe(len(records))
         metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
 
@@ -139,6 +143,7 @@ class InteractionProcessor:
         gathered: Gathered,
         triggers: dict[tuple[str, str], tuple[dict[str, Any], int]],
         now: int,
+        counts: metrics.BatchCounts,
     ) -> None:
         settings = self.settings
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
@@ -172,7 +177,7 @@ class InteractionProcessor:
         sent_at = now_ms()
         for (tenant, user_id, _, _), (source, message) in zip(lists, messages, strict=True):
             await self.sink.send(self.recommendations, user_id.encode(), message)
-            metrics.LISTS.labels(source).inc()
+            counts.lists[source] += 1
             metrics.FRESHNESS_SECONDS.observe(
                 max(0, sent_at - triggers[(tenant, user_id)][1]) / 1e3
             )

@@ -35,12 +35,13 @@ class InventoryProcessor:
         started = time.perf_counter()
         now = now_ms()
         limits = limits_at(self.settings, now)
+        counts = metrics.BatchCounts()
         accepted: list[tuple[Record, dict[str, Any]]] = []
         for record in records:
             try:
                 accepted.append((record, decode(record.value, "inventory", limits)))
             except InvalidEvent as error:
-                await self.dead_letters.send(record, error, now)
+                await self.dead_letters.send(record, error, now, counts)
         rows = [
             (
                 event["tenant"],
@@ -65,9 +66,9 @@ class InventoryProcessor:
                     "/ts",
                     event["event_id"],
                 )
-                await self.dead_letters.send(record, stale, now)
+                await self.dead_letters.send(record, stale, now, counts)
                 continue
-            metrics.EVENTS.labels(record.topic, "applied").inc()
+            counts.events[(record.topic, "applied")] += 1
             if outcome.transition == "out":
                 metrics.INVALIDATIONS.inc()
             for user_id in outcome.affected_users:
@@ -77,5 +78,6 @@ class InventoryProcessor:
                     refresh(event["tenant"], user_id, event["item_id"], event["event_id"], now),
                 )
             metrics.REFRESHES.inc(len(outcome.affected_users))
+        counts.flush()
         metrics.BATCH_SIZE.labels("inventory").observe(len(records))
         metrics.BATCH_SECONDS.labels("inventory").observe(time.perf_counter() - started)

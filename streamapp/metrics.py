@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -58,3 +60,20 @@ DRIFT = Counter("streamapp_drift_detected_total", "Drifts detected in the learne
 SNAPSHOT_TIME = Gauge(
     "streamapp_snapshot_published_timestamp_seconds", "When the learner last published a snapshot."
 )
+
+
+class BatchCounts:
+    """Counts gathered while a batch is processed, added to the counters once at its end."""
+
+    def __init__(self) -> None:
+        self.events: Tally[tuple[str, str]] = Tally()
+        self.dead_letters: Tally[str] = Tally()
+        self.lists: Tally[str] = Tally()
+
+    def flush(self) -> None:
+        for (topic, outcome), n in self.events.items():
+            EVENTS.labels(topic, outcome).inc(n)
+        for reason, n in self.dead_letters.items():
+            DEAD_LETTERS.labels(reason).inc(n)
+        for source, n in self.lists.items():
+            LISTS.labels(source).inc(n)

@@ -139,6 +139,7 @@ class Store:
         self._ingest = self.redis.register_script((LUA_DIR / "ingest.lua").read_text())
         self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
         self._inventory = self.redis.register_script((LUA_DIR / "inventory.lua").read_text())
+        self._popular = self.redis.register_script((LUA_DIR / "popular.lua").read_text())
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
         self._landmarks: dict[str, float] = {}
 
@@ -262,17 +263,7 @@ class Store:
 
     async def popular(self, tenant: str, limit: int) -> Scored:
         """In-stock items by decayed popularity, for users without a list of their own."""
-        script = (
-            "local out = {} "
-            "for _, item in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do "
-            "  if redis.call('SISMEMBER', KEYS[2], item) == 0 then "
-            "    out[#out + 1] = item; out[#out + 1] = redis.call('ZSCORE', KEYS[1], item) "
-            "    if #out >= 2 * tonumber(ARGV[1]) then break end "
-            "  end "
-            "end "
-            "return out"
-        )
-        flat = await self.redis.eval(script, 2, f"{tenant}:pop", f"{tenant}:oos", limit)
+        flat = await self._popular(keys=[f"{tenant}:pop", f"{tenant}:oos"], args=[limit])
         return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     # Model snapshots -------------------------------------------------------------------

@@ -7,14 +7,25 @@ requests (after a stock-out) ride the same path with no state change.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Any
+
+import orjson
 
 from streamapp import metrics
 from streamapp.decay import forward_weight, needs_rescale
 from streamapp.events import InvalidEvent, Limits, decode
-from streamapp.messages import Record, dead_letter, item_fragment, recommendation_head, trigger
+from streamapp.messages import (
+    Record,
+    audit,
+    dead_letter,
+    item_fragment,
+    recommendation_head,
+    trigger,
+)
 from streamapp.model import ServingModel
+from streamapp.ranking import Ranked, explore
 from streamapp.recommend import recommend_user
 from streamapp.settings import Settings
 from streamapp.sink import Sink
@@ -23,6 +34,7 @@ from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Gathered, Store
 log = logging.getLogger(__name__)
 
 OUTCOMES = {APPLIED: "applied", DUPLICATE: "duplicate", REPLAYED: "replayed"}
+AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
 
 
 def now_ms() -> int:
@@ -94,6 +106,8 @@ class InteractionProcessor:
             settings.topic("refresh"): "refresh",
         }
         self.recommendations = settings.topic("recommendations")
+        self.audit_topic = settings.topic("audit")
+        self.rng = random.Random()
         self.rate = settings.decay_rate
         self._rescale_warned: set[str] = set()
 
@@ -149,6 +163,7 @@ class InteractionProcessor:
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
         version = self.model.version or settings.model_version
         lists = []
+        explained: list[list[Ranked]] = []
         for user in gathered.users:
             cause, _ = triggers[(user.tenant, user.user_id)]
             retrieved = (
@@ -171,13 +186,30 @@ class InteractionProcessor:
                 settings.experiment_variant,
                 cause,
             )
-            fragments = [(r.item_id, item_fragment(r), r.source) for r in ranked]
+            shown = explore(ranked, settings.top_k, settings.exploration, self.rng)
+            chosen = {r.item_id for r in shown}
+            ordered = shown + [r for r in ranked if r.item_id not in chosen]
+            fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
             lists.append((user.tenant, user.user_id, head, fragments))
+            explained.append(ordered)
         messages = await self.store.commit_lists(lists, now)
         sent_at = now_ms()
-        for (tenant, user_id, _, _), (source, message) in zip(lists, messages, strict=True):
+        for (tenant, user_id, _, _), (source, message), ordered in zip(
+            lists, messages, explained, strict=True
+        ):
             await self.sink.send(self.recommendations, user_id.encode(), message)
             counts.lists[source] += 1
             metrics.FRESHNESS_SECONDS.observe(
                 max(0, sent_at - triggers[(tenant, user_id)][1]) / 1e3
             )
+            if self.rng.random() < settings.audit_sample_rate:
+                await self._audit(user_id, message, ordered)
+
+    async def _audit(self, user_id: str, message: bytes, ordered: list[Ranked]) -> None:
+        """Record why the list that became current is what it is (sampled)."""
+        final = orjson.loads(message)
+        by_id = {r.item_id: r for r in ordered}
+        shown = [by_id[i["item_id"]] for i in final["items"]]
+        head = {k: final[k] for k in AUDIT_HEAD}
+        record = audit(head, self.settings.exploration, len(ordered), shown)
+        await self.sink.send(self.audit_topic, user_id.encode(), record)

@@ -15,8 +15,9 @@ contributed most to it.
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 SOURCES = ("recent", "history", "covisit", "mf", "category", "popular", "catalog")
 
@@ -29,11 +30,18 @@ Signals = dict[str, dict[str, float]]
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """One recommended item, with the score and the source that explain it."""
+    """One recommended item, with the score and the source that explain it.
+
+    ``signals`` are the item's normalised signal values (what the audit topic records);
+    ``propensity`` is the probability that the ranking policy put the item where it is
+    (1 unless exploration could have changed that slot).
+    """
 
     item_id: str
     score: float
     source: str
+    signals: dict[str, float] = field(default_factory=dict)
+    propensity: float = 1.0
 
 
 def recent_signal(out: Signals, recent: Iterable[str]) -> None:
@@ -112,12 +120,36 @@ def rank(
     best = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
     ranked = []
     for item, total in best:
-        source = max(
-            (name for name in scales if item in candidates[name]),
-            key=lambda name: scales[name] * candidates[name][item],
-        )
-        ranked.append(Ranked(item, total, source))
+        present = [name for name in scales if item in candidates[name]]
+        source = max(present, key=lambda name: scales[name] * candidates[name][item])
+        signals = {
+            name: round(candidates[name][item] * scales[name] / weights[name], 6)
+            for name in present
+        }
+        ranked.append(Ranked(item, total, source, signals))
     return ranked
+
+
+def explore(ranked: list[Ranked], k: int, share: float, rng: random.Random) -> list[Ranked]:
+    """The top ``k``, whose last slot goes, with probability ``share``, to an item drawn
+    uniformly from the ranked tail (positions k and after) — so off-line estimators see
+    items the ranking alone would never show. Each item carries its propensity.
+
+    >>> tail = [Ranked(i, 0.0, "popular") for i in "abcd"]
+    >>> [(r.item_id, r.propensity) for r in explore(tail, 2, 0.0, random.Random(1))]
+    [('a', 1.0), ('b', 1.0)]
+    """
+    top = ranked[:k]
+    pool = ranked[k:]
+    if share <= 0 or not pool or len(top) < k:
+        return top
+    last = top[-1]
+    if rng.random() < share:
+        pick = pool[rng.randrange(len(pool))]
+        top[-1] = replace(pick, propensity=share / len(pool))
+    else:
+        top[-1] = replace(last, propensity=1.0 - share)
+    return top
 
 
 def fill(ranked: list[Ranked], catalog: Iterable[str], exclude: set[str], limit: int) -> None:

@@ -19,7 +19,7 @@ import orjson
 
 from streamapp.settings import get_settings
 
-MESSAGES = ("click", "cart", "inventory", "recommendation", "refresh", "dead-letter")
+MESSAGES = ("click", "cart", "inventory", "recommendation", "refresh", "dead-letter", "audit")
 
 
 def schema_path(message: str, version: int = 1, schemas_dir: Path | None = None) -> Path:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
         }
     )
     model_version: str = "decayed-counts-v1"
+    exploration: float = 0.0
+    audit_sample_rate: float = 0.01
 
     # Online matrix factorisation (the `mf` source).
     mf_factors: int = 32

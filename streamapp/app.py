@@ -164,6 +164,7 @@ def create_learner_app(settings: Settings) -> faust.App:
 
         async def on_start(self) -> None:
             await store.start()
+            await learner.start()
 
         async def on_stop(self) -> None:
             await store.stop()

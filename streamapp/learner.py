@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from typing import Any
 
+import numpy as np
 from river import drift
 
 from streamapp import metrics
@@ -29,7 +31,7 @@ from streamapp.factors import ImplicitMF
 from streamapp.interactions import limits_at, now_ms
 from streamapp.messages import Record
 from streamapp.settings import Settings
-from streamapp.snapshots import Snapshot
+from streamapp.snapshots import Snapshot, SnapshotError
 from streamapp.store import Store
 
 log = logging.getLogger(__name__)
@@ -75,15 +77,46 @@ class Learner:
         self.contracts = {settings.topic("clicks"): "click", settings.topic("carts"): "cart"}
         self.published_at_events = 0
 
+    async def start(self) -> None:
+        """Warm start from the promoted snapshot: its item vectors, events and offsets."""
+        version = await self.store.promoted_version()
+        if version is None:
+            return
+        try:
+            snapshot = await self.store.load_snapshot(version)
+        except SnapshotError as exc:
+            log.warning("learner starts cold: snapshot %s is unusable: %s", version, exc)
+            return
+        for item, vector in zip(snapshot.ids, snapshot.vectors, strict=True):
+            self.mf.model.i_latents[item] = vector.astype(np.float64)
+        self.mf.events = self.published_at_events = snapshot.events_seen
+        self.offsets = dict(snapshot.offsets)
+        log.info("learner warm-started from %s (%d items)", version, len(snapshot.ids))
+
+    async def _restore_users(self, events: list[dict[str, Any]]) -> None:
+        """Users this process has not seen yet get their stored vector back (one round trip)."""
+        missing = sorted(
+            {
+                (e["tenant"], e["user_id"])
+                for e in events
+                if self.mf.user_vector(model_id(e["tenant"], e["user_id"])) is None
+            }
+        )
+        for (tenant, user), vector in (await self.store.read_user_vectors(missing)).items():
+            self.mf.model.u_latents[model_id(tenant, user)] = np.asarray(vector)
+
     async def process(self, records: list[Record]) -> None:
         limits = limits_at(self.settings, now_ms())
-        touched: dict[str, dict[str, list[float]]] = {}
+        events: list[dict[str, Any]] = []
         for record in records:
             self.offsets[record.tp] = record.offset
             try:
-                event = decode(record.value, self.contracts[record.topic], limits)
+                events.append(decode(record.value, self.contracts[record.topic], limits))
             except InvalidEvent:
                 continue
+        await self._restore_users(events)
+        touched: dict[str, dict[str, list[float]]] = {}
+        for event in events:
             tenant = event["tenant"]
             user = model_id(tenant, event["user_id"])
             item = model_id(tenant, event["item_id"])

@@ -326,6 +326,15 @@ class Store:
             _, head = await pipe.execute()
         return _text(head) if head else None
 
+    async def read_user_vectors(
+        self, users: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[float]]:
+        """The stored vectors of (tenant, user) pairs, for those that have one."""
+        if not users:
+            return {}
+        values = await self.redis.mget([f"{t}:u:{u}:vec" for t, u in users])
+        return {pair: orjson.loads(v) for pair, v in zip(users, values, strict=True) if v}
+
     async def write_user_vectors(self, tenant: str, vectors: dict[str, list[float]]) -> None:
         """The learner's latest user vectors, one pipeline per batch."""
         async with self.redis.pipeline(transaction=False) as pipe:

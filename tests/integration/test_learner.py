@@ -50,3 +50,47 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
     last = next(r for r in found if r["trigger"]["event_id"] == "last")
     assert last["model_version"].startswith("mf-")
     assert "streamapp_learner_events_total" in learner.text("/metrics")
+
+
+async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployment, producer):
+    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_LEARNER_WEB_PORT": str(free_port())}
+    first = Worker(deployment, fast, command="learner")
+    deployment.workers.append(first)
+    first.start()
+    clicks = deployment.topic("clicks")
+    t = now_ms() - 60_000
+
+    async def click(n: int, item: str) -> None:
+        await send(
+            producer,
+            clicks,
+            f"u{n % 4}",
+            {"event_id": f"e{n}", "user_id": f"u{n % 4}", "item_id": item, "ts": t + n},
+        )
+
+    for n in range(40):
+        await click(n, f"old{n % 6}")
+    async with Store(deployment.settings) as store:
+
+        async def learned_all() -> str | None:
+            version = await store.promoted_version()
+            done = version and (await store.load_snapshot(version)).events_seen == 40
+            return version if done else None
+
+        before = await wait_for(learned_all, timeout=60, what="a snapshot of all 40 events")
+        first.stop()
+        assert await store.promoted_version() == before
+        old = await store.load_snapshot(before)
+        second = Worker(deployment, fast, command="learner")
+        deployment.workers.append(second)
+        second.start()
+        for n in range(40, 50):
+            await click(n, "new0")
+
+        async def newer() -> str | None:
+            version = await store.promoted_version()
+            return version if version != before else None
+
+        after = await store.load_snapshot(await wait_for(newer, timeout=60, what="a new one"))
+    assert set(old.ids) < set(after.ids), "item vectors carried over, the new item added"
+    assert after.events_seen == old.events_seen + 10

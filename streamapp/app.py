@@ -8,6 +8,9 @@
     inventory ─► inventory agent ─► InventoryProcessor ─► refresh (keyed by user) / dead-letter
     Connections service: Redis, lag reader; timers ─► consumer lag gauge, promoted model
 
+    learner app (own group `<app_id>-learner`): clicks, carts ─► Learner ─► user vectors
+    Snapshots service: timer ─► versioned snapshot (promoted) ─► workers' model timer
+
 Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
 event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
 in-flight message (faust-streaming #606).
@@ -15,7 +18,6 @@ in-flight message (faust-streaming #606).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
@@ -33,8 +35,6 @@ from streamapp.messages import Record
 from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.store import Store
-
-log = logging.getLogger(__name__)
 
 
 class FaustSink:

@@ -175,7 +175,6 @@ async def evaluate(
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
-            await store.ingest(previous, [])
         finally:
             await store.redis.flushdb()
     catalogue = len(item_counts)

@@ -12,12 +12,14 @@ on a dead-letter record without the worker's logs.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from streamapp.schemas import contract
+from streamapp.settings import Settings
 
 # Which input topic's messages follow which contract; interaction kinds map to the weight
 # names of the decayed state.
@@ -105,3 +107,18 @@ def decode(raw: bytes | None, message: str, limits: Limits) -> dict[str, Any]:
     elif message == "cart":
         value["interaction"] = CART_INTERACTIONS[value["action"]]
     return value
+
+
+def now_ms() -> int:
+    """Wall clock in epoch milliseconds, the unit of every timestamp we read and write."""
+    return int(time.time() * 1000)
+
+
+def limits_at(settings: Settings, now: int) -> Limits:
+    """What an input event must satisfy, besides its schema, at wall-clock ``now``."""
+    return Limits(
+        tenants=settings.tenants,
+        max_bytes=settings.max_event_bytes,
+        min_ts=now - int(settings.max_event_age_s * 1000),
+        max_ts=now + int(settings.max_clock_skew_s * 1000),
+    )

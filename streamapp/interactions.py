@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 
 from streamapp import metrics
+from streamapp.dead_letters import DeadLetters
 from streamapp.decay import forward_weight, needs_rescale
-from streamapp.events import InvalidEvent, Limits, decode
+from streamapp.events import InvalidEvent, decode, limits_at, now_ms
 from streamapp.messages import (
     Record,
     audit,
-    dead_letter,
     item_fragment,
     recommendation_head,
     trigger,
@@ -35,20 +35,6 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = {APPLIED: "applied", DUPLICATE: "duplicate", REPLAYED: "replayed"}
 AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def limits_at(settings: Settings, now: int) -> Limits:
-    """What an input event must satisfy, besides its schema, at wall-clock ``now``."""
-    return Limits(
-        tenants=settings.tenants,
-        max_bytes=settings.max_event_bytes,
-        min_ts=now - int(settings.max_event_age_s * 1000),
-        max_ts=now + int(settings.max_clock_skew_s * 1000),
-    )
 
 
 def state_row(
@@ -71,22 +57,6 @@ def state_row(
         event["ts"],
         1 if event["interaction"] == "purchase" else 0,
     )
-
-
-class DeadLetters:
-    """Sends rejected records to the dead-letter topic and counts them by reason."""
-
-    def __init__(self, settings: Settings, sink: Sink) -> None:
-        self.topic = settings.topic("dead-letter")
-        self.sink = sink
-
-    async def send(
-        self, record: Record, error: InvalidEvent, now: int, counts: metrics.BatchCounts
-    ) -> None:
-        log.debug("dead-letter reason=%s tp=%s offset=%s", error.reason, record.tp, record.offset)
-        counts.dead_letters[error.reason] += 1
-        counts.events[(record.topic, "dead_letter")] += 1
-        await self.sink.send(self.topic, record.topic.encode(), dead_letter(record, error, now))
 
 
 class InteractionProcessor:

@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from streamapp import metrics
-from streamapp.events import InvalidEvent, decode
-from streamapp.interactions import DeadLetters, limits_at, now_ms
+from streamapp.dead_letters import DeadLetters
+from streamapp.events import InvalidEvent, decode, limits_at, now_ms
 from streamapp.messages import Record, refresh
 from streamapp.settings import Settings
 from streamapp.sink import Sink

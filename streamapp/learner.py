@@ -26,9 +26,8 @@ import numpy as np
 from river import drift
 
 from streamapp import metrics
-from streamapp.events import InvalidEvent, decode
+from streamapp.events import InvalidEvent, decode, limits_at, now_ms
 from streamapp.factors import ImplicitMF
-from streamapp.interactions import limits_at, now_ms
 from streamapp.messages import Record
 from streamapp.settings import Settings
 from streamapp.snapshots import Snapshot, SnapshotError

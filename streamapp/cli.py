@@ -294,7 +294,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    from aiokafka.errors import KafkaConnectionError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    settings = get_settings()
+    try:
+        code: int = args.func(args)
+    except RedisConnectionError as exc:
+        print(
+            f"streamapp: Redis is not reachable at {settings.redis_url} ({exc}); "
+            "start the local stack with `make up`",
+            file=sys.stderr,
+        )
+        return 2
+    except KafkaConnectionError as exc:
+        print(
+            f"streamapp: Kafka is not reachable at {settings.kafka_bootstrap} ({exc}); "
+            "start the local stack with `make up`",
+            file=sys.stderr,
+        )
+        return 2
     return code
 
 

@@ -105,3 +105,27 @@ async def test_replay_of_a_csv_log_reaches_the_worker_and_lag_drains(deployment,
     served = worker.get("/v1/users/u1/recommendations")
     assert served["items"]
     jsonschema.validate(served, load("recommendation"))
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (
+            ["evaluate", "--format", "rees46", "--limit", "5"],
+            {"STREAMAPP_REDIS_URL": "redis://127.0.0.1:1/0"},
+            "Redis is not reachable",
+        ),
+        (["lag"], {"STREAMAPP_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "Kafka is not reachable"),
+    ],
+)
+def test_cli_says_what_to_start_when_a_service_is_missing(args, env, says, tmp_path):
+    out = subprocess.run(
+        [str(BIN), *args, "--out", str(tmp_path)] if args[0] == "evaluate" else [str(BIN), *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert says in out.stderr and "make up" in out.stderr

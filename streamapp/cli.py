@@ -158,6 +158,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from streamapp import datasets
     from streamapp.evaluate import evaluate, markdown, write
 
+    if args.ips:
+        return _ips(args)
     log = datasets.load(args.format, Path(args.events) if args.events else None)
     if args.limit:
         log = log[: args.limit]
@@ -204,6 +206,35 @@ def _bench_snapshot(args: argparse.Namespace) -> int:
 
     for items in (int(n) for n in args.items.split(",")):
         print(orjson.dumps(measure(items, args.dim)).decode(), flush=True)
+    return 0
+
+
+def _ips(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from streamapp.audit_log import impressions
+    from streamapp.counterfactual import estimate_exploration
+
+    logged = asyncio.run(impressions(get_settings(), args.window))
+    if not logged:
+        print(
+            "streamapp: no audited lists to evaluate (is STREAMAPP_AUDIT_SAMPLE_RATE > 0?)",
+            file=sys.stderr,
+        )
+        return 1
+    estimate = estimate_exploration(logged, args.exploration)
+    print(
+        orjson.dumps(
+            {
+                "policy": f"explore the last slot in {args.exploration:.0%} of lists",
+                "impressions": len(logged),
+                "clicked": sum(i.clicked for i in logged),
+                "logged_click_rate": sum(i.clicked for i in logged) / len(logged),
+                **asdict(estimate),
+            },
+            option=orjson.OPT_INDENT_2,
+        ).decode()
+    )
     return 0
 
 
@@ -263,6 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--out", default="eval-results", help="folder for JSON, markdown, PNG")
+    ev.add_argument(
+        "--ips",
+        action="store_true",
+        help="off-policy: estimate the click rate of --exploration from the audit log",
+    )
+    ev.add_argument(
+        "--exploration",
+        type=float,
+        default=0.0,
+        help="with --ips: the candidate policy's exploration share",
+    )
+    ev.add_argument(
+        "--window",
+        type=float,
+        default=600.0,
+        help="with --ips: seconds after a list in which an interaction counts",
+    )
     ev.set_defaults(func=_evaluate)
 
     bench = sub.add_parser("bench", help="freshness, invalidation and throughput benchmark")

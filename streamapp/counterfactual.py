@@ -50,3 +50,36 @@ def snips(rewards: Sequence[float], target: Sequence[float], logging: Sequence[f
         effective_sample_size=float(total**2 / (w**2).sum()) if total > 0 else 0.0,
         n=int(r.size),
     )
+
+
+@dataclass(frozen=True)
+class Impression:
+    """The last slot of an audited list: what was shown there, how likely, and whether the user
+    then interacted with it."""
+
+    propensity: float
+    explored: bool
+    tail: int
+    clicked: bool
+
+
+def exploration_policy(impression: Impression, share: float) -> float:
+    """Probability that a policy exploring ``share`` of lists would show the logged item.
+
+    The ranking's own pick is shown with 1 − share; each of the ``tail`` items with share / tail.
+
+    >>> exploration_policy(Impression(0.9, False, 10, True), 0.2)
+    0.8
+    >>> round(exploration_policy(Impression(0.01, True, 10, False), 0.2), 3)
+    0.02
+    """
+    return share / impression.tail if impression.explored else 1.0 - share
+
+
+def estimate_exploration(impressions: Sequence[Impression], share: float) -> Estimate:
+    """SNIPS estimate of the last slot's click rate if lists explored ``share`` of the time."""
+    return snips(
+        [1.0 if i.clicked else 0.0 for i in impressions],
+        [exploration_policy(i, share) for i in impressions],
+        [i.propensity for i in impressions],
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import jsonschema
+import orjson
 import pytest
 
 from streamapp.schemas import load
-from tests.support import Tail, now_ms, send
+from tests.support import BIN, Tail, now_ms, send
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +55,51 @@ async def test_audit_records_explain_published_lists_with_propensities(deploymen
         if final["propensity"] < 0.5:  # drawn from the tail, not the ranking's own pick
             explored += 1
     assert explored > 0
+
+
+async def test_ips_estimates_an_exploration_policy_from_the_audit_log(deployment, producer):
+    deployment.worker(
+        STREAMAPP_AUDIT_SAMPLE_RATE="1.0", STREAMAPP_EXPLORATION="0.5", STREAMAPP_TOP_K="3"
+    ).start()
+    clicks = deployment.topic("clicks")
+    t = now_ms() - 60_000
+    for n in range(24):
+        user = f"u{n % 4}"
+        await send(
+            producer,
+            clicks,
+            user,
+            {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % 7}", "ts": t + n},
+        )
+    async with Tail(deployment.topic("audit")) as audits:
+        await audits.until(lambda rs: {r["user_id"] for r in rs} == {"u0", "u1", "u2", "u3"})
+        # Each user then clicks the last item of its latest audited list.
+        latest = {r["user_id"]: r for r in audits.records}
+    for n, (user, record) in enumerate(sorted(latest.items())):
+        await send(
+            producer,
+            clicks,
+            user,
+            {
+                "event_id": f"follow{n}",
+                "user_id": user,
+                "item_id": record["items"][-1]["item_id"],
+                "ts": record["generated_at"] + 1_000,
+            },
+        )
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await recs.until(
+            lambda rs: sum(r["trigger"]["event_id"].startswith("follow") for r in rs) == 4
+        )
+    out = subprocess.run(
+        [str(BIN), "evaluate", "--ips", "--exploration", "0.2"],
+        env=deployment.env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    report = orjson.loads(out.stdout)
+    assert report["impressions"] >= 4
+    assert report["clicked"] >= 4
+    assert 0.0 < report["snips"] <= 1.0
+    assert 0 < report["effective_sample_size"] <= report["impressions"]

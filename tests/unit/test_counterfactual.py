@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.counterfactual import snips
+from streamapp.counterfactual import Impression, estimate_exploration, snips
 
 ACTIONS = 5
 # True click probability of each action in each of two contexts.
@@ -42,3 +42,23 @@ def test_snips_refuses_actions_the_logging_policy_could_not_show():
         snips([1.0], [1.0], [0.0])
     with pytest.raises(ValueError, match="no logged"):
         snips([], [], [])
+
+
+def test_exploration_share_estimate_matches_the_simulated_truth():
+    rng = np.random.default_rng(11)
+    logged_share, tail, pick_ctr, tail_ctr = 0.3, 8, 0.25, 0.05
+    impressions = []
+    for _ in range(100_000):
+        explored = rng.random() < logged_share
+        ctr = tail_ctr if explored else pick_ctr
+        impressions.append(
+            Impression(
+                propensity=logged_share / tail if explored else 1 - logged_share,
+                explored=explored,
+                tail=tail,
+                clicked=bool(rng.random() < ctr),
+            )
+        )
+    for share in (0.0, 0.1, 0.5):
+        truth = (1 - share) * pick_ctr + share * tail_ctr
+        assert estimate_exploration(impressions, share).snips == pytest.approx(truth, abs=0.005)

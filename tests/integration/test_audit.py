@@ -14,10 +14,17 @@ from tests.support import BIN, Tail, now_ms, send
 pytestmark = pytest.mark.integration
 
 
-async def test_audit_records_explain_published_lists_with_propensities(deployment, producer):
-    deployment.worker(
+@pytest.fixture
+def audited(deployment):
+    """A worker that audits every list and explores the last of its three slots half the time."""
+    return deployment.worker(
         STREAMAPP_AUDIT_SAMPLE_RATE="1.0", STREAMAPP_EXPLORATION="0.5", STREAMAPP_TOP_K="3"
     ).start()
+
+
+async def test_audit_records_explain_published_lists_with_propensities(
+    deployment, audited, producer
+):
     clicks = deployment.topic("clicks")
     t = now_ms() - 60_000
     n = 0
@@ -57,10 +64,9 @@ async def test_audit_records_explain_published_lists_with_propensities(deploymen
     assert explored > 0
 
 
-async def test_ips_estimates_an_exploration_policy_from_the_audit_log(deployment, producer):
-    deployment.worker(
-        STREAMAPP_AUDIT_SAMPLE_RATE="1.0", STREAMAPP_EXPLORATION="0.5", STREAMAPP_TOP_K="3"
-    ).start()
+async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
+    deployment, audited, producer
+):
     clicks = deployment.topic("clicks")
     t = now_ms() - 60_000
     for n in range(24):

@@ -19,8 +19,6 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-SOURCES = ("recent", "history", "covisit", "mf", "category", "popular", "catalog")
-
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
 

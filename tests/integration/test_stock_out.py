@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 from streamapp.schemas import load
-from tests.support import Tail, now_ms, send
+from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -162,6 +162,11 @@ async def test_unknown_stock_items_are_dropped_when_configured(deployment, produ
             item,
             {"event_id": f"inv-{item}", "item_id": item, "stock": 4, "ts": t},
         )
+    # Kafka orders nothing across topics: let the inventory land before the clicks that need it.
+    await wait_for(
+        lambda: deployment.redis.exists("default:item:known1", "default:item:known2") == 2,
+        what="the product table",
+    )
     for n, item in enumerate(["known1", "mystery", "known2", "mystery2"]):
         await send(
             producer,

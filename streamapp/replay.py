@@ -29,7 +29,11 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from streamapp.datasets import Interaction
+from streamapp.events import CART_INTERACTIONS
 from streamapp.settings import Settings
+
+# Interaction kind → the cart topic's `action` (the inverse of what the worker decodes).
+CART_ACTIONS = {kind: action for action, kind in CART_INTERACTIONS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +122,7 @@ def to_message(
         if event.kind == "fav":
             value["kind"] = "fav"
         return "clicks", event.user_id, value
-    value["action"] = {"cart_add": "add", "cart_remove": "remove", "purchase": "purchase"}[
-        event.kind
-    ]
+    value["action"] = CART_ACTIONS[event.kind]
     if event.price is not None:
         value["price"] = event.price
     return "carts", event.user_id, value

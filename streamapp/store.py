@@ -271,9 +271,22 @@ class Store:
     def _model_key(self, version: str) -> str:
         return f"{self.settings.app_id}:model:{version}"
 
+    @property
+    def _models_key(self) -> str:
+        return f"{self.settings.app_id}:models"
+
+    @property
+    def _promoted_key(self) -> str:
+        return f"{self.settings.app_id}:promoted"
+
     async def save_snapshot(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
-        """Store a snapshot (and promote it); only the newest ``keep`` unpromoted ones stay."""
-        models, promoted = f"{self.settings.app_id}:models", f"{self.settings.app_id}:promoted"
+        """Store a snapshot (and promote it).
+
+        The newest ``keep`` snapshots stay, and so does every version in the promotion history
+        (which a promotion here trims to its newest ``keep`` entries), so rollback always has
+        something to return to.
+        """
+        models, promoted = self._models_key, self._promoted_key
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._model_key(snapshot.version), mapping=cast(Any, encode(snapshot)))
             pipe.zadd(models, {snapshot.version: snapshot.created_at})
@@ -296,9 +309,7 @@ class Store:
 
     async def snapshot_metas(self) -> list[dict[str, Any]]:
         """Metadata of every stored snapshot, oldest first."""
-        versions = [
-            _text(v) for v in await self.redis.zrange(f"{self.settings.app_id}:models", 0, -1)
-        ]
+        versions = [_text(v) for v in await self.redis.zrange(self._models_key, 0, -1)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for v in versions:
                 pipe.hget(self._model_key(v), "meta")
@@ -309,20 +320,19 @@ class Store:
         ]
 
     async def promoted_version(self) -> str | None:
-        head = await self.redis.lindex(f"{self.settings.app_id}:promoted", 0)
+        head = await self.redis.lindex(self._promoted_key, 0)
         return _text(head) if head else None
 
     async def promote(self, version: str) -> None:
         if not await self.redis.exists(self._model_key(version)):
             raise KeyError(f"no snapshot {version!r}")
-        await self.redis.lpush(f"{self.settings.app_id}:promoted", version)
+        await self.redis.lpush(self._promoted_key, version)
 
     async def rollback(self) -> str | None:
         """Un-promote the current version; returns the version now promoted (or None)."""
-        promoted = f"{self.settings.app_id}:promoted"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(promoted)
-            pipe.lindex(promoted, 0)
+            pipe.lpop(self._promoted_key)
+            pipe.lindex(self._promoted_key, 0)
             _, head = await pipe.execute()
         return _text(head) if head else None
 

@@ -133,8 +133,9 @@ class InteractionProcessor:
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
         version = self.model.version or settings.model_version
         lists = []
-        explained: list[list[Ranked]] = []
+        explained: list[list[Ranked] | None] = []
         for user in gathered.users:
+            audited = self.rng.random() < settings.audit_sample_rate
             cause, _ = triggers[(user.tenant, user.user_id)]
             retrieved = (
                 self.model.retrieve(user.tenant, user.vector, settings.mf_candidates)
@@ -147,6 +148,7 @@ class InteractionProcessor:
                 settings.score_weights,
                 2 * settings.top_k,
                 retrieved,
+                explain=audited,
             )
             head = recommendation_head(
                 user.tenant,
@@ -161,10 +163,10 @@ class InteractionProcessor:
             ordered = shown + [r for r in ranked if r.item_id not in chosen]
             fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
             lists.append((user.tenant, user.user_id, head, fragments))
-            explained.append(ordered)
+            explained.append(ordered if audited else None)
         messages = await self.store.commit_lists(lists, now)
         sent_at = now_ms()
-        for (tenant, user_id, _, _), (source, message), ordered in zip(
+        for (tenant, user_id, _, _), (source, message), explanation in zip(
             lists, messages, explained, strict=True
         ):
             await self.sink.send(self.recommendations, user_id.encode(), message)
@@ -172,8 +174,8 @@ class InteractionProcessor:
             metrics.FRESHNESS_SECONDS.observe(
                 max(0, sent_at - triggers[(tenant, user_id)][1]) / 1e3
             )
-            if self.rng.random() < settings.audit_sample_rate:
-                await self._audit(user_id, message, ordered)
+            if explanation is not None:
+                await self._audit(user_id, message, explanation)
 
     async def _audit(self, user_id: str, message: bytes, ordered: list[Ranked]) -> None:
         """Record why the list that became current is what it is (sampled)."""

@@ -99,10 +99,12 @@ def rank(
     weights: Mapping[str, float],
     exclude: set[str],
     limit: int,
+    explain: bool = False,
 ) -> list[Ranked]:
     """Score, filter and order candidates; ties broken by item id so output is deterministic.
 
-    Sources are attributed for the top ``limit`` only: it is the hot path of every list.
+    Sources are attributed for the top ``limit`` only: it is the hot path of every list. Each
+    item's normalised signals are attached only with ``explain`` (for the sampled audit).
     """
     scales: dict[str, float] = {}
     for name, signal in candidates.items():
@@ -120,10 +122,14 @@ def rank(
     for item, total in best:
         present = [name for name in scales if item in candidates[name]]
         source = max(present, key=lambda name: scales[name] * candidates[name][item])
-        signals = {
-            name: round(candidates[name][item] * scales[name] / weights[name], 6)
-            for name in present
-        }
+        signals = (
+            {
+                name: round(candidates[name][item] * scales[name] / weights[name], 6)
+                for name in present
+            }
+            if explain
+            else {}
+        )
         ranked.append(Ranked(item, total, source, signals))
     return ranked
 

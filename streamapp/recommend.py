@@ -32,12 +32,13 @@ def recommend_user(
     weights: Mapping[str, float],
     limit: int,
     retrieved: Iterable[tuple[str, float]] = (),
+    explain: bool = False,
 ) -> list[Ranked]:
     """Candidates from every source → drop blocked (out of stock) and purchased → top ``limit``.
 
     ``retrieved`` are the items nearest the user's vector (the ``mf`` source), when a model is
     loaded. Falls back to in-stock catalogue items, so the list is empty only when nothing is
-    in stock.
+    in stock. ``explain`` attaches each item's signals (what the audit topic records).
     """
     candidates: Signals = {}
     recent_signal(candidates, user.recent)
@@ -47,6 +48,6 @@ def recommend_user(
     category_signal(candidates, user.categories, user.category_popular)
     popular_signal(candidates, tenant.popular)
     exclude = tenant.blocked | user.purchased
-    ranked = rank(candidates, weights, exclude, limit)
+    ranked = rank(candidates, weights, exclude, limit, explain)
     fill(ranked, tenant.catalog, exclude, limit)
     return ranked

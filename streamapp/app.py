@@ -8,7 +8,7 @@
     inventory ─► inventory agent ─► InventoryProcessor ─► refresh (keyed by user) / dead-letter
     Connections service: Redis, lag reader; timers ─► consumer lag gauge, promoted model
 
-    learner app (own group `<app_id>-learner`): clicks, carts ─► Learner ─► user vectors
+    learner app (own group `<app_id>-learner`): clicks, carts, audit ─► Learner ─► user vectors
     Snapshots service: timer ─► versioned snapshot (promoted) ─► workers' model timer
 
 Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
@@ -148,12 +148,16 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def create_learner_app(settings: Settings) -> faust.App:
-    """The learner: its own consumer group over clicks and carts, snapshots on a timer."""
+    """The learner: its own consumer group over clicks, carts and audit; snapshots on a timer."""
     app = _faust_app(settings, f"{settings.app_id}-learner", settings.learner_web_port)
     store = Store(settings)
     learner = Learner(settings, store)
 
-    @app.agent(raw_topic(app, settings.topic("clicks"), settings.topic("carts")), concurrency=1)
+    inputs = raw_topic(
+        app, settings.topic("clicks"), settings.topic("carts"), settings.topic("audit")
+    )
+
+    @app.agent(inputs, concurrency=1)
     async def learn(stream: StreamT) -> None:
         async for batch in batches(settings, stream):
             await learner.process(records(batch))

@@ -30,6 +30,8 @@ from streamapp import quality
 from streamapp.datasets import Interaction
 from streamapp.factors import ImplicitMF
 from streamapp.interactions import state_row
+from streamapp.ranker import RERANK_DEPTH, LearnedRanker
+from streamapp.ranking import Ranked
 from streamapp.recommend import recommend_user
 from streamapp.retrieval import Hits, Index, build_for
 from streamapp.settings import Settings
@@ -56,10 +58,41 @@ def _recently_viewed(user: UserSignals, tenant: TenantSignals, _: Hits, limit: i
     return [i for i in user.recent if i not in user.purchased][:limit]
 
 
-def systems(settings: Settings) -> dict[str, Produce]:
+class LearnedSystem:
+    """The full system: hand-weighted candidates re-ordered by a ranker it learns online from
+    its own lists, as the learner does from the audit topic: each test event's published list
+    (``2k`` items, as the worker publishes) labelled by the item the user touched next."""
+
+    def __init__(self, weights: dict[str, float], k: int) -> None:
+        self.weights = weights
+        self.k = k
+        self.ranker = LearnedRanker()
+        self.shown: list[Ranked] = []
+
+    def __call__(
+        self, user: UserSignals, tenant: TenantSignals, retrieved: Hits, limit: int
+    ) -> list[str]:
+        ranked = recommend_user(
+            user,
+            tenant,
+            self.weights,
+            max(limit, RERANK_DEPTH),
+            retrieved,
+            True,
+            self.ranker.weights(),
+        )
+        self.shown = ranked[: 2 * self.k]
+        return [r.item_id for r in ranked]
+
+    def feedback(self, item_id: str) -> None:
+        self.ranker.learn(self.shown, {item_id})
+
+
+def systems(settings: Settings, k: int = 10) -> dict[str, Produce]:
     """The full system and the baselines, all reading the same gathered state."""
     return {
-        "full": _weighted(settings.score_weights),
+        "full": LearnedSystem(settings.score_weights, k),
+        "hand-weights": _weighted(settings.score_weights),
         "decayed-popularity": _weighted({"popular": 1.0}),
         "co-visitation": _weighted({"covisit": 1.0}),
         "recently-viewed": _recently_viewed,
@@ -135,7 +168,7 @@ async def evaluate(
             "app_id": f"{base.app_id}-eval",
         }
     )
-    producers = systems(settings)
+    producers = systems(settings, k)
     tallies = {(name, p): Tally() for name in producers for p in ("all", "new")}
     curve = Curve(window=max(100, len(log) // 60))
     history: dict[str, set[str]] = defaultdict(set)
@@ -172,6 +205,9 @@ async def evaluate(
                         item_counts,
                         n,
                     )
+                    for produce in producers.values():
+                        if isinstance(produce, LearnedSystem):
+                            produce.feedback(event.item_id)
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1

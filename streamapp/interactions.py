@@ -131,6 +131,7 @@ class InteractionProcessor:
     ) -> None:
         settings = self.settings
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
+        ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
         lists = []
         explained: list[list[Ranked] | None] = []
@@ -149,6 +150,7 @@ class InteractionProcessor:
                 2 * settings.top_k,
                 retrieved,
                 explain=audited,
+                ranker=ranker,
             )
             head = recommendation_head(
                 user.tenant,

@@ -10,6 +10,11 @@ the recent prequential accuracy.
 
 Model ids are ``tenant:id`` so one model serves every tenant and retrieval filters by tenant.
 
+It also reads the ``audit`` topic: each sampled list waits ``ranker_window_s`` for the user's
+interactions (:mod:`streamapp.labels`) and then trains the learned ranker (shown vs interacted,
+:mod:`streamapp.ranker`), whose weights ride in the next snapshot. A list's window closes on
+the learner's clock, so a quiet stream still labels what it was shown.
+
 On drift (River's ADWIN on that accuracy) the user vectors are reset — tastes moved — while the
 item vectors, which carry what items are alike, are kept: a warm restart. The drift is counted,
 logged, and followed by a snapshot at the next interval.
@@ -23,12 +28,15 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+import orjson
 from river import drift
 
 from streamapp import metrics
 from streamapp.events import InvalidEvent, decode, limits_at, now_ms
 from streamapp.factors import ImplicitMF
+from streamapp.labels import ShownLists
 from streamapp.messages import Record
+from streamapp.ranker import LearnedRanker
 from streamapp.settings import Settings
 from streamapp.snapshots import Snapshot, SnapshotError
 from streamapp.store import Store
@@ -74,6 +82,10 @@ class Learner:
         self.accuracy: deque[bool] = deque(maxlen=2000)
         self.offsets: dict[str, int] = {}
         self.contracts = {settings.topic("clicks"): "click", settings.topic("carts"): "cart"}
+        self.audit_topic = settings.topic("audit")
+        self.ranker = LearnedRanker()
+        self.shown = ShownLists(int(settings.ranker_window_s * 1000))
+        self.published_at_examples = 0
         self.published_at_events = 0
 
     async def start(self) -> None:
@@ -89,6 +101,7 @@ class Learner:
         for item, vector in zip(snapshot.ids, snapshot.vectors, strict=True):
             self.mf.model.i_latents[item] = vector.astype(np.float64)
         self.mf.events = self.published_at_events = snapshot.events_seen
+        self.ranker.warm_start(snapshot.ranker)
         self.offsets = dict(snapshot.offsets)
         log.info("learner warm-started from %s (%d items)", version, len(snapshot.ids))
 
@@ -109,6 +122,9 @@ class Learner:
         events: list[dict[str, Any]] = []
         for record in records:
             self.offsets[record.tp] = record.offset
+            if record.topic == self.audit_topic:
+                self._audited(record)
+                continue
             try:
                 events.append(decode(record.value, self.contracts[record.topic], limits))
             except InvalidEvent:
@@ -126,12 +142,27 @@ class Learner:
                 if self.monitor.update(correct):
                     self._on_drift()
             self.mf.learn_one(user, item, self.settings.weights.get(event["interaction"], 1.0))
+            self.shown.interaction(tenant, event["user_id"], event["item_id"], event["ts"])
             vector = self.mf.user_vector(user)
             if vector is not None:
                 touched.setdefault(tenant, {})[event["user_id"]] = vector.tolist()
         for tenant, vectors in touched.items():
             await self.store.write_user_vectors(tenant, vectors)
+        self.label()
         metrics.LEARNER_EVENTS.inc(len(records))
+
+    def _audited(self, record: Record) -> None:
+        """An audited list joins the ones waiting for labels (a malformed one is skipped)."""
+        try:
+            self.shown.add(orjson.loads(record.value or b""))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("audit record skipped at %s@%d: %s", record.tp, record.offset, exc)
+
+    def label(self) -> None:
+        """Train the ranker on every list whose label window has closed."""
+        for shown in self.shown.closed(now_ms()):
+            self.ranker.learn(shown.shown, shown.interacted)
+            metrics.RANKER_LISTS.labels("interacted" if shown.interacted else "ignored").inc()
 
     def _on_drift(self) -> None:
         metrics.DRIFT.inc()
@@ -146,8 +177,12 @@ class Learner:
         return sum(self.accuracy) / len(self.accuracy) if self.accuracy else 0.0
 
     async def publish(self) -> str | None:
-        """Snapshot the item vectors if anything was learned since the last one."""
-        if self.mf.events == self.published_at_events:
+        """Snapshot item vectors and ranker weights if anything was learned since the last."""
+        self.label()
+        if (
+            self.mf.events == self.published_at_events
+            and self.ranker.examples == self.published_at_examples
+        ):
             return None
         ids, vectors = self.mf.item_vectors()
         created = now_ms()
@@ -162,10 +197,15 @@ class Learner:
             self.settings.mf_loss,
             list(ids),
             vectors,
-            {"pairwise_accuracy": round(self.recent_accuracy(), 4)},
+            {
+                "pairwise_accuracy": round(self.recent_accuracy(), 4),
+                "ranker_examples": self.ranker.examples,
+            },
+            self.ranker.weights(),
         )
         await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
         self.published_at_events = self.mf.events
+        self.published_at_examples = self.ranker.examples
         metrics.SNAPSHOT_TIME.set(created / 1000)
         log.info("snapshot published version=%s items=%d", version, len(ids))
         return version

@@ -56,6 +56,15 @@ MODEL_VERSION = Gauge(
     ["version"],
 )
 LEARNER_EVENTS = Counter("streamapp_learner_events_total", "Interaction records the learner read.")
+RANKER_FEATURES = Gauge(
+    "streamapp_model_ranker_features",
+    "Weights of the learned ranker the worker serves (0: hand-weighted order).",
+)
+RANKER_LISTS = Counter(
+    "streamapp_ranker_lists_total",
+    "Audited lists the learned ranker trained on, by whether the user interacted with one.",
+    ["label"],
+)
 DRIFT = Counter("streamapp_drift_detected_total", "Drifts detected in the learner's accuracy.")
 SNAPSHOT_TIME = Gauge(
     "streamapp_snapshot_published_timestamp_seconds", "When the learner last published a snapshot."

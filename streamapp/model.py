@@ -1,5 +1,8 @@
 """The model a worker serves: the newest promoted snapshot, or none (hand-weighted ranking).
 
+A snapshot brings item vectors (the ``mf`` source) and the learned ranker's weights (which
+re-order each list's top candidates, :mod:`streamapp.ranker`).
+
 Polled from Redis; a new version is validated, its retrieval index built in a worker thread and
 swapped in. A snapshot that fails validation is never served: the last good one stays, the
 failure is counted and logged once, and that version is not retried.
@@ -25,6 +28,7 @@ class ServingModel:
     def __init__(self) -> None:
         self.index = SwappableIndex(build_for)
         self.version: str | None = None
+        self.ranker: dict[str, float] = {}
         self.failed: set[str] = set()
 
     async def refresh(self, store: Store) -> None:
@@ -34,7 +38,7 @@ class ServingModel:
             return
         if promoted is None:
             log.info("model unloaded: no promoted snapshot, ranking by hand weights")
-            self._publish_version(None)
+            self._publish_version(None, {})
             return
         try:
             snapshot = await store.load_snapshot(promoted)
@@ -47,10 +51,17 @@ class ServingModel:
             return
         await self.index.rebuild(snapshot.ids, snapshot.vectors, promoted)
         metrics.MODEL_LOADS.labels("loaded").inc()
-        log.info("model loaded version=%s items=%d", promoted, len(snapshot.ids))
-        self._publish_version(promoted)
+        log.info(
+            "model loaded version=%s items=%d ranker_features=%d",
+            promoted,
+            len(snapshot.ids),
+            len(snapshot.ranker),
+        )
+        self._publish_version(promoted, snapshot.ranker)
 
-    def _publish_version(self, version: str | None) -> None:
+    def _publish_version(self, version: str | None, ranker: dict[str, float]) -> None:
+        self.ranker = ranker
+        metrics.RANKER_FEATURES.set(len(ranker))
         if self.version is not None:
             metrics.MODEL_VERSION.remove(self.version)
         self.version = version

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from streamapp.ranker import RERANK_DEPTH, rerank
 from streamapp.ranking import (
     Ranked,
     Signals,
@@ -33,12 +34,15 @@ def recommend_user(
     limit: int,
     retrieved: Iterable[tuple[str, float]] = (),
     explain: bool = False,
+    ranker: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
     """Candidates from every source → drop blocked (out of stock) and purchased → top ``limit``.
 
     ``retrieved`` are the items nearest the user's vector (the ``mf`` source), when a model is
     loaded. Falls back to in-stock catalogue items, so the list is empty only when nothing is
     in stock. ``explain`` attaches each item's signals (what the audit topic records).
+    ``ranker`` (learned weights, :mod:`streamapp.ranker`) re-orders the hand-weighted top
+    candidates; their signals are then always attached, since the ranker reads them.
     """
     candidates: Signals = {}
     recent_signal(candidates, user.recent)
@@ -48,6 +52,10 @@ def recommend_user(
     category_signal(candidates, user.categories, user.category_popular)
     popular_signal(candidates, tenant.popular)
     exclude = tenant.blocked | user.purchased
-    ranked = rank(candidates, weights, exclude, limit, explain)
+    if ranker:
+        ranked = rerank(rank(candidates, weights, exclude, max(limit, RERANK_DEPTH), True), ranker)
+        del ranked[limit:]
+    else:
+        ranked = rank(candidates, weights, exclude, limit, explain)
     fill(ranked, tenant.catalog, exclude, limit)
     return ranked

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     learner_auto_promote: bool = True
     learner_web_port: int = 6067
     learner_nice: int = 19
+    # The learned ranker: an audited list's label window, and whether serving re-ranks with it.
+    ranker_window_s: float = 600.0
+    learned_ranker: bool = True
     experiment_variant: str = "control"
 
     # Operations.

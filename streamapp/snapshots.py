@@ -1,10 +1,10 @@
 """Versioned model snapshots: item vectors plus what is needed to trust and trace them.
 
 A snapshot is three Redis hash fields: ``meta`` (JSON: version, creation time, events seen,
-input offsets, loss, dimensions, quality at publish time), ``ids`` (JSON list) and ``vectors``
-(raw little-endian float32, row-major). Raw floats keep it compact (4 bytes per factor) and
-fast to load (one ``frombuffer``, no parsing); :func:`decode` checks that the parts agree
-before serving trusts them.
+input offsets, loss, dimensions, quality at publish time, the learned ranker's weights),
+``ids`` (JSON list) and ``vectors`` (raw little-endian float32, row-major). Raw floats keep it
+compact (4 bytes per factor) and fast to load (one ``frombuffer``, no parsing); :func:`decode`
+checks that the parts agree before serving trusts them.
 
 >>> snap = Snapshot("mf-1", 0, 3, {}, "pairwise", ["a", "b"], np.eye(2, dtype=np.float32), {})
 >>> decode(encode(snap)).ids
@@ -37,6 +37,7 @@ class Snapshot:
     ids: list[str]
     vectors: np.ndarray
     quality: dict[str, float] = field(default_factory=dict)
+    ranker: dict[str, float] = field(default_factory=dict)
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class Snapshot:
             "items": len(self.ids),
             "factors": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
             "quality": self.quality,
+            "ranker": self.ranker,
         }
 
 
@@ -81,6 +83,12 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
     vectors = np.frombuffer(parts["vectors"], dtype="<f4").reshape(len(ids), factors)
     if not np.isfinite(vectors).all():
         raise SnapshotError(f"snapshot {meta['version']!r} has non-finite vectors")
+    try:
+        ranker = {str(k): float(v) for k, v in meta.get("ranker", {}).items()}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotError(f"snapshot {meta['version']!r}: unreadable ranker: {exc}") from None
+    if not all(math.isfinite(v) for v in ranker.values()):
+        raise SnapshotError(f"snapshot {meta['version']!r} has non-finite ranker weights")
     return Snapshot(
         version=meta["version"],
         created_at=int(meta["created_at"]),
@@ -92,6 +100,7 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
         quality={
             k: float(v) for k, v in meta.get("quality", {}).items() if math.isfinite(float(v))
         },
+        ranker=ranker,
     )
 
 

@@ -94,3 +94,67 @@ async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployme
         after = await store.load_snapshot(await wait_for(newer, timeout=60, what="a new one"))
     assert set(old.ids) < set(after.ids), "item vectors carried over, the new item added"
     assert after.events_seen == old.events_seen + 10
+
+
+async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
+    deployment, producer
+):
+    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_MODEL_POLL_S": "0.2"}
+    worker = deployment.worker(STREAMAPP_AUDIT_SAMPLE_RATE="1", **fast).start()
+    learner = Worker(
+        deployment,
+        {
+            **fast,
+            "STREAMAPP_RANKER_WINDOW_S": "1",
+            "STREAMAPP_LEARNER_WEB_PORT": str(free_port()),
+        },
+        command="learner",
+    )
+    deployment.workers.append(learner)
+    learner.start()
+    clicks = deployment.topic("clicks")
+    t = now_ms()
+    users = [f"u{n}" for n in range(4)]
+    async with Tail(deployment.topic("recommendations")) as recs:
+        for n in range(24):
+            user = users[n % 4]
+            await send(
+                producer,
+                clicks,
+                user,
+                {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % 7}", "ts": t + n},
+            )
+        lists = await recs.until(lambda rs: {r["user_id"] for r in rs} >= set(users))
+    # Each user then takes the last item of the list they were shown: a positive label.
+    for n, user in enumerate(users):
+        shown = [r for r in lists if r["user_id"] == user][-1]["items"]
+        await send(
+            producer,
+            clicks,
+            user,
+            {
+                "event_id": f"took{n}",
+                "user_id": user,
+                "item_id": shown[-1]["item_id"],
+                "ts": now_ms(),
+            },
+        )
+    async with Store(deployment.settings) as store:
+
+        async def with_ranker() -> str | None:
+            version = await store.promoted_version()
+            snap = await store.load_snapshot(version) if version else None
+            return version if snap and snap.ranker else None
+
+        version = await wait_for(with_ranker, timeout=60, what="a snapshot with ranker weights")
+        snapshot = await store.load_snapshot(version)
+    assert snapshot.quality["ranker_examples"] > 0
+    assert set(snapshot.ranker) >= {"bias", "prior"}
+    labelled = learner.text("/metrics")
+    assert 'streamapp_ranker_lists_total{label="interacted"}' in labelled
+    await wait_for(
+        lambda: (
+            f"streamapp_model_ranker_features {len(snapshot.ranker)}.0" in worker.text("/metrics")
+        ),
+        what="worker serving the learned ranker",
+    )

@@ -17,6 +17,7 @@ def snapshot(version: str = "v1", items: int = 3) -> Snapshot:
         [f"i{n}" for n in range(items)],
         vectors,
         {"hit_rate": 0.25},
+        {"bias": -1.5, "recent": 0.75},
     )
 
 
@@ -26,6 +27,7 @@ def test_round_trip_keeps_everything():
     assert back.meta() == original.meta()
     assert back.ids == original.ids
     assert np.array_equal(back.vectors, original.vectors)
+    assert back.ranker == original.ranker
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,9 @@ def test_round_trip_keeps_everything():
         (lambda f: f.update(vectors=f["vectors"][:-4]), "needs"),
         (lambda f: f.update(ids=b'["i0", "i1"]'), "needs"),
         (lambda f: f.update(vectors=np.full(12, np.nan, dtype="<f4").tobytes()), "non-finite"),
+        (lambda f: f.update(meta=f["meta"].replace(b"0.75", b"NaN")), "unreadable"),
+        (lambda f: f.update(meta=f["meta"].replace(b"0.75", b'"nan"')), "non-finite ranker"),
+        (lambda f: f.update(meta=f["meta"].replace(b"0.75", b'"high"')), "unreadable ranker"),
     ],
 )
 def test_a_damaged_snapshot_is_refused_with_a_reason(damage, message):

@@ -26,7 +26,8 @@ from faust import Stream
 from faust.types import EventT, StreamT
 from mode import Service
 
-from streamapp import metrics, web
+from streamapp import lag, web
+from streamapp.events import now_ms
 from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
 from streamapp.lag import LagReader
@@ -138,10 +139,8 @@ def create_app(settings: Settings) -> faust.App:
 
         @Service.timer(settings.lag_interval_s)
         async def export_lag(self) -> None:
-            for row in await self.lag_reader.group_lag(settings.app_id):
-                metrics.CONSUMER_LAG.labels(settings.app_id, row.topic, str(row.partition)).set(
-                    row.lag
-                )
+            rows = await self.lag_reader.group_lag(settings.app_id)
+            lag.export(settings.app_id, rows, now_ms())
 
     web.register(app, store, settings.top_k, settings.model_version)
     return app

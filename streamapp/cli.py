@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -61,22 +62,70 @@ def _topics(args: argparse.Namespace) -> int:
 
 
 def _lag(args: argparse.Namespace) -> int:
-    from streamapp.lag import LagReader
+    from streamapp.events import now_ms
+    from streamapp.lag import LagReader, PartitionLag
 
     settings = get_settings()
+    group = args.group or settings.app_id
+
+    def table(rows: list[PartitionLag], now: int) -> str:
+        lines = [
+            f"{'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>12} {'END':>12} {'LAG':>9} {'LAG_S':>9}"
+        ]
+        lines += [
+            f"{r.topic:<24} {r.partition:>9} {r.committed:>12} {r.end:>12} {r.lag:>9} "
+            f"{r.seconds(now):>9.1f}"
+            for r in rows
+        ]
+        return "\n".join(lines)
 
     async def run() -> int:
         async with LagReader(settings.kafka_bootstrap) as reader:
-            rows = await reader.group_lag(args.group or settings.app_id)
-        if args.json:
-            print(orjson.dumps([r.as_dict() for r in rows]).decode())
-            return 0
-        print(f"{'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>12} {'END':>12} {'LAG':>9}")
-        for r in rows:
-            print(f"{r.topic:<24} {r.partition:>9} {r.committed:>12} {r.end:>12} {r.lag:>9}")
+            while True:
+                rows = await reader.group_lag(group)
+                now = now_ms()
+                if args.json:
+                    print(orjson.dumps([r.as_dict(now) for r in rows]).decode(), flush=True)
+                elif args.watch:
+                    stamp = time.strftime("%H:%M:%S")
+                    total = sum(r.lag for r in rows)
+                    print(f"\x1b[H\x1b[2J{group} at {stamp}: {total} messages behind")
+                    print(table(rows, now), flush=True)
+                else:
+                    print(table(rows, now))
+                if not args.watch:
+                    return 0
+                await asyncio.sleep(args.interval)
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
         return 0
 
-    return asyncio.run(run())
+
+def _lag_exporter(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from streamapp.events import now_ms
+    from streamapp.lag import LagReader, export
+
+    settings = get_settings()
+    groups = args.group or [settings.app_id, f"{settings.app_id}-learner"]
+    start_http_server(args.port, addr=args.host)
+    print(f"lag-exporter: groups {', '.join(groups)} on http://{args.host}:{args.port}/metrics")
+
+    async def run() -> None:
+        async with LagReader(settings.kafka_bootstrap, "streamapp-lag-exporter") as reader:
+            while True:
+                for group in groups:
+                    export(group, await reader.group_lag(group), now_ms())
+                await asyncio.sleep(args.interval)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -256,8 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     lag = sub.add_parser("lag", help="consumer lag per topic/partition, from the broker")
     lag.add_argument("--group", help="consumer group (default: the app id)")
-    lag.add_argument("--json", action="store_true")
+    lag.add_argument("--json", action="store_true", help="one JSON array per reading")
+    lag.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    lag.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
     lag.set_defaults(func=_lag)
+
+    exporter = sub.add_parser(
+        "lag-exporter", help="serve consumer lag of any groups as Prometheus metrics"
+    )
+    exporter.add_argument(
+        "--group",
+        action="append",
+        help="consumer group, repeatable (default: the worker's and the learner's)",
+    )
+    exporter.add_argument("--host", default="127.0.0.1")
+    exporter.add_argument("--port", type=int, default=6068)
+    exporter.add_argument("--interval", type=float, default=5.0)
+    exporter.set_defaults(func=_lag_exporter)
 
     rp = sub.add_parser("replay", help="publish a real event log (and derived inventory)")
     rp.add_argument(

@@ -2,17 +2,23 @@
 
 This is what Kafka's own ``ConsumerGroupCommand --describe`` prints, and unlike Faust's gauges
 it is true for a stopped or stuck consumer too, because nothing here depends on the consumer
-having fetched anything.
+having fetched anything. Lag in seconds is the age of the oldest unconsumed record: the
+timestamp of the record at the committed offset of every lagging partition, read by the
+reader's own group-less consumer (a record lost to retention resets to the earliest one left,
+which is then the oldest).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from streamapp import metrics
 
 
 @dataclass(frozen=True, order=True)
@@ -23,13 +29,28 @@ class PartitionLag:
     partition: int
     committed: int
     end: int
+    oldest_ts: int | None = None
 
     @property
     def lag(self) -> int:
         return max(0, self.end - self.committed)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lag": self.lag}
+    def seconds(self, now_ms: int) -> float:
+        """Age of the oldest unconsumed record; 0 when nothing waits."""
+        if not self.lag or self.oldest_ts is None:
+            return 0.0
+        return max(0.0, (now_ms - self.oldest_ts) / 1000)
+
+    def as_dict(self, now_ms: int) -> dict[str, Any]:
+        return {**asdict(self), "lag": self.lag, "lag_seconds": round(self.seconds(now_ms), 3)}
+
+
+def export(group: str, rows: list[PartitionLag], now_ms: int) -> None:
+    """Set the lag gauges of ``group`` (messages and seconds) from one reading."""
+    for row in rows:
+        labels = (group, row.topic, str(row.partition))
+        metrics.CONSUMER_LAG.labels(*labels).set(row.lag)
+        metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(row.seconds(now_ms))
 
 
 class LagReader:
@@ -38,7 +59,11 @@ class LagReader:
     def __init__(self, bootstrap: str, client_id: str = "streamapp-lag") -> None:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, client_id=client_id, enable_auto_commit=False
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=64 * 1024,
         )
 
     async def start(self) -> None:
@@ -72,6 +97,33 @@ class LagReader:
         if not wanted:
             return []
         ends = await self.consumer.end_offsets(list(wanted))
-        return sorted(
-            PartitionLag(tp.topic, tp.partition, offset, ends[tp]) for tp, offset in wanted.items()
+        stamps = await self._timestamps_at(
+            {tp: offset for tp, offset in wanted.items() if ends[tp] > offset}
         )
+        return sorted(
+            PartitionLag(tp.topic, tp.partition, offset, ends[tp], stamps.get(tp))
+            for tp, offset in wanted.items()
+        )
+
+    async def _timestamps_at(
+        self, offsets: dict[TopicPartition, int], timeout_s: float = 5.0
+    ) -> dict[TopicPartition, int]:
+        """The timestamp of the record at each offset (one fetch per partition, bounded)."""
+        if not offsets:
+            return {}
+        self.consumer.assign(list(offsets))
+        for tp, offset in offsets.items():
+            self.consumer.seek(tp, offset)
+        stamps: dict[TopicPartition, int] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            while len(stamps) < len(offsets) and loop.time() < deadline:
+                waiting = [tp for tp in offsets if tp not in stamps]
+                batch = await self.consumer.getmany(*waiting, timeout_ms=200, max_records=1)
+                for tp, records in batch.items():
+                    if records:
+                        stamps[tp] = records[0].timestamp
+        finally:
+            self.consumer.unsubscribe()
+        return stamps

@@ -47,6 +47,11 @@ CONSUMER_LAG = Gauge(
     "Broker end offset minus committed offset, per group/topic/partition.",
     ["group", "topic", "partition"],
 )
+CONSUMER_LAG_SECONDS = Gauge(
+    "streamapp_consumer_lag_seconds",
+    "Age of the oldest unconsumed record, per group/topic/partition (0 when caught up).",
+    ["group", "topic", "partition"],
+)
 MODEL_LOADS = Counter(
     "streamapp_model_loads_total", "Snapshot loads by outcome (loaded, failed).", ["outcome"]
 )

@@ -160,3 +160,13 @@ async def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: st
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what or condition}")
         await asyncio.sleep(0.1)
+
+
+def start_lag_exporter(group: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``streamapp lag-exporter`` for one group, exporting every half second."""
+    return subprocess.Popen(
+        [str(BIN), "lag-exporter", "--group", group, "--port", str(port), "--interval", "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )

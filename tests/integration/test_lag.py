@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from tests.support import BIN, ROOT, free_port, now_ms, send, wait_for
+from tests.support import BIN, ROOT, free_port, now_ms, send, start_lag_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ async def test_lag_matches_consumer_group_command_for_a_stopped_consumer(deploym
         await send(producer, topic, f"late{n}", {"n": n})
 
     await asyncio.sleep(1.5)  # the oldest waiting records are now at least 1.5 s old
-    exporter = start_exporter(group, port, deployment.env)
+    exporter = start_lag_exporter(group, port, deployment.env)
     try:
         ours = orjson.loads(
             subprocess.run(
@@ -99,15 +99,6 @@ async def test_lag_matches_consumer_group_command_for_a_stopped_consumer(deploym
         assert r["lag_seconds"] >= 1.5 if r["lag"] else r["lag_seconds"] == 0
         assert r["lag_seconds"] <= elapsed
     assert all(s >= 1.5 for s in exported["seconds"].values())
-
-
-def start_exporter(group: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(BIN), "lag-exporter", "--group", group, "--port", str(port), "--interval", "0.5"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def scrape(port: int, group: str) -> dict[str, dict] | None:

@@ -62,6 +62,22 @@ def test_prometheus_scrapes_the_worker_service():
     ]
     assert f"worker:{Settings().web_port}" in targets
     assert f"learner:{Settings().learner_web_port}" in targets
+    exporter = SERVICES["lag-exporter"]["command"]
+    assert f"lag-exporter:{exporter[exporter.index('--port') + 1]}" in targets
+    assert config["rule_files"] == ["alerts.yml"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in SERVICES["prometheus"]["volumes"]
+
+
+def test_grafana_is_provisioned_with_our_datasource_and_dashboard():
+    volumes = SERVICES["grafana"]["volumes"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in volumes
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
+    provisioning = ROOT / "deploy/grafana/provisioning"
+    source = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards/streamapp.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert all(p.startswith("127.0.0.1:") for p in SERVICES["grafana"]["ports"])
 
 
 def test_worker_image_ships_contracts():

@@ -17,7 +17,9 @@ fi
 echo "deps.sh: installing ${missing[*]} from Debian" >&2
 apt-get update -qq >&2
 others=()
-for package in "${missing[@]}"; do [ "$package" != prometheus ] && others+=("$package"); done
+for package in "${missing[@]}"; do
+  if [ "$package" != prometheus ]; then others+=("$package"); fi
+done
 if [ ${#others[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${others[@]}" >&2
 fi

@@ -73,6 +73,8 @@ def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         topic_disable_leader=True,
         topic_allow_declare=False,
         producer_max_request_size=8 * 1024 * 1024,

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_event_age_s: float = 30 * 86400.0
     max_clock_skew_s: float = 300.0
 
+    # How long a worker that died silently keeps its partitions before the group moves them.
+    session_timeout_s: float = 30.0
+
     # Batching on the hot path.
     batch_max: int = 1000
     batch_within_s: float = 0.005

@@ -101,7 +101,8 @@ class Learner:
         for item, vector in zip(snapshot.ids, snapshot.vectors, strict=True):
             self.mf.model.i_latents[item] = vector.astype(np.float64)
         self.mf.events = self.published_at_events = snapshot.events_seen
-        self.ranker.warm_start(snapshot.ranker)
+        self.ranker.warm_start(snapshot.ranker, int(snapshot.quality.get("ranker_examples", 0)))
+        self.published_at_examples = self.ranker.examples
         self.offsets = dict(snapshot.offsets)
         log.info("learner warm-started from %s (%d items)", version, len(snapshot.ids))
 

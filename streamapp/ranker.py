@@ -97,7 +97,7 @@ class LearnedRanker:
                 )
                 self.examples += 1
 
-    def warm_start(self, weights: dict[str, float]) -> None:
+    def warm_start(self, weights: dict[str, float], examples: int) -> None:
         """Continue from published weights (a restarted learner keeps what it had learned)."""
         if not weights:
             return
@@ -105,7 +105,7 @@ class LearnedRanker:
         for name, value in weights.items():
             if name != BIAS:
                 self.model._weights[name] = value
-        self.examples = max(self.examples, 1)
+        self.examples = max(examples, 1)
 
     def weights(self) -> dict[str, float]:
         """What serving needs: the feature weights and the bias (empty before any example)."""

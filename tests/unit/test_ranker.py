@@ -47,8 +47,9 @@ def test_it_learns_which_signal_predicts_interaction():
 def test_a_warm_start_continues_from_published_weights():
     published = {"recent": 1.5, "in:recent": -0.25, BIAS: -2.0}
     ranker = LearnedRanker()
-    ranker.warm_start(published)
+    ranker.warm_start(published, 120)
     assert ranker.weights() == published
+    assert ranker.examples == 120
     signals = {"recent": 0.5}
     assert score(ranker.weights(), signals, 1.0) == score(published, signals, 1.0)
 

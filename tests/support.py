@@ -170,3 +170,17 @@ def start_lag_exporter(group: str, port: int, env: dict[str, str]) -> subprocess
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
+
+
+async def send_clicks(
+    producer: AIOKafkaProducer, topic: str, first: int, count: int, users: int, items: int, t: int
+) -> None:
+    """Clicks ``e{first}``… cycling over ``users`` users and ``items`` items, at ``t + n``."""
+    for n in range(first, first + count):
+        user = f"u{n % users}"
+        await send(
+            producer,
+            topic,
+            user,
+            {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % items}", "ts": t + n},
+        )

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from streamapp.schemas import load
-from tests.support import BIN, Tail, now_ms, send
+from tests.support import BIN, Tail, now_ms, send, send_clicks
 
 pytestmark = pytest.mark.integration
 
@@ -68,15 +68,7 @@ async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
     deployment, audited, producer
 ):
     clicks = deployment.topic("clicks")
-    t = now_ms() - 60_000
-    for n in range(24):
-        user = f"u{n % 4}"
-        await send(
-            producer,
-            clicks,
-            user,
-            {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % 7}", "ts": t + n},
-        )
+    await send_clicks(producer, clicks, 0, 24, users=4, items=7, t=now_ms() - 60_000)
     async with Tail(deployment.topic("audit")) as audits:
         await audits.until(lambda rs: {r["user_id"] for r in rs} == {"u0", "u1", "u2", "u3"})
         # Each user then clicks the last item of its latest audited list.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamapp.store import Store
-from tests.support import Tail, Worker, free_port, now_ms, send, wait_for
+from tests.support import Tail, Worker, free_port, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -113,17 +113,9 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
     deployment.workers.append(learner)
     learner.start()
     clicks = deployment.topic("clicks")
-    t = now_ms()
     users = [f"u{n}" for n in range(4)]
     async with Tail(deployment.topic("recommendations")) as recs:
-        for n in range(24):
-            user = users[n % 4]
-            await send(
-                producer,
-                clicks,
-                user,
-                {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % 7}", "ts": t + n},
-            )
+        await send_clicks(producer, clicks, 0, 24, users=4, items=7, t=now_ms())
         lists = await recs.until(lambda rs: {r["user_id"] for r in rs} >= set(users))
     # Each user then takes the last item of the list they were shown: a positive label.
     for n, user in enumerate(users):

@@ -19,7 +19,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import REGISTRY
 
 import streamapp.metrics  # noqa: F401  (registers every streamapp metric)
-from tests.support import ROOT, free_port, now_ms, send, start_lag_exporter, wait_for
+from tests.support import ROOT, free_port, now_ms, send_clicks, start_lag_exporter, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -186,21 +186,10 @@ async def test_prometheus_sees_lag_and_freshness_move(deployment, producer, tmp_
         lag = f'sum(streamapp_consumer_lag_messages{{group="{group}"}})'
         fresh = "sum(streamapp_event_to_publish_seconds_count)"
 
-        async def clicks_sent(first: int, n: int) -> None:
-            t = now_ms()
-            for k in range(first, first + n):
-                user = f"u{k % 7}"
-                await send(
-                    producer,
-                    clicks,
-                    user,
-                    {"event_id": f"e{k}", "user_id": user, "item_id": f"i{k % 5}", "ts": t + k},
-                )
-
-        await clicks_sent(0, 20)
+        await send_clicks(producer, clicks, 0, 20, users=7, items=5, t=now_ms())
         await wait_for(lambda: total(prom_port, lag) == 20, timeout=60, what="lag 20 scraped")
         before = await wait_for(lambda: total(prom_port, fresh), timeout=30, what="freshness")
-        await clicks_sent(20, 30)
+        await send_clicks(producer, clicks, 20, 30, users=7, items=5, t=now_ms())
         await wait_for(lambda: total(prom_port, lag) == 50, timeout=30, what="lag to 50")
         await wait_for(
             lambda: (total(prom_port, fresh) or 0) >= before + 30,

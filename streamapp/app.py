@@ -26,7 +26,7 @@ from faust import Stream
 from faust.types import EventT, StreamT
 from mode import Service
 
-from streamapp import lag, web
+from streamapp import api, lag, web
 from streamapp.events import now_ms
 from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
@@ -87,6 +87,10 @@ def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
         web_graph_enabled=False,
         web_stats_enabled=False,
         web_metrics_enabled=False,
+        web_application_options={
+            "middlewares": [api.problems],
+            "handler_args": {"max_line_size": api.MAX_REQUEST_LINE},
+        },
     )
 
 
@@ -144,7 +148,8 @@ def create_app(settings: Settings) -> faust.App:
             rows = await self.lag_reader.group_lag(settings.app_id)
             lag.export(settings.app_id, rows, now_ms())
 
-    web.register(app, store, settings.top_k, settings.model_version)
+    web.register_operations(app, store)
+    api.register(app, settings, store, model)
     return app
 
 

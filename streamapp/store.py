@@ -33,6 +33,7 @@ once per batch. One batch costs one script call (one round trip) per step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -246,25 +247,31 @@ class Store:
             for status, transition, users in orjson.loads(raw)
         ]
 
-    async def current_list(self, tenant: str, user_id: str) -> dict[str, Any] | None:
-        """The user's current list, without items that went out of stock since it was made."""
+    async def serving_view(
+        self, tenant: str, user_id: str, top_up: int, exclude: Sequence[str] = ()
+    ) -> tuple[dict[str, Any] | None, Scored]:
+        """What the HTTP API answers from, in one round trip: the user's last list without the
+        items that went out of stock since it was made (None when there is none), and up to
+        ``top_up`` in-stock items by popularity that the user has not bought and the caller did
+        not exclude."""
         prefix = f"{tenant}:u:{user_id}"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(f"{prefix}:last")
             pipe.sinter([f"{prefix}:shown", f"{tenant}:oos"])
-            raw, gone = await pipe.execute()
+            await self._popular(
+                keys=[f"{tenant}:pop", f"{tenant}:oos", f"{prefix}:bought"],
+                args=[top_up, *exclude],
+                client=pipe,
+            )
+            raw, gone, flat = await pipe.execute()
+        popular = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         if raw is None:
-            return None
+            return None, popular
         message: dict[str, Any] = orjson.loads(raw)
         if gone:
             names = {g.decode() for g in gone}
             message["items"] = [i for i in message["items"] if i["item_id"] not in names]
-        return message
-
-    async def popular(self, tenant: str, limit: int) -> Scored:
-        """In-stock items by decayed popularity, for users without a list of their own."""
-        flat = await self._popular(keys=[f"{tenant}:pop", f"{tenant}:oos"], args=[limit])
-        return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return message, popular
 
     # Model snapshots -------------------------------------------------------------------
 

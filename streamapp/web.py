@@ -1,38 +1,16 @@
-"""HTTP on the worker: the latest list of a user, health, readiness and Prometheus metrics."""
+"""The operational pages every streamapp process serves: health, readiness, metrics.
+
+The worker's ``/v1`` API is :mod:`streamapp.api`."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
+from redis.exceptions import RedisError
 
+from streamapp.api import view_problem
 from streamapp.store import Store
-
-
-def register(app: faust.App, store: Store, top_k: int, model_version: str) -> None:
-    """Add streamapp's pages to the worker's web server."""
-    register_operations(app, store)
-
-    @app.page("/v1/users/{user_id}/recommendations")
-    class UserRecommendations(View):
-        """Last published list; popularity fallback (``source: popular``) for unknown users."""
-
-        async def get(self, request: Request, user_id: str) -> Response:
-            tenant = request.headers.get("X-Tenant", request.query.get("tenant", "default"))
-            current = await store.current_list(tenant, user_id)
-            if current is not None:
-                return self.json(current)
-            popular = await store.popular(tenant, top_k)
-            fallback: dict[str, Any] = {
-                "user_id": user_id,
-                "tenant": tenant,
-                "items": [{"item_id": i, "score": s, "source": "popular"} for i, s in popular],
-                "model_version": model_version,
-                "source": "popular",
-            }
-            return self.json(fallback)
 
 
 def register_operations(app: faust.App, store: Store) -> None:
@@ -52,11 +30,12 @@ def register_operations(app: faust.App, store: Store) -> None:
         async def get(self, request: Request) -> Response:
             try:
                 await store.redis.ping()
-            except Exception as exc:
-                return self.json({"status": "redis unavailable", "error": str(exc)}, status=503)
+            except RedisError as exc:
+                return view_problem(request, 503, "not-ready", "Not ready", f"redis: {exc}")
             assigned = len(app.consumer.assignment()) if app.consumer else 0
             if not assigned:
-                return self.json({"status": "no partitions assigned"}, status=503)
+                detail = "no partitions assigned"
+                return view_problem(request, 503, "not-ready", "Not ready", detail)
             return self.json({"status": "ready", "partitions": assigned})
 
     @app.page("/metrics")

@@ -9,6 +9,7 @@ import jsonschema
 import orjson
 import pytest
 
+from streamapp import openapi
 from streamapp.schemas import load
 from tests.support import BIN, wait_for
 
@@ -104,7 +105,7 @@ async def test_replay_of_a_csv_log_reaches_the_worker_and_lag_drains(deployment,
     await wait_for(drained, timeout=60, what="lag to drain")
     served = worker.get("/v1/users/u1/recommendations")
     assert served["items"]
-    jsonschema.validate(served, load("recommendation"))
+    jsonschema.validate(served, openapi.document()["components"]["schemas"]["UserRecommendations"])
 
 
 @pytest.mark.parametrize(

@@ -1,34 +1,168 @@
-"""The worker's HTTP surface: health, readiness, metrics and the per-user list."""
+"""The worker's HTTP surface: the /v1 API against its OpenAPI contract, health, metrics, lag."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import jsonschema
 import pytest
 
-from tests.support import Tail, now_ms, send, wait_for
+from streamapp import openapi
+from tests.support import Tail, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration
 
+PATH = "/v1/users/{}/recommendations"
+SCHEMATHESIS = Path(sys.executable).parent / "st"
 
-async def test_http_serves_lists_health_metrics_and_lag(deployment, producer):
+
+def response_schema() -> dict:
+    return openapi.document()["components"]["schemas"]["UserRecommendations"]
+
+
+async def lists_for_u0_and_u1(deployment, producer) -> str:
+    """Four clicks by u0 and u1 (u1 is the document's example user); returns the clicks topic."""
+    clicks = deployment.topic("clicks")
+    await send_clicks(producer, clicks, 0, 4, users=2, items=3, t=now_ms())
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == "e3" for r in rs))
+    return clicks
+
+
+def refs(node: object) -> list[str]:
+    """Every ``$ref`` in a JSON document."""
+    if isinstance(node, dict):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for v in node.values() for r in refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in refs(v)]
+    return []
+
+
+def ids(body: dict) -> list[str]:
+    return [i["item_id"] for i in body["items"]]
+
+
+async def test_api_serves_lists_by_contract(deployment, producer):
+    worker = deployment.worker().start()
+    clicks, carts = deployment.topic("clicks"), deployment.topic("carts")
+    inventory = deployment.topic("inventory")
+    t = now_ms()
+    # Clicks a > b > c > d, e; "gone" is popular too but out of stock; u1 buys c.
+    await send(
+        producer, inventory, "gone", {"event_id": "s", "item_id": "gone", "stock": 0, "ts": t}
+    )
+    await wait_for(lambda: deployment.redis.sismember("default:oos", "gone"), what="stock-out")
+    sequence = ["a", "gone", "a", "b", "gone", "a", "b", "c", "d", "e", "c", "b", "a"]
+    for n, item in enumerate(sequence):
+        user = f"u{n % 3}"
+        event = {"event_id": f"h{n}", "user_id": user, "item_id": item, "ts": t + n}
+        await send(producer, clicks, user, event)
+    bought = {"event_id": "p1", "user_id": "u1", "item_id": "c", "ts": t + 50, "action": "purchase"}
+    await send(producer, carts, "u1", bought)
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == "p1" for r in rs))
+        published = [r for r in recs.records if r["user_id"] == "u1"][-1]
+
+    # A known user: the published list, by contract.
+    status, headers, body = worker.request(PATH.format("u1"))
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    jsonschema.validate(body, response_schema())
+    assert body["personalised"] is True
+    assert body["trigger"] == published["trigger"]
+    assert ids(body) == ids(published)[: len(body["items"])]
+
+    # limit cuts, exclude removes, and popularity tops up without repeats, stock-outs or
+    # items the user bought.
+    top = ids(body)[0]
+    cut = worker.get(PATH.format("u1") + f"?limit=2&exclude={quote(top)}")
+    assert len(cut["items"]) == 2 and top not in ids(cut)
+    assert ids(cut) == [i for i in ids(body) if i != top][:2]
+    wide = worker.get(PATH.format("u1") + "?limit=50&exclude=a&exclude=e")
+    assert len(ids(wide)) == len(set(ids(wide)))
+    assert not {"a", "e", "gone", "c"} & set(ids(wide))
+    assert set(ids(wide)) >= {"b", "d"}
+
+    # An unknown user: popularity, and the list says so.
+    unknown = worker.get(PATH.format("stranger") + "?limit=3")
+    jsonschema.validate(unknown, response_schema())
+    assert unknown["personalised"] is False and unknown["source"] == "popular"
+    assert ids(unknown) == ["c", "a", "b"]  # c: 2 clicks and a purchase (weight 5); a: 4 clicks
+    assert "trigger" not in unknown
+
+    # The served contract is the repository's, with nothing left to fetch elsewhere.
+    served = worker.get("/v1/openapi.json")
+    assert served["paths"] == openapi.document()["paths"]
+    assert all(ref.startswith("#/") for ref in refs(served))
+
+
+async def test_api_errors_are_problem_details(deployment):
+    worker = deployment.worker().start()
+    # The tenant header: a configured one answers, any other is a 404 problem.
+    assert (
+        worker.get(PATH.format("stranger"))
+        == worker.request(PATH.format("stranger"), headers={"X-Tenant": "default"})[2]
+    )
+    status, headers, problem = worker.request(PATH.format("u1"), headers={"X-Tenant": "other"})
+    assert (status, headers["Content-Type"]) == (404, "application/problem+json")
+    assert problem["type"].endswith("/unknown-tenant") and problem["status"] == 404
+
+    # Validation: every bad parameter is named in one 400 problem.
+    status, _, problem = worker.request(
+        PATH.format("u1") + "?limit=0&exclude=" + "&exclude=".join("x" * 51),
+        headers={"X-Tenant": "not a tenant!"},
+    )
+    assert status == 400 and problem["type"].endswith("/invalid-request")
+    assert {e["name"] for e in problem["errors"]} == {"limit", "exclude", "X-Tenant"}
+    status, _, problem = worker.request(PATH.format("u1") + "?limit=ten")
+    assert status == 400 and problem["errors"] == [
+        {"name": "limit", "in": "query", "reason": "'ten' is not an integer"}
+    ]
+    status, _, problem = worker.request(PATH.format("x" * 129))
+    assert status == 400 and problem["errors"][0]["name"] == "user_id"
+
+    # The router's own errors are problems too.
+    status, headers, problem = worker.request(PATH.format("u1"), method="POST")
+    assert status == 405 and headers["Allow"] and problem["status"] == 405
+    assert worker.request("/v2/anything")[2]["type"].endswith("/not-found")
+
+
+async def test_schemathesis_finds_nothing_against_the_live_api(deployment, producer):
+    """Property-based requests from the served document, every check schemathesis has."""
+    worker = deployment.worker().start()
+    await lists_for_u0_and_u1(deployment, producer)
+    run = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "run",
+            f"http://127.0.0.1:{worker.port}/v1/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "150",
+            "--seed",
+            "20261126",
+            "--workers",
+            "2",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout
+
+
+async def test_health_metrics_and_lag(deployment, producer):
     worker = deployment.worker().start()
     assert worker.get("/healthz") == {"status": "ok"}
     assert worker.get("/readyz")["status"] == "ready"
-    clicks = deployment.topic("clicks")
-    t = now_ms()
-    for n, item in enumerate(["a", "b", "a", "c"]):
-        await send(
-            producer,
-            clicks,
-            f"u{n % 2}",
-            {"event_id": f"h{n}", "user_id": f"u{n % 2}", "item_id": item, "ts": t + n},
-        )
-    async with Tail(deployment.topic("recommendations")) as recs:
-        await recs.until(lambda rs: any(r["trigger"]["event_id"] == "h3" for r in rs))
-        last = [r for r in recs.records if r["user_id"] == "u1"][-1]
-    assert worker.get("/v1/users/u1/recommendations") == last
-    unknown = worker.get("/v1/users/stranger/recommendations")
-    assert unknown["source"] == "popular"
-    assert {i["item_id"] for i in unknown["items"]} == {"a", "b", "c"}
+    clicks = await lists_for_u0_and_u1(deployment, producer)
 
     metrics = worker.text("/metrics")
     for name in (
@@ -43,15 +177,12 @@ async def test_http_serves_lists_health_metrics_and_lag(deployment, producer):
     # The lag gauge is read from the broker for every partition the group has committed.
     group = deployment.settings.app_id
 
-    def lag_partitions() -> set[tuple[str, str]]:
+    def lag_topics() -> set[str]:
         rows = [
             line
             for line in worker.text("/metrics").splitlines()
             if line.startswith(f'streamapp_consumer_lag_messages{{group="{group}"')
         ]
-        return {
-            (r.split('topic="')[1].split('"')[0], r.split('partition="')[1].split('"')[0])
-            for r in rows
-        }
+        return {r.split('topic="')[1].split('"')[0] for r in rows}
 
-    await wait_for(lambda: any(t == clicks for t, _ in lag_partitions()), what="lag gauge")
+    await wait_for(lambda: clicks in lag_topics(), what="lag gauge")

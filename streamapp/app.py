@@ -26,13 +26,13 @@ from faust import Stream
 from faust.types import EventT, StreamT
 from mode import Service
 
-from streamapp import api, lag, web
+from streamapp import api, lag, tracing, web
 from streamapp.events import now_ms
 from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
 from streamapp.lag import LagReader
 from streamapp.learner import Learner
-from streamapp.messages import Record
+from streamapp.messages import Headers, Record
 from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.store import Store
@@ -44,8 +44,10 @@ class FaustSink:
     def __init__(self, app: faust.App) -> None:
         self.app = app
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        await self.app.producer.send(topic, key, value, None, None, None)
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        await self.app.producer.send(topic, key, value, None, None, list(headers or ()) or None)
 
 
 def batches(settings: Settings, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
@@ -58,7 +60,10 @@ def records(events: Sequence[EventT]) -> list[Record]:
     out = []
     for event in events:
         m = event.message
-        out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, int(m.timestamp * 1000)))
+        timestamp_ms = int(m.timestamp * 1000)
+        # aiokafka hands Faust the record's headers as (name, bytes) pairs, never a mapping.
+        headers = cast(Headers, m.headers or ())
+        out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, timestamp_ms, headers))
     return out
 
 
@@ -105,7 +110,8 @@ def create_app(settings: Settings) -> faust.App:
     sink = FaustSink(app)
 
     model = ServingModel()
-    interactions = InteractionProcessor(settings, store, sink, model)
+    tracer = tracing.configure(settings, "streamapp-worker")
+    interactions = InteractionProcessor(settings, store, sink, model, tracer)
     inventory = InventoryProcessor(settings, store, sink)
 
     input_topic = raw_topic(
@@ -138,6 +144,7 @@ def create_app(settings: Settings) -> faust.App:
         async def on_stop(self) -> None:
             await self.lag_reader.stop()
             await store.stop()
+            tracing.shutdown()
 
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:

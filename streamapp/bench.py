@@ -15,6 +15,7 @@ timestamps. Phases:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -31,6 +32,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import datasets
+from streamapp.otlp_receiver import OtlpReceiver
 from streamapp.settings import Settings
 from streamapp.store import Store
 from streamapp.topics import TopicAdmin, load_specs
@@ -134,10 +136,11 @@ class Bench:
         finally:
             await consumer.stop()
 
-    def start(self, workdir: Path, with_learner: bool) -> None:
+    def start(self, workdir: Path, with_learner: bool, extra: dict[str, str]) -> None:
         """The worker and, with ``with_learner``, the learner (own group) beside it."""
         env = {
             **os.environ,
+            **extra,
             "STREAMAPP_TOPIC_PREFIX": self.settings.topic_prefix,
             "STREAMAPP_APP_ID": self.settings.app_id,
             "STREAMAPP_REDIS_URL": self.settings.redis_url,
@@ -303,8 +306,38 @@ async def run_bench(
     max_events: int,
     stockouts: int,
     with_learner: bool = True,
+    tracing_sample: float | None = None,
 ) -> dict[str, Any]:
-    """Run all phases and return the figures (see the module docstring)."""
+    """Run all phases and return the figures (see the module docstring).
+
+    With ``tracing_sample`` the worker traces that share of events and exports them over
+    OTLP/HTTP to a receiver in this process, paying the whole cost a real deployment pays.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        tracing: dict[str, str] = {}
+        receiver = None
+        if tracing_sample is not None:
+            receiver = await stack.enter_async_context(OtlpReceiver())
+            tracing = {
+                "STREAMAPP_TRACING": "otlp",
+                "STREAMAPP_TRACING_ENDPOINT": receiver.endpoint,
+                "STREAMAPP_TRACING_SAMPLE": str(tracing_sample),
+            }
+        result = await _phases(base, rate, seconds, max_events, stockouts, with_learner, tracing)
+        result["tracing_sample"] = tracing_sample
+        result["spans_exported"] = len(receiver.spans()) if receiver else 0
+        return result
+
+
+async def _phases(
+    base: Settings,
+    rate: int,
+    seconds: float,
+    max_events: int,
+    stockouts: int,
+    with_learner: bool,
+    worker_env: dict[str, str],
+) -> dict[str, Any]:
     bench = Bench(base)
     await bench.setup()
     workdir = Path(base.datadir) / f"bench{bench.run}"
@@ -315,7 +348,7 @@ async def run_bench(
     try:
         await bench.produce(producer, max_events)
         bare = await bench.bare_consumer(max_events)
-        bench.start(workdir, with_learner)
+        bench.start(workdir, with_learner, worker_env)
         worker_rate = await bench.throughput(max_events)
         await tail.start()
         fresh = await bench.freshness(producer, rate, seconds, tail)

@@ -197,6 +197,7 @@ def _bench(args: argparse.Namespace) -> int:
             max_events=args.max_events,
             stockouts=args.stockouts,
             with_learner=not args.no_learner,
+            tracing_sample=args.tracing_sample,
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -385,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--stockouts", type=int, default=20)
     bench.add_argument("--no-learner", action="store_true", help="run the worker alone")
+    bench.add_argument(
+        "--tracing-sample",
+        type=float,
+        help="trace this share of events (0-1), exported over OTLP; tracing is off without it",
+    )
     bench.set_defaults(func=_bench)
     model = sub.add_parser("model", help="list, promote or roll back model snapshots")
     model.add_argument("action", choices=["list", "promote", "rollback"])

@@ -1,4 +1,5 @@
-"""The interaction path: validate → dead-letter → dedupe + decayed state → rank → commit → publish.
+"""The interaction path: validate → dead-letter → dedupe + decayed state → candidates → rank →
+commit → publish (the stages :mod:`streamapp.tracing` times).
 
 One batch costs two Redis round trips (ingest script, commit script) whatever its size; refresh
 requests (after a stock-out) ride the same path with no state change.
@@ -12,6 +13,7 @@ import time
 from typing import Any
 
 import orjson
+from opentelemetry.trace import Tracer
 
 from streamapp import metrics
 from streamapp.dead_letters import DeadLetters
@@ -26,10 +28,11 @@ from streamapp.messages import (
 )
 from streamapp.model import ServingModel
 from streamapp.ranking import Ranked, explore
-from streamapp.recommend import recommend_user
+from streamapp.recommend import candidates_for, choose
 from streamapp.settings import Settings
 from streamapp.sink import Sink
 from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Gathered, Store
+from streamapp.tracing import BatchTraces, Stages
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,15 @@ class InteractionProcessor:
     """Processes batches from the clicks, carts and refresh topics (one agent, in order)."""
 
     def __init__(
-        self, settings: Settings, store: Store, sink: Sink, model: ServingModel | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        sink: Sink,
+        model: ServingModel | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
+        self.tracer = tracer
         self.store = store
         self.sink = sink
         self.model = model or ServingModel()
@@ -83,6 +92,8 @@ class InteractionProcessor:
 
     async def process(self, records: list[Record]) -> None:
         started = time.perf_counter()
+        stages = Stages()
+        traces = BatchTraces(self.tracer)
         now = now_ms()
         limits = limits_at(self.settings, now)
         counts = metrics.BatchCounts()
@@ -95,21 +106,25 @@ class InteractionProcessor:
                 event = decode(record.value, contract, limits)
             except InvalidEvent as error:
                 await self.dead_letters.send(record, error, now, counts)
+                traces.dead_letter(record, error.reason, stages)
                 continue
-            tenant, user = event["tenant"], event["user_id"]
+            key = (event["tenant"], event["user_id"])
+            traces.event(key, record, event["event_id"], stages)
             if contract == "refresh":
                 cause = trigger(record, event["event_id"], event["ts"], "stock_out")
-                triggers[(tenant, user)] = (cause, record.timestamp_ms)
+                triggers[key] = (cause, record.timestamp_ms)
                 counts.events[(record.topic, "applied")] += 1
                 continue
             rows.append(await self._row(record, event))
             row_topics.append(record.topic)
             cause = trigger(record, event["event_id"], event["ts"], "interaction")
-            triggers[(tenant, user)] = (cause, record.timestamp_ms)
+            triggers[key] = (cause, record.timestamp_ms)
+        stages.mark()
         gathered = await self.store.ingest(rows, list(triggers))
+        stages.mark()
         for topic, status in zip(row_topics, gathered.status, strict=True):
             counts.events[(topic, OUTCOMES[status])] += 1
-        await self._publish(gathered, triggers, now, counts)
+        await self._publish(gathered, triggers, now, counts, stages, traces)
         counts.flush()
         metrics.BATCH_SIZE.labels("interactions").observe(len(records))
         metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
@@ -128,27 +143,36 @@ class InteractionProcessor:
         triggers: dict[tuple[str, str], tuple[dict[str, Any], int]],
         now: int,
         counts: metrics.BatchCounts,
+        stages: Stages,
+        traces: BatchTraces,
     ) -> None:
+        """Candidates for every user, then ranking, then commit and send: batch-wide stages
+        (each is one span of every traced event)."""
         settings = self.settings
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
+        candidates = [
+            candidates_for(
+                user,
+                gathered.tenants[user.tenant],
+                self.model.retrieve(user.tenant, user.vector, settings.mf_candidates)
+                if use_mf
+                else (),
+            )
+            for user in gathered.users
+        ]
+        stages.mark()
         ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
         lists = []
         explained: list[list[Ranked] | None] = []
-        for user in gathered.users:
+        for user, found in zip(gathered.users, candidates, strict=True):
             audited = self.rng.random() < settings.audit_sample_rate
-            cause, _ = triggers[(user.tenant, user.user_id)]
-            retrieved = (
-                self.model.retrieve(user.tenant, user.vector, settings.mf_candidates)
-                if use_mf
-                else []
-            )
-            ranked = recommend_user(
+            ranked = choose(
+                found,
                 user,
                 gathered.tenants[user.tenant],
                 settings.score_weights,
                 2 * settings.top_k,
-                retrieved,
                 explain=audited,
                 ranker=ranker,
             )
@@ -158,7 +182,7 @@ class InteractionProcessor:
                 now,
                 version,
                 settings.experiment_variant,
-                cause,
+                triggers[(user.tenant, user.user_id)][0],
             )
             shown = explore(ranked, settings.top_k, settings.exploration, self.rng)
             chosen = {r.item_id for r in shown}
@@ -166,18 +190,23 @@ class InteractionProcessor:
             fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
             lists.append((user.tenant, user.user_id, head, fragments))
             explained.append(ordered if audited else None)
+        stages.mark()
+        traces.publishing(stages)
         messages = await self.store.commit_lists(lists, now)
         sent_at = now_ms()
         for (tenant, user_id, _, _), (source, message), explanation in zip(
             lists, messages, explained, strict=True
         ):
-            await self.sink.send(self.recommendations, user_id.encode(), message)
-            counts.lists[source] += 1
-            metrics.FRESHNESS_SECONDS.observe(
-                max(0, sent_at - triggers[(tenant, user_id)][1]) / 1e3
+            key = (tenant, user_id)
+            await self.sink.send(
+                self.recommendations, user_id.encode(), message, traces.headers(key)
             )
+            counts.lists[source] += 1
+            metrics.FRESHNESS_SECONDS.observe(max(0, sent_at - triggers[key][1]) / 1e3)
             if explanation is not None:
                 await self._audit(user_id, message, explanation)
+        stages.mark()
+        traces.published(stages)
 
     async def _audit(self, user_id: str, message: bytes, ordered: list[Ranked]) -> None:
         """Record why the list that became current is what it is (sampled)."""

@@ -17,6 +17,7 @@ from streamapp.messages import Record, refresh
 from streamapp.settings import Settings
 from streamapp.sink import Sink
 from streamapp.store import STALE, Store
+from streamapp.tracing import TRACEPARENT, traceparent
 
 PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
 
@@ -71,11 +72,15 @@ class InventoryProcessor:
             counts.events[(record.topic, "applied")] += 1
             if outcome.transition == "out":
                 metrics.INVALIDATIONS.inc()
+            # The stock-out's trace context rides on to the corrected lists.
+            parent = traceparent(record.headers)
+            headers = None if parent is None else [(TRACEPARENT, parent)]
             for user_id in outcome.affected_users:
                 await self.sink.send(
                     self.refresh_topic,
                     user_id.encode(),
                     refresh(event["tenant"], user_id, event["item_id"], event["event_id"], now),
+                    headers,
                 )
             metrics.REFRESHES.inc(len(outcome.affected_users))
         counts.flush()

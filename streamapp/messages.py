@@ -15,6 +15,7 @@ bytes are exactly the list that became current.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ import orjson
 
 from streamapp.events import InvalidEvent
 from streamapp.ranking import Ranked
+
+# Kafka record headers as the clients give them: (name, value) pairs.
+Headers = Sequence[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    headers: Headers = ()
 
     @property
     def tp(self) -> str:

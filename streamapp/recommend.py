@@ -1,4 +1,4 @@
-"""From gathered state to a ranked list: the one function serving and evaluation share.
+"""From gathered state to a ranked list: the functions serving and evaluation share.
 
 >>> from streamapp.store import TenantSignals, UserSignals
 >>> user = UserSignals("default", "u1", ["a"], [[("b", 3.0), ("c", 1.0)]], [], [], {"c"})
@@ -27,6 +27,47 @@ from streamapp.ranking import (
 from streamapp.store import TenantSignals, UserSignals
 
 
+def candidates_for(
+    user: UserSignals, tenant: TenantSignals, retrieved: Iterable[tuple[str, float]] = ()
+) -> Signals:
+    """Every source's candidates with their signals. ``retrieved`` are the items nearest the
+    user's vector (the ``mf`` source), when a model is loaded."""
+    candidates: Signals = {}
+    recent_signal(candidates, user.recent)
+    history_signal(candidates, user.history)
+    covisit_signal(candidates, user.covisit)
+    mf_signal(candidates, retrieved)
+    category_signal(candidates, user.categories, user.category_popular)
+    popular_signal(candidates, tenant.popular)
+    return candidates
+
+
+def choose(
+    candidates: Signals,
+    user: UserSignals,
+    tenant: TenantSignals,
+    weights: Mapping[str, float],
+    limit: int,
+    explain: bool = False,
+    ranker: Mapping[str, float] | None = None,
+) -> list[Ranked]:
+    """Drop blocked (out of stock) and purchased candidates → top ``limit``.
+
+    Falls back to in-stock catalogue items, so the list is empty only when nothing is in stock.
+    ``explain`` attaches each item's signals (what the audit topic records). ``ranker`` (learned
+    weights, :mod:`streamapp.ranker`) re-orders the hand-weighted top candidates; their signals
+    are then always attached, since the ranker reads them.
+    """
+    exclude = tenant.blocked | user.purchased
+    if ranker:
+        ranked = rerank(rank(candidates, weights, exclude, max(limit, RERANK_DEPTH), True), ranker)
+        del ranked[limit:]
+    else:
+        ranked = rank(candidates, weights, exclude, limit, explain)
+    fill(ranked, tenant.catalog, exclude, limit)
+    return ranked
+
+
 def recommend_user(
     user: UserSignals,
     tenant: TenantSignals,
@@ -36,26 +77,8 @@ def recommend_user(
     explain: bool = False,
     ranker: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
-    """Candidates from every source → drop blocked (out of stock) and purchased → top ``limit``.
-
-    ``retrieved`` are the items nearest the user's vector (the ``mf`` source), when a model is
-    loaded. Falls back to in-stock catalogue items, so the list is empty only when nothing is
-    in stock. ``explain`` attaches each item's signals (what the audit topic records).
-    ``ranker`` (learned weights, :mod:`streamapp.ranker`) re-orders the hand-weighted top
-    candidates; their signals are then always attached, since the ranker reads them.
-    """
-    candidates: Signals = {}
-    recent_signal(candidates, user.recent)
-    history_signal(candidates, user.history)
-    covisit_signal(candidates, user.covisit)
-    mf_signal(candidates, retrieved)
-    category_signal(candidates, user.categories, user.category_popular)
-    popular_signal(candidates, tenant.popular)
-    exclude = tenant.blocked | user.purchased
-    if ranker:
-        ranked = rerank(rank(candidates, weights, exclude, max(limit, RERANK_DEPTH), True), ranker)
-        del ranked[limit:]
-    else:
-        ranked = rank(candidates, weights, exclude, limit, explain)
-    fill(ranked, tenant.catalog, exclude, limit)
-    return ranked
+    """Candidates from every source, then :func:`choose`: what the evaluator calls per event;
+    the worker calls the two halves batch-wide so each is a traced stage."""
+    return choose(
+        candidates_for(user, tenant, retrieved), user, tenant, weights, limit, explain, ranker
+    )

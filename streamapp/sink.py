@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from streamapp.messages import Headers
+
 
 class Sink(Protocol):
     """Fire-and-forget send of one record; delivery is awaited before offsets are committed."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None: ...

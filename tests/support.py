@@ -119,10 +119,16 @@ class Worker:
                 self.kill()
 
 
-async def send(producer: AIOKafkaProducer, topic: str, key: str, value: Any) -> None:
+async def send(
+    producer: AIOKafkaProducer,
+    topic: str,
+    key: str,
+    value: Any,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """Produce one record and wait for the broker's ack."""
     payload = value if isinstance(value, bytes) else orjson.dumps(value)
-    await producer.send_and_wait(topic, payload, key=key.encode())
+    await producer.send_and_wait(topic, payload, key=key.encode(), headers=headers)
 
 
 class Tail:
@@ -131,6 +137,7 @@ class Tail:
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.records: list[Any] = []
+        self.headers: list[dict[str, bytes]] = []  # of each record, in the same order
         self.consumer = AIOKafkaConsumer(
             topic,
             bootstrap_servers="127.0.0.1:9092",
@@ -159,6 +166,7 @@ class Tail:
             batch = await self.consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
             for records in batch.values():
                 self.records += [orjson.loads(r.value) for r in records]
+                self.headers += [dict(r.headers) for r in records]
         return self.records
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 
 from river import linear_model, optim
 
-from streamapp.ranking import Ranked
+from streamapp.ranking import Ranked, session_position
 
 # How many hand-ranked candidates the learned ranker re-orders.
 RERANK_DEPTH = 30
@@ -36,19 +36,31 @@ BIAS = "bias"
 
 def features(signals: Mapping[str, float], prior: float = 1.0) -> dict[str, float]:
     """The hand score relative to the list's best (``prior``), the signals, which sources
-    proposed the item, and products of signal pairs.
+    proposed the item, products of signal pairs, and the item's session position as an
+    indicator: whether shoppers return to the item they just viewed (REES46: most repeats) or
+    never do (Taobao: no repeat is of the last item) is not a monotone function of recency, so
+    the model learns each position's worth itself.
 
-    >>> sorted(features({"recent": 0.5, "covisit": 1.0}, 0.5))
-    ['covisit', 'covisit*recent', 'in:covisit', 'in:recent', 'prior', 'recent']
+    >>> sorted(features({"recent": 0.8, "covisit": 1.0}, 0.5))
+    ['covisit', 'covisit*recent', 'in:covisit', 'in:recent', 'prior', 'recent', 'session@1']
     """
     names = sorted(signals)
     out: dict[str, float] = {"prior": prior}
+    if "recent" in signals:
+        out[f"session@{_position_bin(session_position(signals['recent']))}"] = 1.0
     for i, a in enumerate(names):
         out[a] = signals[a]
         out[f"in:{a}"] = 1.0
         for b in names[i + 1 :]:
             out[f"{a}*{b}"] = signals[a] * signals[b]
     return out
+
+
+def _position_bin(position: int) -> str:
+    """Single positions for the newest items, wider bins further back."""
+    if position < 3:
+        return str(position)
+    return "3-4" if position < 5 else "5-9" if position < 10 else "10+"
 
 
 def score(weights: Mapping[str, float], signals: Mapping[str, float], prior: float) -> float:

@@ -15,12 +15,14 @@ contributed most to it.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 # How much a recent item's co-visits count, by its position in the session (0 = newest).
 RECENCY_DISCOUNT = 0.8
+_LOG_DISCOUNT = math.log(RECENCY_DISCOUNT)
 
 # Signals by source, then by item: {"covisit": {"i1": 3.2, ...}, "popular": {...}}.
 Signals = dict[str, dict[str, float]]
@@ -49,6 +51,15 @@ def recent_signal(out: Signals, recent: Iterable[str]) -> None:
     for item in recent:
         signal[item] = weight
         weight *= RECENCY_DISCOUNT
+
+
+def session_position(recent: float) -> int:
+    """The session position (0 = newest) a ``recent`` signal value stands for.
+
+    >>> [session_position(RECENCY_DISCOUNT**n) for n in (0, 1, 7, 19)]
+    [0, 1, 7, 19]
+    """
+    return round(math.log(recent) / _LOG_DISCOUNT) if recent > 0 else 0
 
 
 def history_signal(out: Signals, history: Iterable[tuple[str, float]]) -> None:

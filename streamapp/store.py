@@ -210,7 +210,9 @@ class Store:
                     tenant=t,
                     user_id=u,
                     recent=_seq(recent),
-                    covisit=[covisit[t][item] for item in _seq(recent)],
+                    covisit=[
+                        covisit[t][item] for item in _seq(recent)[: self.settings.covisit_window]
+                    ],
                     categories=categories,
                     category_popular=[category[t][c] for c, _ in categories],
                     purchased=set(_seq(bought)),

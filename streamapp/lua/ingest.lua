@@ -157,9 +157,9 @@ for _, pair in ipairs(req.users) do
     tenants[t] = tenant
   end
   local u = t .. ':u:' .. user
-  local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1)
-  for _, other in ipairs(recent) do
-    if tenant.covisit[other] == nil then
+  local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.session_items - 1)
+  for n, other in ipairs(recent) do
+    if n <= cfg.covisit_window and tenant.covisit[other] == nil then
       local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.covisit[other] = flat
       remember(tenant, flat)

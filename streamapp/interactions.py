@@ -150,15 +150,16 @@ class InteractionProcessor:
         (each is one span of every traced event)."""
         settings = self.settings
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
-        candidates = [
-            candidates_for(
-                user,
-                gathered.tenants[user.tenant],
-                self.model.retrieve(user.tenant, user.vector, settings.mf_candidates)
-                if use_mf
-                else (),
+        retrieved = (
+            self.model.retrieve(
+                [(u.tenant, u.vector) for u in gathered.users], settings.mf_candidates
             )
-            for user in gathered.users
+            if use_mf
+            else [[] for _ in gathered.users]
+        )
+        candidates = [
+            candidates_for(user, gathered.tenants[user.tenant], hits)
+            for user, hits in zip(gathered.users, retrieved, strict=True)
         ]
         stages.mark()
         ranker = self.model.ranker if settings.learned_ranker else None

@@ -11,6 +11,7 @@ failure is counted and logged once, and that version is not retried.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -68,14 +69,19 @@ class ServingModel:
         if version is not None:
             metrics.MODEL_VERSION.labels(version).set(1)
 
-    def retrieve(self, tenant: str, vector: list[float] | None, k: int) -> Hits:
-        """The tenant's items nearest the user's vector; nothing without a model or a vector.
+    def retrieve(self, users: Sequence[tuple[str, list[float] | None]], k: int) -> list[Hits]:
+        """Per (tenant, user vector): the tenant's items nearest the vector; nothing without a
+        model or a vector. One batched query for all users with a vector.
 
         Model ids are ``tenant:item`` (one model for every tenant): twice ``k`` are fetched so
         other tenants' items rarely crowd a list out.
         """
-        if self.version is None or vector is None:
-            return []
-        prefix = f"{tenant}:"
-        hits = self.index.query(np.asarray(vector, dtype=np.float32), 2 * k)
-        return [(i[len(prefix) :], s) for i, s in hits if i.startswith(prefix)][:k]
+        out: list[Hits] = [[] for _ in users]
+        asked = [n for n, (_, vector) in enumerate(users) if vector is not None]
+        if self.version is None or not asked:
+            return out
+        matrix = np.asarray([users[n][1] for n in asked], dtype=np.float32)
+        for n, hits in zip(asked, self.index.query_many(matrix, 2 * k), strict=True):
+            prefix = f"{users[n][0]}:"
+            out[n] = [(i[len(prefix) :], s) for i, s in hits if i.startswith(prefix)][:k]
+        return out

@@ -27,12 +27,18 @@ Hits = list[tuple[str, float]]
 CROSSOVER = 500_000
 
 
+# Queries scored per matrix product in ExactIndex.query_many (bounds the score matrix).
+QUERY_CHUNK = 64
+
+
 class Index(Protocol):
     """Top-k items by inner product with a query vector."""
 
     def __len__(self) -> int: ...
 
     def query(self, vector: np.ndarray, k: int) -> Hits: ...
+
+    def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]: ...
 
 
 class ExactIndex:
@@ -46,13 +52,24 @@ class ExactIndex:
         return len(self.ids)
 
     def query(self, vector: np.ndarray, k: int) -> Hits:
+        return self.query_many(np.asarray(vector, dtype=np.float32)[None, :], k)[0]
+
+    def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]:
+        """One matrix product per chunk of queries: the item matrix is read once per chunk,
+        not once per query (a 30k-item matrix-vector product is memory-bound: ≈3× slower per
+        query than the batched form here)."""
         if not self.ids:
-            return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+            return [[] for _ in range(len(vectors))]
         k = min(k, len(self.ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.ids[i], float(scores[i])) for i in top]
+        out = []
+        for first in range(0, len(vectors), QUERY_CHUNK):
+            chunk = np.asarray(vectors[first : first + QUERY_CHUNK], dtype=np.float32)
+            scores = chunk @ self.vectors.T
+            tops = np.argpartition(scores, -k, axis=1)[:, -k:]
+            for row, top in zip(scores, tops, strict=True):
+                ordered = top[np.argsort(-row[top], kind="stable")]
+                out.append([(self.ids[i], float(row[i])) for i in ordered])
+        return out
 
 
 class AnnoyIndex:
@@ -76,6 +93,9 @@ class AnnoyIndex:
             list(map(float, vector)), k, search_k=self.search_k, include_distances=True
         )
         return [(self.ids[i], float(s)) for i, s in zip(found, scores, strict=True)]
+
+    def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]:
+        return [self.query(v, k) for v in vectors]
 
 
 def build_for(
@@ -102,6 +122,9 @@ class SwappableIndex:
 
     def query(self, vector: np.ndarray, k: int) -> Hits:
         return self.current.query(vector, k)
+
+    def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]:
+        return self.current.query_many(vectors, k)
 
 
 def measure(

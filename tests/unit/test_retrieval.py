@@ -65,3 +65,17 @@ async def test_index_swap_while_queries_run_never_mixes_or_fails():
     assert seen[0] == "old"
     first_new = seen.index("new")
     assert set(seen[first_new:]) == {"new"}
+
+
+@pytest.mark.parametrize("factory", [ExactIndex, AnnoyIndex])
+def test_a_batch_of_queries_answers_each_as_a_single_query_would(factory):
+    ids = [f"i{n}" for n in range(500)]
+    index = factory(ids, vectors(500))
+    queries = vectors(150, seed=9)  # more than one chunk of the batched product
+    batched = index.query_many(queries, 10)
+    single = [index.query(q, 10) for q in queries]
+    # The same items in the same order; scores agree to float32 rounding (GEMM vs GEMV).
+    assert [[i for i, _ in hits] for hits in batched] == [[i for i, _ in hits] for hits in single]
+    for many, one in zip(batched, single, strict=True):
+        assert [s for _, s in many] == pytest.approx([s for _, s in one], rel=1e-5)
+    assert index.query_many(queries[:0], 10) == []

@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,8 +139,16 @@ class Bench:
             await consumer.stop()
 
     def start(self, workdir: Path, with_learner: bool, extra: dict[str, str]) -> None:
-        """The worker and, with ``with_learner``, the learner (own group) beside it."""
+        """The worker and, with ``with_learner``, the learner (own group) beside it.
+
+        The learner labels audited lists after 1 s and snapshots every 10 s (not 600 s and
+        30 s), so its model — item vectors and ranker weights — reaches the worker soon after
+        the throughput phase, and the later phases measure the worker serving it while new
+        snapshots keep arriving. Both can be overridden from the environment.
+        """
         env = {
+            "STREAMAPP_RANKER_WINDOW_S": "1",
+            "STREAMAPP_SNAPSHOT_INTERVAL_S": "10",
             **os.environ,
             **extra,
             "STREAMAPP_TOPIC_PREFIX": self.settings.topic_prefix,
@@ -160,6 +170,27 @@ class Bench:
             stdout=(workdir / f"{command}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
+
+    async def model_served(self, timeout: float = 90.0) -> None:
+        """Wait until the worker serves a learned model with ranker weights."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            served = await asyncio.to_thread(self.served_model)
+            if served["served_model_version"] and served["served_ranker_features"]:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"the worker serves no learned model after {timeout} s")
+
+    def served_model(self) -> dict[str, Any]:
+        """What the worker serves at the end: the model version and how many ranker features."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        version = re.search(r'streamapp_model_version_info\{version="([^"]*)"\}', text)
+        features = re.search(r"^streamapp_model_ranker_features ([0-9.e+]+)$", text, re.M)
+        return {
+            "served_model_version": version[1] if version else None,
+            "served_ranker_features": int(float(features[1])) if features else 0,
+        }
 
     async def applied(self, client: aioredis.Redis) -> int:
         """Interaction records applied so far (sum over partitions of last offset + 1)."""
@@ -350,10 +381,13 @@ async def _phases(
         bare = await bench.bare_consumer(max_events)
         bench.start(workdir, with_learner, worker_env)
         worker_rate = await bench.throughput(max_events)
+        if with_learner:
+            await bench.model_served()
         await tail.start()
         fresh = await bench.freshness(producer, rate, seconds, tail)
         invalid, affected = await bench.invalidation(producer, stockouts, tail, widest=False)
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
+        served = await asyncio.to_thread(bench.served_model)
         async with Store(bench.settings) as store:
             users, user_bytes = await store.memory_usage("default:u:*")
             _, item_bytes = await store.memory_usage("default:item:*")
@@ -371,6 +405,7 @@ async def _phases(
         await bench.teardown()
     return {
         "learner_running": with_learner,
+        **served,
         "freshness_rate_per_s": rate,
         "freshness_events": len(fresh),
         "freshness_p50_ms": round(percentile(fresh, 50), 2),

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field, replace
 RECENCY_DISCOUNT = 0.8
 _LOG_DISCOUNT = math.log(RECENCY_DISCOUNT)
 
+# How much each older new arrival of a category counts, by arrival order (0 = newest).
+NEW_ARRIVAL_DISCOUNT = 0.9
+
 # Signals by source, then by item: {"covisit": {"i1": 3.2, ...}, "popular": {...}}.
 Signals = dict[str, dict[str, float]]
 
@@ -93,6 +96,33 @@ def category_signal(
         scale = affinity / total / (max(score for _, score in items) or 1.0)
         for item, score in items:
             signal[item] = signal.get(item, 0.0) + scale * score
+
+
+def new_signal(
+    out: Signals,
+    categories: list[tuple[str, float]],
+    category_new: Iterable[list[tuple[str, float]]],
+) -> None:
+    """Cold start for items: in-stock items nobody has touched yet, in the user's categories —
+    the only evidence for them is their content (category), so they rank by the user's share
+    of that category, newer arrivals first.
+
+    >>> out = {}
+    >>> arrivals = [[("s2", 9.0), ("s1", 5.0)], [("h1", 7.0)]]
+    >>> new_signal(out, [("shoes", 3.0), ("hats", 1.0)], arrivals)
+    >>> {item: round(v, 3) for item, v in out["new"].items()}
+    {'s2': 0.75, 's1': 0.675, 'h1': 0.25}
+    """
+    total = sum(affinity for _, affinity in categories)
+    if total <= 0:
+        return
+    signal = out.setdefault("new", {})
+    for (_, affinity), items in zip(categories, category_new, strict=False):
+        share = affinity / total
+        for position, (item, _) in enumerate(items):
+            value = share * NEW_ARRIVAL_DISCOUNT**position
+            if value > signal.get(item, 0.0):
+                signal[item] = value
 
 
 def mf_signal(out: Signals, retrieved: Iterable[tuple[str, float]]) -> None:

@@ -20,6 +20,7 @@ from streamapp.ranking import (
     fill,
     history_signal,
     mf_signal,
+    new_signal,
     popular_signal,
     rank,
     recent_signal,
@@ -38,6 +39,7 @@ def candidates_for(
     covisit_signal(candidates, user.covisit)
     mf_signal(candidates, retrieved)
     category_signal(candidates, user.categories, user.category_popular)
+    new_signal(candidates, user.categories, user.category_new)
     popular_signal(candidates, tenant.popular)
     return candidates
 

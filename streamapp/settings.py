@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     covisit_per_item: int = 20
     categories_per_user: int = 2
     category_candidates: int = 20
+    # Cold start: per category, the newest in-stock items without interactions yet (kept up
+    # to new_arrivals_max, new_arrival_candidates read per user category).
+    new_arrival_candidates: int = 10
+    new_arrivals_max: int = 200
     popular_candidates: int = 20
     history_candidates: int = 20
     drop_unknown_stock: bool = False
@@ -87,6 +91,7 @@ class Settings(BaseSettings):
             "covisit": 1.0,
             "mf": 0.1,
             "category": 0.5,
+            "new": 0.3,
             "popular": 0.2,
         }
     )

@@ -15,6 +15,7 @@ t:u:U:shown           set      items of the user's current list
 t:u:U:last            string   the user's current list (the published JSON)
 t:pop                 zset     decayed global popularity, bounded
 t:catpop:C            zset     decayed popularity within category C, bounded
+t:new:C               zset     category C's in-stock items without interactions, by arrival
 t:cv:I                zset     decayed co-visitation I → other items, bounded
 t:item:I              hash     product table: stock, price, margin, category, brand, ts
 t:oos                 set      out-of-stock items
@@ -63,6 +64,7 @@ INGEST_CONFIG = (
     "user_ttl_s",
     "top_k",
     "covisit_per_item",
+    "new_arrival_candidates",
     "categories_per_user",
     "category_candidates",
     "popular_candidates",
@@ -102,6 +104,8 @@ class UserSignals:
     purchased: set[str]
     history: Scored = field(default_factory=list)
     vector: list[float] | None = None
+    # Per category of ``categories``: its new arrivals (item, arrival ts), newest first.
+    category_new: list[Scored] = field(default_factory=list)
 
 
 @dataclass
@@ -193,10 +197,12 @@ class Store:
         reply = orjson.loads(raw)
         covisit: dict[str, dict[str, Scored]] = {}
         category: dict[str, dict[str, Scored]] = {}
+        arrivals: dict[str, dict[str, Scored]] = {}
         tenants: dict[str, TenantSignals] = {}
         for t, v in (reply["tenants"] or {}).items():
             covisit[t] = {item: _pairs(flat) for item, flat in (v["covisit"] or {}).items()}
             category[t] = {cat: _pairs(flat) for cat, flat in (v["category"] or {}).items()}
+            arrivals[t] = {cat: _pairs(flat) for cat, flat in (v["new"] or {}).items()}
             tenants[t] = TenantSignals(
                 popular=_pairs(v["popular"]),
                 catalog=_seq(v["catalog"]),
@@ -215,6 +221,7 @@ class Store:
                     ],
                     categories=categories,
                     category_popular=[category[t][c] for c, _ in categories],
+                    category_new=[arrivals[t][c] for c, _ in categories],
                     purchased=set(_seq(bought)),
                     history=_pairs(history),
                     vector=orjson.loads(vector) if vector else None,
@@ -243,7 +250,8 @@ class Store:
         """Upsert products and the out-of-stock set (see ``lua/inventory.lua``)."""
         if not events:
             return []
-        raw = await self._inventory(args=[orjson.dumps({"events": events})])
+        cfg = {"new_arrivals_max": self.settings.new_arrivals_max}
+        raw = await self._inventory(args=[orjson.dumps({"cfg": cfg, "events": events})])
         return [
             InventoryOutcome(status, transition, _seq(users))
             for status, transition, users in orjson.loads(raw)

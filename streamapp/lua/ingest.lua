@@ -8,7 +8,8 @@
 -- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history,
 --             factor vector (JSON text) or false], ...],
---   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat}, blocked}}}
+--   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
+--                   new = {cat = flat new arrivals}, blocked}}}
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
 local status = {}
@@ -90,6 +91,7 @@ for idx, ev in ipairs(req.events) do
       if cat then
         add(u .. ':cats', cat, f, cfg.user_categories_max)
         add(t .. ':catpop:' .. cat, item, f, cfg.category_popularity_max)
+        redis.call('ZREM', t .. ':new:' .. cat, item)  -- no longer cold: it has interactions
       end
       local s = session(u)
       for _, e in ipairs(s) do
@@ -150,7 +152,7 @@ for _, pair in ipairs(req.users) do
     tenant = {
       popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
       catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
-      covisit = {}, category = {}, seen = {},
+      covisit = {}, category = {}, new = {}, seen = {},
     }
     remember(tenant, tenant.popular)
     for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
@@ -173,6 +175,9 @@ for _, pair in ipairs(req.users) do
       local flat = redis.call('ZREVRANGE', t .. ':catpop:' .. c, 0, cfg.category_candidates - 1, 'WITHSCORES')
       tenant.category[c] = flat
       remember(tenant, flat)
+      local arrivals = redis.call('ZREVRANGE', t .. ':new:' .. c, 0, cfg.new_arrival_candidates - 1, 'WITHSCORES')
+      tenant.new[c] = arrivals
+      remember(tenant, arrivals)
     end
   end
   local history = redis.call('ZREVRANGE', u .. ':items', 0, cfg.history_candidates - 1, 'WITHSCORES')

@@ -5,7 +5,11 @@
 -- filters the item (see commit.lua). Returning them again for a repeated stock-out makes a
 -- replay after a crash re-route refreshes that may not have been sent.
 --
--- ARGV[1] = JSON {events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
+-- An in-stock item nobody has interacted with yet (not in the popularity ranking) joins its
+-- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
+-- ingest.lua empties item by item as interactions arrive.
+--
+-- ARGV[1] = JSON {cfg = {new_arrivals_max}, events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
 -- returns JSON [[status (1 applied | 4 stale), transition ('out'|'in'|''), [user, ...]], ...]
 local req = cjson.decode(ARGV[1])
 local out = {}
@@ -31,6 +35,15 @@ for idx, ev in ipairs(req.events) do
     else
       if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
       redis.call('ZADD', t .. ':instock', ts, item)
+      local category = fields.category or redis.call('HGET', key, 'category')
+      if category and not redis.call('ZSCORE', t .. ':pop', item) then
+        local arrivals = t .. ':new:' .. category
+        redis.call('ZADD', arrivals, 'NX', ts, item)
+        local n = redis.call('ZCARD', arrivals)
+        if n > req.cfg.new_arrivals_max then
+          redis.call('ZREMRANGEBYRANK', arrivals, 0, n - req.cfg.new_arrivals_max - 1)
+        end
+      end
     end
     out[idx] = {1, transition, users}
   end

@@ -208,6 +208,8 @@ async def evaluate(
                     for produce in producers.values():
                         if isinstance(produce, LearnedSystem):
                             produce.feedback(event.item_id)
+                if event.price is not None:
+                    await store.record_price(TENANT, event.item_id, event.price)
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1

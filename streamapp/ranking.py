@@ -175,6 +175,33 @@ def rank(
     return ranked
 
 
+def content_signals(
+    ranked: list[Ranked],
+    recent: Iterable[str],
+    prices: Mapping[str, float],
+    margins: Mapping[str, float],
+) -> None:
+    """Add what the product table says to each item's signals, for the learned ranker:
+    ``price_fit`` (1 when the item costs what the user's recent items cost — the median of
+    their log prices — falling as the ratio grows) and ``margin`` (clipped to [0, 1], margin
+    being a fraction of the price). Not sources: the hand weights never see them.
+
+    >>> ranked = [Ranked("a", 1.0, "covisit", {"covisit": 1.0}), Ranked("b", 0.5, "popular", {})]
+    >>> content_signals(ranked, ["r1"], {"r1": 10.0, "a": 10.0}, {"b": 1.4})
+    >>> ranked[0].signals["price_fit"], ranked[1].signals
+    (1.0, {'margin': 1.0})
+    """
+    known = sorted(math.log1p(prices[i]) for i in recent if i in prices)
+    reference = known[len(known) // 2] if known else None
+    for r in ranked:
+        price = prices.get(r.item_id)
+        if reference is not None and price is not None:
+            r.signals["price_fit"] = math.exp(-abs(math.log1p(price) - reference))
+        margin = margins.get(r.item_id)
+        if margin is not None:
+            r.signals["margin"] = min(max(margin, 0.0), 1.0)
+
+
 def explore(ranked: list[Ranked], k: int, share: float, rng: random.Random) -> list[Ranked]:
     """The top ``k``, whose last slot goes, with probability ``share``, to an item drawn
     uniformly from the ranked tail (positions k and after) — so off-line estimators see

@@ -16,6 +16,7 @@ from streamapp.ranking import (
     Ranked,
     Signals,
     category_signal,
+    content_signals,
     covisit_signal,
     fill,
     history_signal,
@@ -56,16 +57,21 @@ def choose(
     """Drop blocked (out of stock) and purchased candidates → top ``limit``.
 
     Falls back to in-stock catalogue items, so the list is empty only when nothing is in stock.
-    ``explain`` attaches each item's signals (what the audit topic records). ``ranker`` (learned
-    weights, :mod:`streamapp.ranker`) re-orders the hand-weighted top candidates; their signals
-    are then always attached, since the ranker reads them.
+    ``explain`` attaches each item's signals and its price fit and margin (what the audit topic
+    records, and the learner learns from). ``ranker`` (learned weights, :mod:`streamapp.ranker`)
+    re-orders the hand-weighted top candidates; their signals are then always attached, since
+    the ranker reads them.
     """
     exclude = tenant.blocked | user.purchased
+    explain = explain or bool(ranker)
+    ranked = rank(
+        candidates, weights, exclude, max(limit, RERANK_DEPTH) if ranker else limit, explain
+    )
+    if explain:
+        content_signals(ranked, user.recent, tenant.prices, tenant.margins)
     if ranker:
-        ranked = rerank(rank(candidates, weights, exclude, max(limit, RERANK_DEPTH), True), ranker)
+        ranked = rerank(ranked, ranker)
         del ranked[limit:]
-    else:
-        ranked = rank(candidates, weights, exclude, limit, explain)
     fill(ranked, tenant.catalog, exclude, limit)
     return ranked
 

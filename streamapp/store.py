@@ -18,6 +18,7 @@ t:catpop:C            zset     decayed popularity within category C, bounded
 t:new:C               zset     category C's in-stock items without interactions, by arrival
 t:cv:I                zset     decayed co-visitation I → other items, bounded
 t:item:I              hash     product table: stock, price, margin, category, brand, ts
+t:price, t:margin     hash     item → price, item → margin (copies the gather reads in bulk)
 t:oos                 set      out-of-stock items
 t:instock             zset     in-stock items by last update (last-resort candidates)
 t:shown:I             zset     reverse index: users whose current list has I, by time
@@ -110,11 +111,14 @@ class UserSignals:
 
 @dataclass
 class TenantSignals:
-    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items."""
+    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items, and
+    the price and margin of the candidates the product table knows."""
 
     popular: Scored
     catalog: list[str]
     blocked: set[str]
+    prices: dict[str, float] = field(default_factory=dict)
+    margins: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -203,10 +207,14 @@ class Store:
             covisit[t] = {item: _pairs(flat) for item, flat in (v["covisit"] or {}).items()}
             category[t] = {cat: _pairs(flat) for cat, flat in (v["category"] or {}).items()}
             arrivals[t] = {cat: _pairs(flat) for cat, flat in (v["new"] or {}).items()}
+            flat = _seq(v["attributes"])
+            triples = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
             tenants[t] = TenantSignals(
                 popular=_pairs(v["popular"]),
                 catalog=_seq(v["catalog"]),
                 blocked=set(_seq(v["blocked"])),
+                prices={item: price for item, price, _ in triples if price is not False},
+                margins={item: margin for item, _, margin in triples if margin is not False},
             )
         signals: list[UserSignals] = []
         for t, u, recent, cats, bought, history, vector in _seq(reply["users"]):
@@ -243,6 +251,11 @@ class Store:
         }
         result = await self._commit(args=[orjson.dumps(request)])
         return [(source.decode(), message) for source, message in result]
+
+    async def record_price(self, tenant: str, item: str, price: float) -> None:
+        """A price known from an interaction log (the evaluator's product table; the worker's
+        comes from the inventory topic)."""
+        await self.redis.hset(f"{tenant}:price", item, price)
 
     async def apply_inventory(
         self, events: list[tuple[str, str, int, int, dict[str, Any]]]

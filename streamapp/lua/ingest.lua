@@ -9,7 +9,7 @@
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history,
 --             factor vector (JSON text) or false], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
---                   new = {cat = flat new arrivals}, blocked}}}
+--                   new = {cat = flat new arrivals}, blocked, attributes}}}
 local req = cjson.decode(ARGV[1])
 local cfg = req.cfg
 local status = {}
@@ -161,6 +161,7 @@ for _, pair in ipairs(req.users) do
   local u = t .. ':u:' .. user
   local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.session_items - 1)
   for n, other in ipairs(recent) do
+    tenant.seen[other] = true
     if n <= cfg.covisit_window and tenant.covisit[other] == nil then
       local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.covisit[other] = flat
@@ -189,24 +190,35 @@ for _, pair in ipairs(req.users) do
                        redis.call('GET', u .. ':vec')}
 end
 
--- The stream-table join: which candidates are out of stock (or, if configured, unknown).
--- SMISMEMBER in chunks: one call per thousand candidates instead of one per candidate.
+-- The stream-table join: which candidates are out of stock (or, if configured, unknown), and
+-- the price and margin of those the product table knows (flat {item, price|false,
+-- margin|false, ...}; the ranker's content features). One SMISMEMBER and two HMGETs per
+-- thousand candidates instead of calls per candidate.
 for t, tenant in pairs(tenants) do
   local blocked = {}
+  local attributes = {}
   local items = {}
   for item, _ in pairs(tenant.seen) do items[#items + 1] = item end
   for first = 1, #items, 1000 do
     local chunk = {unpack(items, first, math.min(first + 999, #items))}
     local member = redis.call('SMISMEMBER', t .. ':oos', unpack(chunk))
+    local prices = redis.call('HMGET', t .. ':price', unpack(chunk))
+    local margins = redis.call('HMGET', t .. ':margin', unpack(chunk))
     for i, item in ipairs(chunk) do
       if member[i] == 1
         or (cfg.drop_unknown_stock and redis.call('EXISTS', t .. ':item:' .. item) == 0) then
         blocked[#blocked + 1] = item
       end
+      if prices[i] or margins[i] then
+        attributes[#attributes + 1] = item
+        attributes[#attributes + 1] = prices[i] and tonumber(prices[i]) or false
+        attributes[#attributes + 1] = margins[i] and tonumber(margins[i]) or false
+      end
     end
   end
   tenant.seen = nil
   tenant.blocked = blocked
+  tenant.attributes = attributes
 end
 
 return cjson.encode({status = status, users = users, tenants = tenants})

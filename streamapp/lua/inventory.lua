@@ -26,6 +26,9 @@ for idx, ev in ipairs(req.events) do
       args[#args + 1] = tostring(value)
     end
     redis.call('HSET', key, unpack(args))
+    -- Price and margin also in one hash each, which the gather reads for many items at once.
+    if fields.price then redis.call('HSET', t .. ':price', item, fields.price) end
+    if fields.margin then redis.call('HSET', t .. ':margin', item, fields.margin) end
     local transition = ''
     local users = {}
     if stock <= 0 then

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from streamapp.schemas import load
-from tests.support import BIN, Tail, now_ms, send, send_clicks
+from tests.support import BIN, Tail, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +101,41 @@ async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
     assert report["clicked"] >= 4
     assert 0.0 < report["snips"] <= 1.0
     assert 0 < report["effective_sample_size"] <= report["impressions"]
+
+
+async def test_audited_items_carry_price_fit_and_margin_from_the_product_table(
+    deployment, audited, producer
+):
+    """The stream-table join feeds the ranker: price and margin come from inventory events."""
+    inventory, clicks = deployment.topic("inventory"), deployment.topic("clicks")
+    t = now_ms() - 60_000
+    catalogue = {"cheap": (10.0, 0.3), "alike": (10.0, 0.1), "dear": (1000.0, 0.6)}
+    for item, (price, margin) in catalogue.items():
+        await send(
+            producer,
+            inventory,
+            item,
+            {
+                "event_id": f"s-{item}",
+                "item_id": item,
+                "stock": 5,
+                "ts": t,
+                "price": price,
+                "margin": margin,
+            },
+        )
+    await wait_for(lambda: deployment.redis.hlen("default:margin") == 3, what="the product table")
+    for n, item in enumerate(["cheap", "alike", "dear", "cheap", "alike"]):
+        user = "shopper" if n < 3 or n == 4 else "other"
+        event = {"event_id": f"p{n}", "user_id": user, "item_id": item, "ts": t + n}
+        await send(producer, clicks, user, event)
+    async with Tail(deployment.topic("audit")) as audits:
+        await audits.until(lambda rs: any(r["trigger"]["event_id"] == "p4" for r in rs))
+        record = next(r for r in audits.records if r["trigger"]["event_id"] == "p4")
+    signals = {i["item_id"]: i["signals"] for i in record["items"]}
+    # The shopper's recent prices are 10, 10 and 1000: the median is 10.
+    assert signals["cheap"]["price_fit"] == pytest.approx(1.0)
+    assert signals["dear"]["price_fit"] < 0.05
+    assert {item: s["margin"] for item, s in signals.items()} == {
+        item: margin for item, (_, margin) in catalogue.items() if item in signals
+    }

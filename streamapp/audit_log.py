@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streamapp.counterfactual import Impression
+from streamapp.counterfactual import Impression, SlotItem
 from streamapp.settings import Settings
 
 
@@ -65,7 +65,7 @@ def join(audits: list[dict], interactions: list[dict], window_ms: int) -> list[I
     ...          "items": [{"item_id": "a", "propensity": 1.0},
     ...                    {"item_id": "b", "propensity": 0.25}]}
     >>> join([audit], [{"user_id": "u", "item_id": "b", "ts": 150}], 100)
-    [Impression(propensity=0.25, explored=True, tail=2, clicked=True)]
+    [Impression(propensity=0.25, explored=True, tail=2, clicked=True, item_id='b', slot=())]
     """
     seen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for event in interactions:
@@ -83,15 +83,26 @@ def join(audits: list[dict], interactions: list[dict], window_ms: int) -> list[I
         last = record["items"][-1]
         share = float(record.get("exploration", 0.0))
         propensity = float(last["propensity"])
-        explored = share > 0 and abs(propensity - (1.0 - share)) > 1e-9
         start = record["generated_at"]
         times = seen.get((record["tenant"], record["user_id"], last["item_id"]), [])
+        slot = tuple(
+            SlotItem(str(i["item_id"]), float(i["score"]), i["signals"])
+            for i in record.get("slot", ())
+        )
+        if slot:  # the action set says whether the ranking's own pick was replaced
+            explored = last["item_id"] != slot[0].item_id
+            tail = max(1, len(slot) - 1)
+        else:  # older records: only the propensity tells
+            explored = share > 0 and abs(propensity - (1.0 - share)) > 1e-9
+            tail = max(1, round(share / propensity)) if explored else 1
         out.append(
             Impression(
                 propensity=propensity,
                 explored=explored,
-                tail=max(1, round(share / propensity)) if explored else 1,
+                tail=tail,
                 clicked=any(start < ts <= start + window_ms for ts in times),
+                item_id=str(last["item_id"]),
+                slot=slot,
             )
         )
     return out

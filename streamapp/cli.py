@@ -260,23 +260,50 @@ def _bench_snapshot(args: argparse.Namespace) -> int:
 
 
 def _ips(args: argparse.Namespace) -> int:
+    import functools
     from dataclasses import asdict
 
+    from streamapp import counterfactual as cf
     from streamapp.audit_log import impressions
-    from streamapp.counterfactual import estimate_exploration
+    from streamapp.store import Store
 
-    logged = asyncio.run(impressions(get_settings(), args.window))
+    settings = get_settings()
+    logged = asyncio.run(impressions(settings, args.window))
+    policy: cf.Policy
+    if args.policy == "exploration":
+        share = args.exploration
+        described = f"explore the last slot in {share:.0%} of lists"
+        policy = functools.partial(cf.exploration_policy, share=share)
+    elif args.policy == "weights":
+        weights = orjson.loads(args.weights)
+        described = f"rank by hand weights {weights}"
+        policy = cf.greedy_policy(cf.weights_scorer(weights))
+    else:
+
+        async def promoted() -> tuple[str, dict[str, float]]:
+            async with Store(settings) as store:
+                version = args.version or await store.promoted_version()
+                if version is None:
+                    raise SystemExit("streamapp: no promoted snapshot; pass --version")
+                return version, (await store.load_snapshot(version)).ranker
+
+        version, ranker = asyncio.run(promoted())
+        described = f"rank by the learned ranker of snapshot {version}"
+        policy = cf.greedy_policy(cf.ranker_scorer(ranker))
+    if args.policy != "exploration":
+        # Rankings are compared on the last slot's action set, which older records lack.
+        logged = [i for i in logged if i.slot]
     if not logged:
         print(
             "streamapp: no audited lists to evaluate (is STREAMAPP_AUDIT_SAMPLE_RATE > 0?)",
             file=sys.stderr,
         )
         return 1
-    estimate = estimate_exploration(logged, args.exploration)
+    estimate = cf.estimate(logged, policy)
     print(
         orjson.dumps(
             {
-                "policy": f"explore the last slot in {args.exploration:.0%} of lists",
+                "policy": described,
                 "impressions": len(logged),
                 "clicked": sum(i.clicked for i in logged),
                 "logged_click_rate": sum(i.clicked for i in logged) / len(logged),
@@ -362,7 +389,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--ips",
         action="store_true",
-        help="off-policy: estimate the click rate of --exploration from the audit log",
+        help="off-policy: estimate the last slot's click rate under --policy from the audit log",
+    )
+    ev.add_argument(
+        "--policy",
+        choices=["exploration", "weights", "ranker"],
+        default="exploration",
+        help="with --ips: the candidate policy: an exploration share, hand weights, or the "
+        "learned ranker of a snapshot",
+    )
+    ev.add_argument(
+        "--weights",
+        default="{}",
+        help='with --policy weights: JSON, e.g. \'{"covisit": 1, "recent": 2}\'',
+    )
+    ev.add_argument(
+        "--version", help="with --policy ranker: the snapshot (default: the promoted one)"
     )
     ev.add_argument(
         "--exploration",

@@ -13,10 +13,12 @@ the weights instead of n, trading a small bias for much lower variance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from streamapp import ranker
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,29 @@ def snips(rewards: Sequence[float], target: Sequence[float], logging: Sequence[f
 
 
 @dataclass(frozen=True)
+class SlotItem:
+    """One item the last slot could have shown: its hand score and normalised signals."""
+
+    item_id: str
+    score: float
+    signals: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class Impression:
-    """The last slot of an audited list: what was shown there, how likely, and whether the user
-    then interacted with it."""
+    """The last slot of an audited list: what was shown there, how likely, whether the user
+    then interacted with it, and the slot's action set (the ranking's pick first)."""
 
     propensity: float
     explored: bool
     tail: int
     clicked: bool
+    item_id: str = ""
+    slot: tuple[SlotItem, ...] = ()
+
+
+# A target policy: the probability it gives to the logged item of an impression.
+Policy = Callable[[Impression], float]
 
 
 def exploration_policy(impression: Impression, share: float) -> float:
@@ -76,10 +93,45 @@ def exploration_policy(impression: Impression, share: float) -> float:
     return share / impression.tail if impression.explored else 1.0 - share
 
 
-def estimate_exploration(impressions: Sequence[Impression], share: float) -> Estimate:
-    """SNIPS estimate of the last slot's click rate if lists explored ``share`` of the time."""
+def greedy_policy(scorer: Callable[[SlotItem, float], float]) -> Policy:
+    """A ranking that fills the last slot with its best-scoring item of the action set (ties:
+    the logged ranking's order). ``scorer(item, prior)`` gets the item and its hand score
+    relative to the slot's best (what the learned ranker's ``prior`` feature is).
+
+    >>> slot = (SlotItem("a", 2.0, {"popular": 1.0}), SlotItem("b", 1.0, {"covisit": 1.0}))
+    >>> by_covisit = greedy_policy(weights_scorer({"covisit": 1.0}))
+    >>> by_covisit(Impression(0.5, True, 1, True, "b", slot))
+    1.0
+    """
+
+    def policy(impression: Impression) -> float:
+        top = max((i.score for i in impression.slot), default=0.0) or 1.0
+        scores = [scorer(item, item.score / top) for item in impression.slot]
+        best = scores.index(max(scores))
+        return 1.0 if impression.slot[best].item_id == impression.item_id else 0.0
+
+    return policy
+
+
+def weights_scorer(weights: Mapping[str, float]) -> Callable[[SlotItem, float], float]:
+    """Hand weights over the normalised signals (another ``STREAMAPP_SCORE_WEIGHTS``)."""
+    return lambda item, _: sum(weights.get(name, 0.0) * v for name, v in item.signals.items())
+
+
+def ranker_scorer(weights: Mapping[str, float]) -> Callable[[SlotItem, float], float]:
+    """A learned ranker's weights (:func:`streamapp.ranker.score`)."""
+    return lambda item, prior: ranker.score(weights, item.signals, prior)
+
+
+def estimate(impressions: Sequence[Impression], policy: Policy) -> Estimate:
+    """SNIPS estimate of the last slot's click rate under ``policy``."""
     return snips(
         [1.0 if i.clicked else 0.0 for i in impressions],
-        [exploration_policy(i, share) for i in impressions],
+        [policy(i) for i in impressions],
         [i.propensity for i in impressions],
     )
+
+
+def estimate_exploration(impressions: Sequence[Impression], share: float) -> Estimate:
+    """SNIPS estimate of the last slot's click rate if lists explored ``share`` of the time."""
+    return estimate(impressions, lambda i: exploration_policy(i, share))

@@ -165,7 +165,7 @@ class InteractionProcessor:
         ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
         lists = []
-        explained: list[list[Ranked] | None] = []
+        explained: list[tuple[list[Ranked], list[Ranked]] | None] = []
         for user, found in zip(gathered.users, candidates, strict=True):
             audited = self.rng.random() < settings.audit_sample_rate
             ranked = choose(
@@ -190,7 +190,7 @@ class InteractionProcessor:
             ordered = shown + [r for r in ranked if r.item_id not in chosen]
             fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
             lists.append((user.tenant, user.user_id, head, fragments))
-            explained.append(ordered if audited else None)
+            explained.append((ordered, ranked) if audited else None)
         stages.mark()
         traces.publishing(stages)
         messages = await self.store.commit_lists(lists, now)
@@ -209,11 +209,17 @@ class InteractionProcessor:
         stages.mark()
         traces.published(stages)
 
-    async def _audit(self, user_id: str, message: bytes, ordered: list[Ranked]) -> None:
-        """Record why the list that became current is what it is (sampled)."""
+    async def _audit(
+        self, user_id: str, message: bytes, explanation: tuple[list[Ranked], list[Ranked]]
+    ) -> None:
+        """Record why the list that became current is what it is (sampled), and the last
+        slot's action set: the ranking's pick and the items exploration could have shown
+        instead (what off-policy estimates of other rankings need)."""
+        ordered, ranked = explanation
         final = orjson.loads(message)
         by_id = {r.item_id: r for r in ordered}
         shown = [by_id[i["item_id"]] for i in final["items"]]
         head = {k: final[k] for k in AUDIT_HEAD}
-        record = audit(head, self.settings.exploration, len(ordered), shown)
+        slot = ranked[self.settings.top_k - 1 :]
+        record = audit(head, self.settings.exploration, len(ordered), shown, slot)
         await self.sink.send(self.audit_topic, user_id.encode(), record)

@@ -116,8 +116,18 @@ def refresh(tenant: str, user_id: str, item_id: str, event_id: str, ts: int) -> 
     )
 
 
-def audit(head: dict[str, Any], exploration: float, candidates: int, shown: list[Ranked]) -> bytes:
-    """The audit record of one published list (``head``: its user, tenant, version, trigger)."""
+def audit(
+    head: dict[str, Any],
+    exploration: float,
+    candidates: int,
+    shown: list[Ranked],
+    slot: list[Ranked],
+) -> bytes:
+    """The audit record of one published list (``head``: its user, tenant, version, trigger).
+
+    ``slot`` is the last slot's action set before exploration: the ranking's own pick first,
+    then the items exploration draws from.
+    """
     return orjson.dumps(
         {
             **head,
@@ -133,6 +143,10 @@ def audit(head: dict[str, Any], exploration: float, candidates: int, shown: list
                     "propensity": r.propensity,
                 }
                 for n, r in enumerate(shown, 1)
+            ],
+            "slot": [
+                {"item_id": r.item_id, "score": round(r.score, 6), "signals": r.signals}
+                for r in slot
             ],
         }
     )

@@ -59,8 +59,16 @@ async def test_audit_records_explain_published_lists_with_propensities(
             assert item["source"] in item["signals"] or item["source"] == "catalog"
         *first, final = record["items"]
         assert all(i["propensity"] == 1.0 for i in first)
-        if final["propensity"] < 0.5:  # drawn from the tail, not the ranking's own pick
+        # The last slot's action set: the ranking's own pick, then what exploration draws from.
+        slot = [i["item_id"] for i in record["slot"]]
+        if not slot:  # fewer candidates than slots: nothing to explore
+            assert len(record["items"]) < 3 and final["propensity"] == 1.0
+        elif final["item_id"] != slot[0]:  # drawn from the tail, not the ranking's own pick
             explored += 1
+            assert final["item_id"] in slot[1:]
+            assert final["propensity"] == pytest.approx(0.5 / (len(slot) - 1))
+        else:
+            assert final["propensity"] == (0.5 if len(slot) > 1 else 1.0)
     assert explored > 0
 
 
@@ -101,6 +109,19 @@ async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
     assert report["clicked"] >= 4
     assert 0.0 < report["snips"] <= 1.0
     assert 0 < report["effective_sample_size"] <= report["impressions"]
+    # Another ranking, estimated from the same log: by co-visitation alone.
+    out = subprocess.run(
+        [str(BIN), "evaluate", "--ips", "--policy", "weights", "--weights", '{"covisit": 1}'],
+        env=deployment.env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    ranking = orjson.loads(out.stdout)
+    assert ranking["policy"] == "rank by hand weights {'covisit': 1}"
+    # Lists with fewer candidates than slots have no action set to rank: left out.
+    assert 0 < ranking["impressions"] <= report["impressions"]
+    assert 0.0 <= ranking["snips"] <= 1.0
 
 
 async def test_audited_items_carry_price_fit_and_margin_from_the_product_table(

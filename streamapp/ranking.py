@@ -145,12 +145,15 @@ def rank(
     """Score, filter and order candidates; ties broken by item id so output is deterministic.
 
     Sources are attributed for the top ``limit`` only: it is the hot path of every list. Each
-    item's normalised signals are attached only with ``explain`` (for the sampled audit).
+    item's normalised signals are attached only with ``explain`` (for the sampled audit and
+    the learned ranker).
     """
+    peaks: dict[str, float] = {}
     scales: dict[str, float] = {}
     for name, signal in candidates.items():
         peak = max(signal.values(), default=0.0)
         if peak > 0 and weights.get(name, 0.0):
+            peaks[name] = peak
             scales[name] = weights[name] / peak
     totals: dict[str, float] = {}
     for name, scale in scales.items():
@@ -158,21 +161,31 @@ def rank(
             totals[item] = totals.get(item, 0.0) + scale * value
     for item in exclude:
         totals.pop(item, None)
-    best = heapq.nsmallest(limit, totals.items(), key=lambda kv: (-kv[1], kv[0]))
     ranked = []
-    for item, total in best:
-        present = [name for name in scales if item in candidates[name]]
-        source = max(present, key=lambda name: scales[name] * candidates[name][item])
-        signals = (
-            {
-                name: round(candidates[name][item] * scales[name] / weights[name], 6)
-                for name in present
-            }
-            if explain
-            else {}
-        )
+    for item, total in _top(totals, limit):
+        source, strongest = "", -math.inf
+        signals = {}
+        for name, scale in scales.items():
+            found = candidates[name].get(item)
+            if found is None:
+                continue
+            if scale * found > strongest:
+                source, strongest = name, scale * found
+            if explain:
+                signals[name] = found / peaks[name]
         ranked.append(Ranked(item, total, source, signals))
     return ranked
+
+
+def _top(totals: dict[str, float], limit: int) -> list[tuple[str, float]]:
+    """The ``limit`` best (item, score) by score, then item id. The limit-th best score is
+    found on the bare values (C speed); only items at or above it are sorted."""
+    if len(totals) <= limit:
+        return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    floor = heapq.nlargest(limit, totals.values())[-1]
+    contenders = [(item, score) for item, score in totals.items() if score >= floor]
+    contenders.sort(key=lambda kv: (-kv[1], kv[0]))
+    return contenders[:limit]
 
 
 def content_signals(

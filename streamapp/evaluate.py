@@ -208,8 +208,6 @@ async def evaluate(
                     for produce in producers.values():
                         if isinstance(produce, LearnedSystem):
                             produce.feedback(event.item_id)
-                if event.price is not None:
-                    await store.record_price(TENANT, event.item_id, event.price)
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
@@ -240,6 +238,7 @@ def _as_event(event: Interaction, n: int) -> dict[str, Any]:
         "category": event.category,
         "ts": event.ts_ms,
         "interaction": event.kind,
+        "price": event.price,
     }
 
 

@@ -59,6 +59,7 @@ def state_row(
         forward_weight(weight, event["ts"], landmark, settings.decay_rate),
         event["ts"],
         1 if event["interaction"] == "purchase" else 0,
+        event.get("price") or False,
     )
 
 

@@ -194,7 +194,9 @@ class Store:
         """Apply a batch of interactions and gather ranking state for ``users``, atomically.
 
         ``events`` rows are ``(tenant, "topic:partition", offset, event_id, user, item,
-        category or False, forward_weight, ts, purchased 0|1)``.
+        category or False, forward_weight, ts, purchased 0|1, price or False)``: a price is
+        only known from logs that carry one (the evaluator's REES46); inventory events are the
+        product table's usual source.
         """
         request = {"wm": self.watermark_key, "cfg": self._config, "events": events, "users": users}
         raw = await self._ingest(args=[orjson.dumps(request)])
@@ -251,11 +253,6 @@ class Store:
         }
         result = await self._commit(args=[orjson.dumps(request)])
         return [(source.decode(), message) for source, message in result]
-
-    async def record_price(self, tenant: str, item: str, price: float) -> None:
-        """A price known from an interaction log (the evaluator's product table; the worker's
-        comes from the inventory topic)."""
-        await self.redis.hset(f"{tenant}:price", item, price)
 
     async def apply_inventory(
         self, events: list[tuple[str, str, int, int, dict[str, Any]]]

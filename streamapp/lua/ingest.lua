@@ -4,7 +4,8 @@
 -- Key layout is owned by streamapp/store.py; this script follows it.
 --
 -- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
---                  forward_weight, ts, purchased(0|1)], ...], users = [[tenant, user], ...]}
+--                  forward_weight, ts, purchased(0|1), price|false], ...],
+--           users = [[tenant, user], ...]}
 -- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history,
 --             factor vector (JSON text) or false], ...],
@@ -68,8 +69,8 @@ local function category_of(t, item)
 end
 
 for idx, ev in ipairs(req.events) do
-  local t, tp, offset, eid, user, item, cat, f, ts, bought =
-    ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9], ev[10]
+  local t, tp, offset, eid, user, item, cat, f, ts, bought, price =
+    ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9], ev[10], ev[11]
   local wm = watermarks[tp]
   if wm == nil then
     wm = tonumber(redis.call('HGET', req.wm, tp) or '-1')
@@ -103,6 +104,7 @@ for idx, ev in ipairs(req.events) do
       end
       visit(u, s, item, ts)
     end
+    if price then redis.call('HSET', t .. ':price', item, price) end
     if bought == 1 then
       redis.call('ZADD', u .. ':bought', 'GT', ts, item)
       touched[u .. ':bought'] = cfg.purchased_max

@@ -109,7 +109,7 @@ def create_app(settings: Settings) -> faust.App:
     store = Store(settings)
     sink = FaustSink(app)
 
-    model = ServingModel()
+    model = ServingModel(settings.retrieval_min_support)
     tracer = tracing.configure(settings, "streamapp-worker")
     interactions = InteractionProcessor(settings, store, sink, model, tracer)
     inventory = InventoryProcessor(settings, store, sink)

@@ -33,7 +33,7 @@ from streamapp.interactions import state_row
 from streamapp.ranker import RERANK_DEPTH, LearnedRanker
 from streamapp.ranking import Ranked
 from streamapp.recommend import recommend_user
-from streamapp.retrieval import Hits, Index, build_for
+from streamapp.retrieval import Hits, Index, build_for, retrievable
 from streamapp.settings import Settings
 from streamapp.store import Store, TenantSignals, UserSignals
 
@@ -186,7 +186,10 @@ async def evaluate(
                 gathered = await store.ingest(previous, [(TENANT, event.user_id)])
                 previous = [state_row(_as_event(event, n), "eval:0", n, landmark, settings)]
                 if n % settings.mf_rebuild_every == 0:
-                    index = build_for(*mf.item_vectors())
+                    ids, vectors = mf.item_vectors()
+                    index = build_for(
+                        *retrievable(ids, vectors, mf.supports(ids), settings.retrieval_min_support)
+                    )
                 vector = mf.user_vector(event.user_id)
                 retrieved = (
                     index.query(vector, settings.mf_candidates) if vector is not None else []

@@ -59,6 +59,7 @@ class ImplicitMF:
         self.cursor = 0
         self.rng = random.Random(seed)
         self.events = 0
+        self.support: dict[str, int] = {}
 
     def negative(self, positive: str) -> str | None:
         """An item drawn in proportion to recent popularity, other than ``positive``."""
@@ -73,6 +74,7 @@ class ImplicitMF:
     def learn_one(self, user: str, item: str, weight: float) -> None:
         """Learn that ``user`` interacted with ``item`` (``weight``: click 1, purchase more)."""
         self.events += 1
+        self.support[item] = self.support.get(item, 0) + 1
         # Materialise both vectors even when no negative can be drawn yet (the first events),
         # so every item seen is retrievable.
         self.model.u_latents[user] = self.model.u_latents[user]
@@ -119,3 +121,7 @@ class ImplicitMF:
         if not ids:
             return [], np.zeros((0, self.model.n_factors), dtype=np.float32)
         return ids, np.stack([self.model.i_latents[i] for i in ids]).astype(np.float32)
+
+    def supports(self, ids: Sequence[str]) -> np.ndarray:
+        """How many positives each item has learned from (its vector's evidence)."""
+        return np.fromiter((self.support.get(i, 0) for i in ids), dtype=np.uint32, count=len(ids))

@@ -1,8 +1,10 @@
 """The interaction path: validate → dead-letter → dedupe + decayed state → candidates → rank →
 commit → publish (the stages :mod:`streamapp.tracing` times).
 
-One batch costs two Redis round trips (ingest script, commit script) whatever its size; refresh
-requests (after a stock-out) ride the same path with no state change.
+One batch costs two Redis round trips (ingest script, commit script) whatever its size. Refresh
+requests (after a stock-out) change no state: a user whose last ranking still holds a full list
+in stock gets that ranking without the out-of-stock items (one more round trip for the batch,
+no ranking); the others are ranked again with the batch's other users.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from streamapp.ranking import Ranked, explore
 from streamapp.recommend import candidates_for, choose
 from streamapp.settings import Settings
 from streamapp.sink import Sink
-from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Gathered, Store
+from streamapp.store import (
+    APPLIED,
+    DUPLICATE,
+    REPLAYED,
+    Gathered,
+    ListToCommit,
+    Ranking,
+    Store,
+)
 from streamapp.tracing import BatchTraces, Stages
 
 log = logging.getLogger(__name__)
@@ -101,6 +111,7 @@ class InteractionProcessor:
         rows: list[tuple[Any, ...]] = []
         row_topics: list[str] = []
         triggers: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        changed: set[tuple[str, str]] = set()
         for record in records:
             contract = self.contracts[record.topic]
             try:
@@ -118,14 +129,19 @@ class InteractionProcessor:
                 continue
             rows.append(await self._row(record, event))
             row_topics.append(record.topic)
+            changed.add(key)
             cause = trigger(record, event["event_id"], event["ts"], "interaction")
             triggers[key] = (cause, record.timestamp_ms)
         stages.mark()
-        gathered = await self.store.ingest(rows, list(triggers))
+        corrections = [key for key in triggers if key not in changed]
+        stored = await self.store.rankings(corrections)
+        metrics.CORRECTIONS.labels("stored").inc(len(stored))
+        metrics.CORRECTIONS.labels("ranked").inc(len(corrections) - len(stored))
+        gathered = await self.store.ingest(rows, [key for key in triggers if key not in stored])
         stages.mark()
         for topic, status in zip(row_topics, gathered.status, strict=True):
             counts.events[(topic, OUTCOMES[status])] += 1
-        await self._publish(gathered, triggers, now, counts, stages, traces)
+        await self._publish(gathered, stored, triggers, now, counts, stages, traces)
         counts.flush()
         metrics.BATCH_SIZE.labels("interactions").observe(len(records))
         metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
@@ -141,14 +157,16 @@ class InteractionProcessor:
     async def _publish(
         self,
         gathered: Gathered,
+        stored: dict[tuple[str, str], Ranking],
         triggers: dict[tuple[str, str], tuple[dict[str, Any], int]],
         now: int,
         counts: metrics.BatchCounts,
         stages: Stages,
         traces: BatchTraces,
     ) -> None:
-        """Candidates for every user, then ranking, then commit and send: batch-wide stages
-        (each is one span of every traced event)."""
+        """Candidates for every gathered user, then ranking, then commit and send (with the
+        ``stored`` rankings that answer stock-outs): batch-wide stages, each one span of every
+        traced event. Lists from a stored ranking are not audited: they rank nothing anew."""
         settings = self.settings
         use_mf = settings.score_weights.get("mf", 0.0) != 0.0
         retrieved = (
@@ -165,7 +183,7 @@ class InteractionProcessor:
         stages.mark()
         ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
-        lists = []
+        lists: list[ListToCommit] = []
         explained: list[tuple[list[Ranked], list[Ranked]] | None] = []
         for user, found in zip(gathered.users, candidates, strict=True):
             audited = self.rng.random() < settings.audit_sample_rate
@@ -190,13 +208,20 @@ class InteractionProcessor:
             chosen = {r.item_id for r in shown}
             ordered = shown + [r for r in ranked if r.item_id not in chosen]
             fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
-            lists.append((user.tenant, user.user_id, head, fragments))
+            lists.append((user.tenant, user.user_id, head, fragments, version))
             explained.append((ordered, ranked) if audited else None)
+        for (tenant, user_id), ranking in stored.items():
+            cause = triggers[(tenant, user_id)][0]
+            head = recommendation_head(
+                tenant, user_id, now, ranking.version, settings.experiment_variant, cause
+            )
+            lists.append((tenant, user_id, head, ranking.ranked, ranking.version))
+            explained.append(None)
         stages.mark()
         traces.publishing(stages)
         messages = await self.store.commit_lists(lists, now)
         sent_at = now_ms()
-        for (tenant, user_id, _, _), (source, message), explanation in zip(
+        for (tenant, user_id, *_), (source, message), explanation in zip(
             lists, messages, explained, strict=True
         ):
             key = (tenant, user_id)

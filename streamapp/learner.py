@@ -100,6 +100,8 @@ class Learner:
             return
         for item, vector in zip(snapshot.ids, snapshot.vectors, strict=True):
             self.mf.model.i_latents[item] = vector.astype(np.float64)
+        if snapshot.support is not None:
+            self.mf.support = dict(zip(snapshot.ids, snapshot.support.tolist(), strict=True))
         self.mf.events = self.published_at_events = snapshot.events_seen
         self.ranker.warm_start(snapshot.ranker, int(snapshot.quality.get("ranker_examples", 0)))
         self.published_at_examples = self.ranker.examples
@@ -203,6 +205,7 @@ class Learner:
                 "ranker_examples": self.ranker.examples,
             },
             self.ranker.weights(),
+            self.mf.supports(ids),
         )
         await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
         self.published_at_events = self.mf.events

@@ -42,6 +42,12 @@ INVALIDATIONS = Counter(
 REFRESHES = Counter(
     "streamapp_refreshes_routed_total", "Users routed for a corrected list after a stock-out."
 )
+CORRECTIONS = Counter(
+    "streamapp_corrections_total",
+    "Corrected lists after a stock-out, by how: from the stored ranking, or ranked again (it "
+    "held too few items in stock, or there was none).",
+    ["answered"],
+)
 CONSUMER_LAG = Gauge(
     "streamapp_consumer_lag_messages",
     "Broker end offset minus committed offset, per group/topic/partition.",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from streamapp import metrics
-from streamapp.retrieval import Hits, SwappableIndex, build_for
+from streamapp.retrieval import Hits, SwappableIndex, build_for, retrievable
 from streamapp.snapshots import SnapshotError
 from streamapp.store import Store
 
@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 
 
 class ServingModel:
-    """Item vectors of the promoted snapshot behind a swappable retrieval index."""
+    """Item vectors of the promoted snapshot behind a swappable retrieval index (of the items
+    with at least ``min_support`` positives, :func:`streamapp.retrieval.retrievable`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_support: int = 1) -> None:
+        self.min_support = min_support
         self.index = SwappableIndex(build_for)
         self.version: str | None = None
         self.ranker: dict[str, float] = {}
@@ -50,12 +52,16 @@ class ServingModel:
                 "model load failed version=%s keeping=%s error=%s", promoted, self.version, exc
             )
             return
-        await self.index.rebuild(snapshot.ids, snapshot.vectors, promoted)
+        ids, vectors = retrievable(
+            snapshot.ids, snapshot.vectors, snapshot.support, self.min_support
+        )
+        await self.index.rebuild(ids, vectors, promoted)
         metrics.MODEL_LOADS.labels("loaded").inc()
         log.info(
-            "model loaded version=%s items=%d ranker_features=%d",
+            "model loaded version=%s items=%d retrievable=%d ranker_features=%d",
             promoted,
             len(snapshot.ids),
+            len(ids),
             len(snapshot.ranker),
         )
         self._publish_version(promoted, snapshot.ranker)

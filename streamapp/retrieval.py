@@ -127,6 +127,26 @@ class AnnoyIndex:
         return [self.query(v, k) for v in vectors]
 
 
+def retrievable(
+    ids: Sequence[str], vectors: np.ndarray, support: np.ndarray | None, min_support: int
+) -> tuple[list[str], np.ndarray]:
+    """The items worth retrieving: those learned from at least ``min_support`` positives.
+
+    An item seen once has a vector that is its random start plus one step: retrieving it is
+    noise, and most of a long-tail catalogue is such items (70 % of the Taobao log's items are
+    seen once), so leaving them out shrinks the index — and each query — several-fold. With no
+    support recorded (an older snapshot) every item is kept.
+
+    >>> ids, _ = retrievable(["a", "b"], np.eye(2), np.array([1, 3]), 2)
+    >>> ids
+    ['b']
+    """
+    if support is None or min_support <= 1:
+        return list(ids), vectors
+    keep = np.flatnonzero(support >= min_support)
+    return [ids[i] for i in keep.tolist()], vectors[keep]
+
+
 def build_for(
     ids: Sequence[str], vectors: np.ndarray, crossover: int = CROSSOVER, search_k: int = -1
 ) -> Index:

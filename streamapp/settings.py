@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     mf_loss: str = "pairwise"
     mf_candidates: int = 20
     mf_rebuild_every: int = 2000
+    retrieval_min_support: int = 2
     model_poll_s: float = 2.0
     snapshot_interval_s: float = 30.0
     learner_auto_promote: bool = True

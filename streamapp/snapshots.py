@@ -1,10 +1,11 @@
 """Versioned model snapshots: item vectors plus what is needed to trust and trace them.
 
-A snapshot is three Redis hash fields: ``meta`` (JSON: version, creation time, events seen,
+A snapshot is Redis hash fields: ``meta`` (JSON: version, creation time, events seen,
 input offsets, loss, dimensions, quality at publish time, the learned ranker's weights),
-``ids`` (JSON list) and ``vectors`` (raw little-endian float32, row-major). Raw floats keep it
-compact (4 bytes per factor) and fast to load (one ``frombuffer``, no parsing); :func:`decode`
-checks that the parts agree before serving trusts them.
+``ids`` (JSON list), ``vectors`` (raw little-endian float32, row-major) and ``support`` (raw
+little-endian uint32: positives each item was learned from; absent in older snapshots). Raw
+numbers keep it compact (4 bytes per factor) and fast to load (one ``frombuffer``, no parsing);
+:func:`decode` checks that the parts agree before serving trusts them.
 
 >>> snap = Snapshot("mf-1", 0, 3, {}, "pairwise", ["a", "b"], np.eye(2, dtype=np.float32), {})
 >>> decode(encode(snap)).ids
@@ -38,6 +39,7 @@ class Snapshot:
     vectors: np.ndarray
     quality: dict[str, float] = field(default_factory=dict)
     ranker: dict[str, float] = field(default_factory=dict)
+    support: np.ndarray | None = None
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -55,11 +57,14 @@ class Snapshot:
 
 def encode(snapshot: Snapshot) -> dict[str, bytes]:
     """The hash fields of a snapshot."""
-    return {
+    fields = {
         "meta": orjson.dumps(snapshot.meta()),
         "ids": orjson.dumps(snapshot.ids),
         "vectors": np.ascontiguousarray(snapshot.vectors, dtype="<f4").tobytes(),
     }
+    if snapshot.support is not None:
+        fields["support"] = np.ascontiguousarray(snapshot.support, dtype="<u4").tobytes()
+    return fields
 
 
 def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
@@ -83,6 +88,14 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
     vectors = np.frombuffer(parts["vectors"], dtype="<f4").reshape(len(ids), factors)
     if not np.isfinite(vectors).all():
         raise SnapshotError(f"snapshot {meta['version']!r} has non-finite vectors")
+    support = None
+    if "support" in parts:
+        if len(parts["support"]) != len(ids) * 4:
+            raise SnapshotError(
+                f"snapshot {meta['version']!r}: {len(ids)} ids need {len(ids) * 4} bytes of "
+                f"support, found {len(parts['support'])}"
+            )
+        support = np.frombuffer(parts["support"], dtype="<u4")
     try:
         ranker = {str(k): float(v) for k, v in meta.get("ranker", {}).items()}
     except (TypeError, ValueError, AttributeError) as exc:
@@ -101,6 +114,7 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
             k: float(v) for k, v in meta.get("quality", {}).items() if math.isfinite(float(v))
         },
         ranker=ranker,
+        support=support,
     )
 
 

@@ -121,6 +121,19 @@ class TenantSignals:
     margins: dict[str, float] = field(default_factory=dict)
 
 
+# A list for commit_lists: tenant, user, message head, ranked (item, JSON fragment, source)
+# deeper than the list, and the model version that ranked it.
+ListToCommit = tuple[str, str, str, list[tuple[str, str, str]], str]
+
+
+@dataclass
+class Ranking:
+    """A user's stored ranking: the model version that made it and its (item, fragment, source)."""
+
+    version: str
+    ranked: list[tuple[str, str, str]]
+
+
 @dataclass
 class Gathered:
     """What one ingest call returns: per-event outcome and the state to rank from."""
@@ -147,6 +160,7 @@ class Store:
         self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
         self._ingest = self.redis.register_script((LUA_DIR / "ingest.lua").read_text())
         self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
+        self._reserve = self.redis.register_script((LUA_DIR / "reserve.lua").read_text())
         self._inventory = self.redis.register_script((LUA_DIR / "inventory.lua").read_text())
         self._popular = self.redis.register_script((LUA_DIR / "popular.lua").read_text())
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
@@ -198,6 +212,8 @@ class Store:
         only known from logs that carry one (the evaluator's REES46); inventory events are the
         product table's usual source.
         """
+        if not events and not users:
+            return Gathered([], [], {})
         request = {"wm": self.watermark_key, "cfg": self._config, "events": events, "users": users}
         raw = await self._ingest(args=[orjson.dumps(request)])
         reply = orjson.loads(raw)
@@ -239,10 +255,9 @@ class Store:
             )
         return Gathered(status=_seq(reply["status"]), users=signals, tenants=tenants)
 
-    async def commit_lists(
-        self, lists: list[tuple[str, str, str, list[tuple[str, str, str]]]], now_ms: int
-    ) -> list[tuple[str, bytes]]:
-        """Make lists current (see ``lua/commit.lua``); returns (top source, final JSON) of each."""
+    async def commit_lists(self, lists: list[ListToCommit], now_ms: int) -> list[tuple[str, bytes]]:
+        """Make lists current and keep their rankings (see ``lua/commit.lua``); returns (top
+        source, final JSON) of each."""
         if not lists:
             return []
         request = {
@@ -253,6 +268,21 @@ class Store:
         }
         result = await self._commit(args=[orjson.dumps(request)])
         return [(source.decode(), message) for source, message in result]
+
+    async def rankings(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], Ranking]:
+        """The users' last rankings that a stock-out can be answered from (``lua/reserve.lua``):
+        those with a full list still in stock. A user missing from the answer is ranked again."""
+        if not users:
+            return {}
+        depth = 2 * self.settings.top_k
+        request = {"k": self.settings.top_k, "depth": depth, "users": users}
+        stored = await self._reserve(args=[orjson.dumps(request)])
+        out = {}
+        for user, raw in zip(users, stored, strict=True):
+            if raw:
+                version, ranked = orjson.loads(raw)
+                out[user] = Ranking(version, [(i, f, s) for i, f, s in _seq(ranked)])
+        return out
 
     async def apply_inventory(
         self, events: list[tuple[str, str, int, int, dict[str, Any]]]

@@ -3,7 +3,11 @@
 -- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
 -- stays current with an out-of-stock item.
 --
--- ARGV[1] = JSON {k, ttl, now, lists = [[tenant, user, head, [[item, fragment, source], ...]], ...]}
+-- The whole ranking (deeper than the list) is kept with the version that made it, so a later
+-- stock-out can be answered from it (reserve.lua).
+--
+-- ARGV[1] = JSON {k, ttl, now,
+--                 lists = [[tenant, user, head, [[item, fragment, source], ...], version], ...]}
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
@@ -39,6 +43,7 @@ for idx, list in ipairs(req.lists) do
   end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
   redis.call('SET', u .. ':last', message, 'EX', req.ttl)
+  redis.call('SET', u .. ':ranked', cjson.encode({list[5], ranked}), 'EX', req.ttl)
   out[idx] = {source, message}
 end
 return out

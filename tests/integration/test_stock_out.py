@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import jsonschema
+import orjson
 import pytest
 
 from streamapp.schemas import load
@@ -179,3 +182,99 @@ async def test_unknown_stock_items_are_dropped_when_configured(deployment, produ
     for record in recs.records:
         assert {i["item_id"] for i in record["items"]} <= {"known1", "known2"}
     assert {i["item_id"] for i in recs.records[-1]["items"]} == {"known1", "known2"}
+
+
+async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry(
+    deployment, producer
+):
+    """The corrected list is the user's last ranking without the item (the next ranked item
+    fills the slot, same scores, same version); once that ranking holds fewer than a full list
+    in stock, the user is ranked again and never shown an out-of-stock item."""
+    worker = deployment.worker().start()
+    clicks, inventory = deployment.topic("clicks"), deployment.topic("inventory")
+    t = now_ms() - 60_000
+    catalogue = [f"p{n:02d}" for n in range(40)]
+    for item in catalogue:
+        await send(
+            producer,
+            inventory,
+            item,
+            {"event_id": f"inv-{item}", "item_id": item, "stock": 3, "ts": t, "category": "bags"},
+        )
+    await wait_for(
+        lambda: deployment.redis.exists(*[f"default:item:{i}" for i in catalogue]) == 40,
+        what="the product table",
+    )
+    # Other shoppers make the catalogue popular and co-visited; "me" views a few items.
+    seq = 0
+    for n in range(120):
+        seq += 1
+        user = f"o{n % 12}"
+        item = catalogue[(n * 7) % 40]
+        await send(
+            producer,
+            clicks,
+            user,
+            {"event_id": f"e{seq}", "user_id": user, "item_id": item, "ts": t + seq},
+        )
+    for item in catalogue[:3]:
+        seq += 1
+        await send(
+            producer,
+            clicks,
+            "me",
+            {"event_id": f"e{seq}", "user_id": "me", "item_id": item, "ts": t + seq},
+        )
+    last = f"e{seq}"
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == last for r in rs))
+        version, ranked = orjson.loads(deployment.redis.get("default:u:me:ranked"))
+        assert len(ranked) == 20, "the ranking is kept twice the list length deep"
+        out: list[str] = []
+        for n in range(11):
+            current = lists_of(recs.records, "me")[-1]
+            shown = [i["item_id"] for i in current["items"]]
+            assert len(shown) == 10
+            gone = shown[0]
+            out.append(gone)
+            before = len(recs.records)
+            await send(
+                producer,
+                inventory,
+                gone,
+                {"event_id": f"out-{n}", "item_id": gone, "stock": 0, "ts": t + 1_000 + n},
+            )
+            await recs.until(
+                lambda rs, e=f"out-{n}", b=before: any(
+                    r["trigger"]["event_id"] == e and r["user_id"] == "me" for r in rs[b:]
+                )
+            )
+            corrected = next(
+                r
+                for r in recs.records[before:]
+                if r["trigger"]["event_id"] == f"out-{n}" and r["user_id"] == "me"
+            )
+            items = [i["item_id"] for i in corrected["items"]]
+            assert not set(items) & set(out), "never an out-of-stock item"
+            if n < 10:
+                # Ten items of the ranking are still in stock: answered from it, unchanged.
+                expected = [r for r in ranked if r[0] not in out][:10]
+                assert items == [r[0] for r in expected]
+                assert [orjson.dumps(i).decode() for i in corrected["items"]] == [
+                    r[1] for r in expected
+                ]
+                assert corrected["model_version"] == version
+        # The eleventh stock-out left 9 of the ranking in stock: ranked again, a full list.
+        assert len(items) == 10
+        _, reranked = orjson.loads(deployment.redis.get("default:u:me:ranked"))
+        assert not {r[0] for r in reranked} & set(out)
+    metrics = worker.text("/metrics")
+    assert corrections(metrics, "stored") >= 10
+    assert corrections(metrics, "ranked") >= 1
+
+
+def corrections(metrics: str, answered: str) -> float:
+    found = re.search(
+        rf'^streamapp_corrections_total{{answered="{answered}"}} (\S+)$', metrics, re.M
+    )
+    return float(found[1]) if found else 0.0

@@ -39,3 +39,10 @@ def test_reading_never_creates_vectors():
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="pairwise"):
         ImplicitMF(loss="hinge")
+
+
+def test_support_counts_positives_not_sampled_negatives():
+    mf = ImplicitMF(n_factors=4, seed=1)
+    for item in ["a", "b", "a", "c", "a"]:
+        mf.learn_one("u", item, 1.0)
+    assert mf.supports(["a", "b", "c", "never"]).tolist() == [3, 1, 1, 0]

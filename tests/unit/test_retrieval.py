@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from streamapp.retrieval import AnnoyIndex, ExactIndex, SwappableIndex, build_for
+from streamapp.retrieval import AnnoyIndex, ExactIndex, SwappableIndex, build_for, retrievable
 
 
 def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -79,3 +79,13 @@ def test_a_batch_of_queries_answers_each_as_a_single_query_would(factory):
     for many, one in zip(batched, single, strict=True):
         assert [s for _, s in many] == pytest.approx([s for _, s in one], rel=1e-5)
     assert index.query_many(queries[:0], 10) == []
+
+
+def test_only_items_with_enough_support_are_retrievable():
+    ids = ["a", "b", "c"]
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=np.float32)
+    kept, rows = retrievable(ids, vectors, np.array([1, 2, 5], dtype=np.uint32), 2)
+    assert kept == ["b", "c"]
+    assert np.array_equal(rows, vectors[1:])
+    assert retrievable(ids, vectors, None, 2)[0] == ids
+    assert retrievable(ids, vectors, np.zeros(3, dtype=np.uint32), 1)[0] == ids

@@ -18,6 +18,7 @@ def snapshot(version: str = "v1", items: int = 3) -> Snapshot:
         vectors,
         {"hit_rate": 0.25},
         {"bias": -1.5, "recent": 0.75},
+        np.arange(1, items + 1, dtype=np.uint32),
     )
 
 
@@ -28,6 +29,13 @@ def test_round_trip_keeps_everything():
     assert back.ids == original.ids
     assert np.array_equal(back.vectors, original.vectors)
     assert back.ranker == original.ranker
+    assert back.support is not None and back.support.tolist() == [1, 2, 3]
+
+
+def test_a_snapshot_without_support_still_loads():
+    fields = encode(snapshot())
+    del fields["support"]
+    assert decode(fields).support is None
 
 
 @pytest.mark.parametrize(
@@ -41,6 +49,7 @@ def test_round_trip_keeps_everything():
         (lambda f: f.update(meta=f["meta"].replace(b"0.75", b"NaN")), "unreadable"),
         (lambda f: f.update(meta=f["meta"].replace(b"0.75", b'"nan"')), "non-finite ranker"),
         (lambda f: f.update(meta=f["meta"].replace(b"0.75", b'"high"')), "unreadable ranker"),
+        (lambda f: f.update(support=f["support"][:-4]), "bytes of support"),
     ],
 )
 def test_a_damaged_snapshot_is_refused_with_a_reason(damage, message):

@@ -1,0 +1,26 @@
+-- The stored rankings a stock-out can be answered from without ranking again.
+--
+-- A stock-out changes no signal of the users who were shown the item, so their corrected list is
+-- their last ranking (kept by commit.lua, twice the list length deep) without the items now out
+-- of stock. That holds while the ranking still has a full list in stock, or held everything there
+-- was (shorter than the depth asked for); otherwise the user is ranked again.
+--
+-- ARGV[1] = JSON {k, depth, users = [[tenant, user], ...]}
+-- returns, per user, the stored JSON [model version, [[item, fragment, source], ...]] or false.
+local req = cjson.decode(ARGV[1])
+local out = {}
+for idx, pair in ipairs(req.users) do
+  local t, user = pair[1], pair[2]
+  local raw = redis.call('GET', t .. ':u:' .. user .. ':ranked')
+  out[idx] = false
+  if raw then
+    local ranked = cjson.decode(raw)[2]
+    local oos, in_stock = t .. ':oos', 0
+    for _, r in ipairs(ranked) do
+      if redis.call('SISMEMBER', oos, r[1]) == 0 then in_stock = in_stock + 1 end
+      if in_stock == req.k then break end
+    end
+    if in_stock >= req.k or (in_stock > 0 and #ranked < req.depth) then out[idx] = raw end
+  end
+end
+return out

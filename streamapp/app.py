@@ -28,6 +28,8 @@ from mode import Service
 
 from streamapp import api, lag, tracing, web
 from streamapp.events import now_ms
+from streamapp.fetch_batching import batch_fetches
+from streamapp.heap import tune_collector
 from streamapp.interactions import InteractionProcessor
 from streamapp.inventory import InventoryProcessor
 from streamapp.lag import LagReader
@@ -163,6 +165,7 @@ def create_app(settings: Settings) -> faust.App:
 def create_learner_app(settings: Settings) -> faust.App:
     """The learner: its own consumer group over clicks, carts and audit; snapshots on a timer."""
     app = _faust_app(settings, f"{settings.app_id}-learner", settings.learner_web_port)
+    batch_fetches(app, settings.learner_fetch_min_bytes, settings.learner_fetch_max_wait_ms)
     store = Store(settings)
     learner = Learner(settings, store)
 
@@ -194,6 +197,15 @@ def create_learner_app(settings: Settings) -> faust.App:
     return app
 
 
+class _Worker(faust.Worker):
+    """Faust's worker, with the garbage collector tuned once start-up is over
+    (:mod:`streamapp.heap`)."""
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        tune_collector()
+
+
 def run(app: faust.App, loglevel: str) -> None:
     """Run a Faust app until SIGTERM/SIGINT (blocks).
 
@@ -201,6 +213,6 @@ def run(app: faust.App, loglevel: str) -> None:
     DEBUG, so every aiokafka send and frame built a log record nobody printed (≈3 % of a busy
     worker's samples in py-spy).
     """
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker = _Worker(app, loglevel=loglevel)
     worker.spinner = None
     worker.execute_from_commandline()

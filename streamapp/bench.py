@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import datasets
+from streamapp.heap import tune_collector
 from streamapp.otlp_receiver import OtlpReceiver
 from streamapp.settings import Settings
 from streamapp.store import Store
@@ -378,6 +379,9 @@ async def _phases(
     tail = Tail(bench.settings)
     try:
         await bench.produce(producer, max_events)
+        # The event log and clients stay to the end: keep this process's own collections short,
+        # or its pauses would be timed as the worker's latency.
+        tune_collector()
         bare = await bench.bare_consumer(max_events)
         bench.start(workdir, with_learner, worker_env)
         worker_rate = await bench.throughput(max_events)

@@ -215,7 +215,7 @@ class InteractionProcessor:
             head = recommendation_head(
                 tenant, user_id, now, ranking.version, settings.experiment_variant, cause
             )
-            lists.append((tenant, user_id, head, ranking.ranked, ranking.version))
+            lists.append((tenant, user_id, head, ranking.ranked, False))
             explained.append(None)
         stages.mark()
         traces.publishing(stages)

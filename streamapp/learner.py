@@ -49,6 +49,20 @@ def model_id(tenant: str, value: str) -> str:
     return f"{tenant}:{value}"
 
 
+def snapshot_version(created_ms: int, events: int, examples: int) -> str:
+    """A snapshot's name: when, and how much it learned from (events, ranker examples).
+
+    A snapshot is only published when one of the two counts moved, so no two share a name —
+    the time alone does not do (two can come within a second: the ranker's labels arrive after
+    the events they follow).
+
+    >>> snapshot_version(1_795_729_394_000, 28, 4)
+    'mf-20261126T214314-28-4'
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(created_ms / 1000))
+    return f"mf-{stamp}-{events}-{examples}"
+
+
 class DriftMonitor:
     """ADWIN over a 0/1 prequential signal; ``update`` is True when the mean has shifted.
 
@@ -189,9 +203,7 @@ class Learner:
             return None
         ids, vectors = self.mf.item_vectors()
         created = now_ms()
-        version = (
-            f"mf-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(created / 1000))}-{self.mf.events}"
-        )
+        version = snapshot_version(created, self.mf.events, self.ranker.examples)
         snapshot = Snapshot(
             version,
             created,
@@ -207,7 +219,11 @@ class Learner:
             self.ranker.weights(),
             self.mf.supports(ids),
         )
-        await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
+        try:
+            await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
+        except SnapshotError as exc:
+            log.warning("snapshot not published: %s", exc)
+            return None
         self.published_at_events = self.mf.events
         self.published_at_examples = self.ranker.examples
         metrics.SNAPSHOT_TIME.set(created / 1000)

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     learner_auto_promote: bool = True
     learner_web_port: int = 6067
     learner_nice: int = 19
+    # The learner's fetches wait for this much data or this long (it has no latency target).
+    learner_fetch_min_bytes: int = 256 * 1024
+    learner_fetch_max_wait_ms: int = 500
     # The learned ranker: an audited list's label window, and whether serving re-ranks with it.
     ranker_window_s: float = 600.0
     learned_ranker: bool = True

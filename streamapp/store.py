@@ -45,7 +45,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streamapp.settings import Settings
-from streamapp.snapshots import Snapshot, decode, encode
+from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
 
@@ -122,8 +122,8 @@ class TenantSignals:
 
 
 # A list for commit_lists: tenant, user, message head, ranked (item, JSON fragment, source)
-# deeper than the list, and the model version that ranked it.
-ListToCommit = tuple[str, str, str, list[tuple[str, str, str]], str]
+# deeper than the list, and the model version that ranked it (False: the user's kept ranking).
+ListToCommit = tuple[str, str, str, list[tuple[str, str, str]], str | bool]
 
 
 @dataclass
@@ -337,13 +337,16 @@ class Store:
         return f"{self.settings.app_id}:promoted"
 
     async def save_snapshot(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
-        """Store a snapshot (and promote it).
+        """Store a snapshot (and promote it); an existing version is never overwritten (a worker
+        serving it would not notice the change).
 
         The newest ``keep`` snapshots stay, and so does every version in the promotion history
         (which a promotion here trims to its newest ``keep`` entries), so rollback always has
         something to return to.
         """
         models, promoted = self._models_key, self._promoted_key
+        if await self.redis.exists(self._model_key(snapshot.version)):
+            raise SnapshotError(f"snapshot {snapshot.version!r} exists: versions are immutable")
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._model_key(snapshot.version), mapping=cast(Any, encode(snapshot)))
             pipe.zadd(models, {snapshot.version: snapshot.created_at})

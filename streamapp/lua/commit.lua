@@ -3,8 +3,9 @@
 -- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
 -- stays current with an out-of-stock item.
 --
--- The whole ranking (deeper than the list) is kept with the version that made it, so a later
--- stock-out can be answered from it (reserve.lua).
+-- A new ranking (deeper than the list) is kept with the version that made it, so a later
+-- stock-out can be answered from it (reserve.lua); a list answered from a kept ranking has
+-- version false and leaves it as it is.
 --
 -- ARGV[1] = JSON {k, ttl, now,
 --                 lists = [[tenant, user, head, [[item, fragment, source], ...], version], ...]}
@@ -43,7 +44,9 @@ for idx, list in ipairs(req.lists) do
   end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
   redis.call('SET', u .. ':last', message, 'EX', req.ttl)
-  redis.call('SET', u .. ':ranked', cjson.encode({list[5], ranked}), 'EX', req.ttl)
+  if list[5] then
+    redis.call('SET', u .. ':ranked', cjson.encode({list[5], ranked}), 'EX', req.ttl)
+  end
   out[idx] = {source, message}
 end
 return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.snapshots import Snapshot
+from streamapp.snapshots import Snapshot, SnapshotError
 from streamapp.store import Store
 
 pytestmark = pytest.mark.integration
@@ -33,6 +33,10 @@ async def test_round_trip_promote_and_rollback(deployment):
         loaded = await store.load_snapshot("v2")
         assert loaded.ids == ["a", "b"] and loaded.vectors.shape == (2, 2)
         assert [m["version"] for m in await store.snapshot_metas()] == ["v1", "v2", "v3"]
+        with pytest.raises(SnapshotError, match="immutable"):
+            await store.save_snapshot(snapshot("v2", 9), promote=True)
+        assert (await store.load_snapshot("v2")).events_seen == 2
+        assert await store.promoted_version() == "v2"
 
         await store.promote("v3")
         assert await store.promoted_version() == "v3"

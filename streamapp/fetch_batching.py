@@ -7,7 +7,7 @@ CPU went to Faust's consumer thread, taken from the worker on the same cores (it
 p99 went ≈140 → ≈45 ms with 256 KiB / 500 ms, measured by ``streamapp bench``).
 
 aiokafka keeps the constructor's fetch settings on the consumer until ``start()`` builds its
-fetcher from them; this transport sets them in between. ``tests/unit/test_fetch_batching.py``
+fetcher from them; this transport sets them in between. ``tests/integration/test_fetch_batching.py``
 fails if an aiokafka or Faust upgrade moves either seam.
 """
 

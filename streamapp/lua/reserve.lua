@@ -3,7 +3,8 @@
 -- A stock-out changes no signal of the users who were shown the item, so their corrected list is
 -- their last ranking (kept by commit.lua, twice the list length deep) without the items now out
 -- of stock. That holds while the ranking still has a full list in stock, or held everything there
--- was (shorter than the depth asked for); otherwise the user is ranked again.
+-- was (shorter than the depth asked for) and some of it is in stock; otherwise the user is
+-- ranked again.
 --
 -- ARGV[1] = JSON {k, depth, users = [[tenant, user], ...]}
 -- returns, per user, the stored JSON [model version, [[item, fragment, source], ...]] or false.

@@ -4,7 +4,7 @@ Faust builds its aiokafka consumer with ``fetch_min_bytes=1`` and offers no sett
 the broker answers a fetch as soon as one record is there. For the learner, which has no latency
 target, that meant a fetch round trip every millisecond or two at 1,000 events/s: about half its
 CPU went to Faust's consumer thread, taken from the worker on the same cores (its freshness
-p99 went ≈140 → ≈45 ms with 256 KiB / 500 ms, measured by ``streamapp bench``).
+p99 went from 106–157 ms to 40–72 ms with 256 KiB / 500 ms, in runs of the bench phases).
 
 aiokafka keeps the constructor's fetch settings on the consumer until ``start()`` builds its
 fetcher from them; this transport sets them in between. ``tests/integration/test_fetch_batching.py``

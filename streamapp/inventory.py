@@ -57,7 +57,7 @@ class InventoryProcessor:
             )
             for _, event in accepted
         ]
-        outcomes = await self.store.apply_inventory(rows)
+        outcomes = await self.store.apply_inventory(rows, now)
         for (record, event), outcome in zip(accepted, outcomes, strict=True):
             if outcome.status == STALE:
                 stale = InvalidEvent(

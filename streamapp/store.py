@@ -285,13 +285,16 @@ class Store:
         return out
 
     async def apply_inventory(
-        self, events: list[tuple[str, str, int, int, dict[str, Any]]]
+        self, events: list[tuple[str, str, int, int, dict[str, Any]]], now_ms: int
     ) -> list[InventoryOutcome]:
-        """Upsert products and the out-of-stock set (see ``lua/inventory.lua``)."""
+        """Upsert products and the out-of-stock set (see ``lua/inventory.lua``); a stock-out
+        names the users whose list, as of ``now_ms``, is still within its lifetime."""
         if not events:
             return []
         cfg = {"new_arrivals_max": self.settings.new_arrivals_max}
-        raw = await self._inventory(args=[orjson.dumps({"cfg": cfg, "events": events})])
+        horizon = now_ms - self.settings.user_ttl_s * 1000
+        request = {"cfg": cfg, "horizon": horizon, "events": events}
+        raw = await self._inventory(args=[orjson.dumps(request)])
         return [
             InventoryOutcome(status, transition, _seq(users))
             for status, transition, users in orjson.loads(raw)

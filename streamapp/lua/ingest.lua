@@ -19,11 +19,14 @@ local touched_users = {}
 local touched = {}  -- key -> bound, trimmed once per batch
 
 -- Increments are summed per (key, member) in Lua and written once per batch: a user's session
--- items pair up again and again within a batch, and one ZINCRBY replaces many.
+-- items pair up again and again within a batch, and one ZINCRBY replaces many. A summed key is
+-- trimmed only if it gained a member (ZINCRBY answering the increment itself: the old score
+-- was 0), which most popularity and co-visitation increments do not.
 local acc = {}
+local bounds = {}
 local function add(key, member, f, limit)
   local k = acc[key]
-  if k == nil then k = {}; acc[key] = k; touched[key] = limit end
+  if k == nil then k = {}; acc[key] = k; bounds[key] = limit end
   k[member] = (k[member] or 0) + f
 end
 
@@ -114,7 +117,9 @@ for idx, ev in ipairs(req.events) do
 end
 
 for key, members in pairs(acc) do
-  for member, f in pairs(members) do redis.call('ZINCRBY', key, f, member) end
+  for member, f in pairs(members) do
+    if tonumber(redis.call('ZINCRBY', key, f, member)) == f then touched[key] = bounds[key] end
+  end
 end
 for u, writes in pairs(session_writes) do
   for item, ts in pairs(writes) do redis.call('ZADD', u .. ':recent', 'GT', ts, item) end

@@ -9,7 +9,11 @@
 -- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
 -- ingest.lua empties item by item as interactions arrive.
 --
--- ARGV[1] = JSON {cfg = {new_arrivals_max}, events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
+-- Users are read from the reverse index within the list horizon (entries older than a list's
+-- lifetime are trimmed only when commit.lua adds to that item's index).
+--
+-- ARGV[1] = JSON {cfg = {new_arrivals_max}, horizon = ms,
+--                 events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
 -- returns JSON [[status (1 applied | 4 stale), transition ('out'|'in'|''), [user, ...]], ...]
 local req = cjson.decode(ARGV[1])
 local out = {}
@@ -34,7 +38,7 @@ for idx, ev in ipairs(req.events) do
     if stock <= 0 then
       if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
       redis.call('ZREM', t .. ':instock', item)
-      users = redis.call('ZRANGE', t .. ':shown:' .. item, 0, -1)
+      users = redis.call('ZRANGE', t .. ':shown:' .. item, req.horizon, '+inf', 'BYSCORE')
     else
       if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
       redis.call('ZADD', t .. ':instock', ts, item)

@@ -1,0 +1,124 @@
+"""Memory is bounded by configuration: every bounded structure stays within its bound in the
+real Redis, across batches that add members and batches that only raise existing scores
+(``ingest.lua`` trims a summed key only when it gained a member). And the stock-out reverse
+index follows each list's changes (``commit.lua``) and the list lifetime (``inventory.lua``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamapp.store import Store
+
+pytestmark = pytest.mark.integration
+
+BOUNDS = {
+    "covisit_max": 3,
+    "popularity_max": 5,
+    "user_items_max": 4,
+    "user_categories_max": 2,
+    "category_popularity_max": 3,
+    "session_items": 3,
+    "seen_event_ids": 6,
+    "purchased_max": 2,
+}
+
+
+def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tuple[object, ...]]:
+    """Ingest rows (see ``Store.ingest``) for (user, item, category, purchased) events; later
+    events weigh a little more, so which members a bound keeps does not hang on ties."""
+    return [
+        (
+            "default",
+            "clicks:0",
+            first_offset + n,
+            f"e{first_offset + n}",
+            user,
+            item,
+            cat,
+            1.0 + n / 100,
+            1_000 + first_offset + n,
+            bought,
+            False,
+        )
+        for n, (user, item, cat, bought) in enumerate(events)
+    ]
+
+
+def members(client, pattern: str) -> dict[str, dict[bytes, float]]:
+    return {
+        key.decode(): dict(client.zrange(key, 0, -1, withscores=True))
+        for key in client.scan_iter(match=pattern)
+    }
+
+
+async def test_every_bounded_structure_stays_within_its_bound(deployment):
+    settings = deployment.settings.model_copy(update=BOUNDS)
+    client = deployment.redis
+    new_members = [(f"u{n % 2}", f"i{n}", f"c{n % 4}", int(n % 3 == 0)) for n in range(24)]
+    # Only repeats of items every structure already holds: scores rise, no member is added.
+    repeats = [(f"u{n % 2}", f"i{22 + n % 2}", f"c{(22 + n % 2) % 4}", False) for n in range(6)]
+    async with Store(settings) as store:
+        await store.ingest(rows(0, new_members), [])
+        before = members(client, "default:*")
+        await store.ingest(rows(100, repeats), [])
+        after = members(client, "default:*")
+        await store.ingest(rows(200, new_members[:8]), [])
+        final = members(client, "default:*")
+
+    def bound(key: str) -> int:
+        suffixes = {
+            ":items": "user_items_max",
+            ":cats": "user_categories_max",
+            ":recent": "session_items",
+            ":ids": "seen_event_ids",
+            ":bought": "purchased_max",
+        }
+        for suffix, name in suffixes.items():
+            if key.startswith("default:u:") and key.endswith(suffix):
+                return BOUNDS[name]
+        if key == "default:pop":
+            return BOUNDS["popularity_max"]
+        if key.startswith("default:catpop:"):
+            return BOUNDS["category_popularity_max"]
+        assert key.startswith("default:cv:"), key
+        return BOUNDS["covisit_max"]
+
+    for state in (before, after, final):
+        assert state, "the batches wrote nothing"
+        over = {key: len(m) for key, m in state.items() if len(m) > bound(key)}
+        assert not over, f"structures over their bound: {over}"
+    # The first batch went past every bound before trimming; the repeats added nothing but
+    # raised scores; the last batch brought members back, so trimming was needed again.
+    assert len(before["default:pop"]) == BOUNDS["popularity_max"]
+    summed = [k for k in before if not k.endswith((":ids", ":recent", ":bought"))]
+    assert {k: set(after[k]) for k in summed} == {k: set(before[k]) for k in summed}
+    assert after["default:pop"][b"i23"] > before["default:pop"][b"i23"]
+    assert b"i7" not in before["default:pop"] and b"i7" not in final["default:pop"]
+
+
+async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
+    settings = deployment.settings
+    client = deployment.redis
+    now = 10_000_000_000_000
+    ttl_ms = settings.user_ttl_s * 1000
+
+    def listed(user: str, *items: str) -> tuple[object, ...]:
+        ranked = [[item, f'{{"item_id":"{item}"}}', "popular"] for item in items]
+        return ("default", user, '{"items":[', ranked, "v1")
+
+    async with Store(settings) as store:
+        await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
+        assert client.zrange("default:shown:b", 0, -1) == [b"u1", b"u2"]
+        await store.commit_lists([listed("u1", "b", "d")], now + 1)
+        assert client.smembers("default:u:u1:shown") == {b"b", b"d"}
+        assert client.zrange("default:shown:a", 0, -1) == []
+        assert client.zscore("default:shown:b", "u1") == now + 1
+
+        stock_out = [("default", "b", 5, 0, {})]
+        (outcome,) = await store.apply_inventory(stock_out, now + 2)
+        assert sorted(outcome.affected_users) == ["u1", "u2"]
+        # When u2's list reaches the end of its lifetime, only u1 (committed later) is named.
+        restock = [("default", "b", 6, 3, {})]
+        await store.apply_inventory(restock, now + 3)
+        (later,) = await store.apply_inventory([("default", "b", 7, 0, {})], now + 1 + ttl_ms)
+        assert later.affected_users == ["u1"]

@@ -198,6 +198,7 @@ def _bench(args: argparse.Namespace) -> int:
             stockouts=args.stockouts,
             with_learner=not args.no_learner,
             tracing_sample=args.tracing_sample,
+            warmup=args.warmup,
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -423,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="freshness, invalidation and throughput benchmark")
     bench.add_argument("--rate", type=int, default=1000, help="steady events/s for freshness")
     bench.add_argument("--seconds", type=float, default=10.0)
+    bench.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds at --rate before freshness is timed"
+    )
     bench.add_argument(
         "--max-events", type=int, default=100_000, help="events for the max-throughput phase"
     )

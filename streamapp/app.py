@@ -108,6 +108,7 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
 def create_app(settings: Settings) -> faust.App:
     """Build the worker app: topics, agents, lag timer and web pages."""
     app = _faust_app(settings, settings.app_id, settings.web_port)
+    batch_fetches(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
     store = Store(settings)
     sink = FaustSink(app)
 

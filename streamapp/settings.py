@@ -46,9 +46,12 @@ class Settings(BaseSettings):
     # How long a worker that died silently keeps its partitions before the group moves them.
     session_timeout_s: float = 30.0
 
-    # Batching on the hot path.
+    # Batching on the hot path: the broker holds each fetch up to fetch_max_wait_ms (while the
+    # worker processes the batch before), then a batch takes what arrived within batch_within_s.
     batch_max: int = 1000
-    batch_within_s: float = 0.005
+    batch_within_s: float = 0.003
+    fetch_min_bytes: int = 64 * 1024
+    fetch_max_wait_ms: int = 4
 
     # Decayed state.
     half_life_s: float = 86400.0

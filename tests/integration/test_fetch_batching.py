@@ -1,4 +1,4 @@
-"""The learner's fetch batching reaches the fetcher aiokafka builds when it starts.
+"""The worker's and the learner's fetch batching reach the fetcher aiokafka builds at start.
 
 The setting is applied through a seam of Faust and aiokafka (see ``streamapp.fetch_batching``);
 this fails if an upgrade of either moves it.
@@ -16,9 +16,14 @@ from streamapp.settings import get_settings
 pytestmark = pytest.mark.integration
 
 
-async def test_the_learner_fetches_in_batches_and_the_worker_does_not(stack):
+async def test_worker_and_learner_fetch_with_their_own_batching(stack):
     settings = get_settings().model_copy(
-        update={"learner_fetch_min_bytes": 123_456, "learner_fetch_max_wait_ms": 321}
+        update={
+            "learner_fetch_min_bytes": 123_456,
+            "learner_fetch_max_wait_ms": 321,
+            "fetch_min_bytes": 4_321,
+            "fetch_max_wait_ms": 3,
+        }
     )
     loop = asyncio.get_running_loop()
     learner = create_learner_app(settings).consumer._thread._create_consumer(loop=loop)
@@ -28,7 +33,8 @@ async def test_the_learner_fetches_in_batches_and_the_worker_does_not(stack):
     try:
         assert learner._fetcher._fetch_min_bytes == 123_456
         assert learner._fetcher._fetch_max_wait_ms == 321
-        assert worker._fetcher._fetch_min_bytes == 1, "serving fetches without waiting"
+        assert worker._fetcher._fetch_min_bytes == 4_321
+        assert worker._fetcher._fetch_max_wait_ms == 3
     finally:
         for consumer in (learner, worker):
             await consumer.stop()

@@ -65,7 +65,10 @@ class Settings(BaseSettings):
         }
     )
     session_items: int = 20
-    covisit_window: int = 5
+    # Co-visitation pairs an item with the newest N of the session (and reads their neighbours):
+    # 3 rather than 5 is ≈40 % fewer increments and reads, with NDCG@10 0.1116 → 0.1125 on
+    # Taobao and 0.2914 → 0.2918 on REES46 (`streamapp evaluate`).
+    covisit_window: int = 3
     user_items_max: int = 200
     user_categories_max: int = 50
     covisit_max: int = 100

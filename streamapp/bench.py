@@ -7,11 +7,12 @@ timestamps. Phases:
 
 1. bare: a plain aiokafka consume loop over N pre-produced click records (the baseline);
 2. throughput: the worker processes the same N records; events/s from first to last applied;
-3. freshness: R events/s for a warm-up (not measured), then for T seconds; produce →
-   recommendation consumed, per event. The warm-up is there because a broker's JVM compiles
-   its small-request paths only under that load: on a freshly started broker the first
-   measured 20 s gave p99 146–189 ms with the broker at ≈55 % CPU, and ≈60 ms with it at
-   ≈22 % once warm;
+3. freshness: R events/s for a warm-up (not timed), then for T seconds; produce →
+   recommendation consumed, per event. A fresh broker's JVM is still compiling (``jstat``
+   counted 2,700 → 7,500 compiled methods over the first 70 s of a bench): right after a
+   broker start, 20 s timed without a warm-up gave p99 147 and 189 ms with the broker at ≈55 %
+   CPU (≈22 % once warm), and the first run with the 10 s warm-up still gave 79 ms — on a
+   fresh stack, time the second run;
 4. invalidation: stock-outs of items in current lists; produce → every affected user's
    corrected list consumed.
 """

@@ -21,7 +21,7 @@ local touched = {}  -- key -> bound, trimmed once per batch
 -- Increments are summed per (key, member) in Lua and written once per batch: a user's session
 -- items pair up again and again within a batch, and one ZINCRBY replaces many. A summed key is
 -- trimmed only if it gained a member (ZINCRBY answering the increment itself: the old score
--- was 0), which most popularity and co-visitation increments do not.
+-- was 0), which repeat increments (a popular item, a frequent pair) do not.
 local acc = {}
 local bounds = {}
 local function add(key, member, f, limit)

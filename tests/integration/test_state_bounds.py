@@ -6,6 +6,7 @@ index follows each list's changes (``commit.lua``) and the list lifetime (``inve
 from __future__ import annotations
 
 import pytest
+import redis
 
 from streamapp.store import Store
 
@@ -44,7 +45,7 @@ def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tup
     ]
 
 
-def members(client, pattern: str) -> dict[str, dict[bytes, float]]:
+def members(client: redis.Redis, pattern: str) -> dict[str, dict[bytes, float]]:
     return {
         key.decode(): dict(client.zrange(key, 0, -1, withscores=True))
         for key in client.scan_iter(match=pattern)
@@ -56,7 +57,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
     client = deployment.redis
     new_members = [(f"u{n % 2}", f"i{n}", f"c{n % 4}", int(n % 3 == 0)) for n in range(24)]
     # Only repeats of items every structure already holds: scores rise, no member is added.
-    repeats = [(f"u{n % 2}", f"i{22 + n % 2}", f"c{(22 + n % 2) % 4}", False) for n in range(6)]
+    repeats = [(f"u{n % 2}", f"i{22 + n % 2}", f"c{(22 + n % 2) % 4}", 0) for n in range(6)]
     async with Store(settings) as store:
         await store.ingest(rows(0, new_members), [])
         before = members(client, "default:*")
@@ -87,8 +88,9 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
         assert state, "the batches wrote nothing"
         over = {key: len(m) for key, m in state.items() if len(m) > bound(key)}
         assert not over, f"structures over their bound: {over}"
-    # The first batch went past every bound before trimming; the repeats added nothing but
-    # raised scores; the last batch brought members back, so trimming was needed again.
+    # The first batch went past the bounds (24 items for 5 places in popularity); the repeats
+    # added no member anywhere, only raised scores; the last batch brought members back, so
+    # trimming was needed again.
     assert len(before["default:pop"]) == BOUNDS["popularity_max"]
     summed = [k for k in before if not k.endswith((":ids", ":recent", ":bought"))]
     assert {k: set(after[k]) for k in summed} == {k: set(before[k]) for k in summed}

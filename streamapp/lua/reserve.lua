@@ -16,10 +16,13 @@ for idx, pair in ipairs(req.users) do
   out[idx] = false
   if raw then
     local ranked = cjson.decode(raw)[2]
-    local oos, in_stock = t .. ':oos', 0
-    for _, r in ipairs(ranked) do
-      if redis.call('SISMEMBER', oos, r[1]) == 0 then in_stock = in_stock + 1 end
-      if in_stock == req.k then break end
+    local ids = {}
+    for i, r in ipairs(ranked) do ids[i] = r[1] end
+    local in_stock = 0
+    if #ids > 0 then
+      for _, out_of_stock in ipairs(redis.call('SMISMEMBER', t .. ':oos', unpack(ids))) do
+        if out_of_stock == 0 then in_stock = in_stock + 1 end
+      end
     end
     if in_stock >= req.k or (in_stock > 0 and #ranked < req.depth) then out[idx] = raw end
   end

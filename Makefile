@@ -29,7 +29,10 @@ down:
 	@bash deploy/kafka/kafka.sh down
 	@bash deploy/redis/redis.sh down
 
-demo: up
+# The data set is checked before the stack starts: without it there is nothing to show.
+demo: venv
+	@$(BIN)/streamapp datasets $${DEMO_DATASET:-rees46} >/dev/null
+	@$(MAKE) --no-print-directory up
 	@bash deploy/demo.sh
 
 lint: venv

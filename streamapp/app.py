@@ -72,11 +72,15 @@ def records(events: Sequence[EventT]) -> list[Record]:
 def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
     """A Faust app with our conventions: raw bytes, at-least-once, nothing auto-created, and
     none of Faust's own web pages."""
+    # Faust creates its data folder without its parents: on a fresh checkout `.stack/faust`
+    # does not exist, and the worker would die at start.
+    datadir = settings.datadir / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
-        datadir=str(settings.datadir / app_id),
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         processing_guarantee="at_least_once",

@@ -1,4 +1,4 @@
-"""Readers of the real event logs in ``../shared/datasets/``, as time-ordered interactions.
+"""Readers of the real event logs (``STREAMAPP_DATASETS_DIR``), as time-ordered interactions.
 
 Three formats: ``taobao`` (Alibaba UserBehavior: no header, seconds), ``rees46`` (eCommerce
 behaviour data: header, UTC date strings, price and brand on every event) and ``csv`` (header
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamapp.settings import ROOT
+from streamapp.errors import MissingLogError, UsageError
+from streamapp.settings import get_settings
 
-DATASETS_DIR = ROOT.parent / "shared" / "datasets"
-DEFAULT_PATHS = {
-    "taobao": DATASETS_DIR / "taobao-userbehavior-815u" / "UserBehavior.csv",
-    "rees46": DATASETS_DIR / "rees46-oct2019-slice" / "2019-Oct.csv",
+# The named logs, relative to the datasets folder.
+NAMED_LOGS = {
+    "taobao": Path("taobao-userbehavior-815u") / "UserBehavior.csv",
+    "rees46": Path("rees46-oct2019-slice") / "2019-Oct.csv",
 }
 
 # Source labels → our interaction kinds: click, fav, cart_add, cart_remove, purchase.
@@ -95,13 +96,37 @@ def _csv(path: Path) -> Iterator[Interaction]:
 READERS = {"taobao": _taobao, "rees46": _rees46, "csv": _csv}
 
 
+def locate(fmt: str, path: Path | None = None, datasets_dir: Path | None = None) -> Path:
+    """The file a log is read from: ``path`` if given, else the named log in the datasets folder.
+
+    Raises :class:`MissingLogError` saying where it looked and how to get the log, because a
+    newcomer's first replay is the likeliest place to meet a missing file.
+
+    >>> locate("rees46", datasets_dir=Path("/nowhere"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    streamapp.errors.MissingLogError: the rees46 event log is not at /nowhere/rees46-oct2019-...
+    """
+    if fmt not in READERS:
+        raise UsageError(f"unknown log format {fmt!r}; use one of {', '.join(sorted(READERS))}")
+    if path is not None:
+        if not path.is_file():
+            raise MissingLogError(f"no such event log: {path}")
+        return path
+    if fmt not in NAMED_LOGS:
+        raise UsageError(f"format {fmt!r} has no named log: give the file with --path")
+    folder = datasets_dir or get_settings().datasets_dir
+    source = folder / NAMED_LOGS[fmt]
+    if not source.is_file():
+        raise MissingLogError(
+            f"the {fmt} event log is not at {source}: put the shared datasets folder there "
+            "(its README.md names the public origin of each log), point STREAMAPP_DATASETS_DIR "
+            "at the folder that holds it, or pass the file with --path"
+        )
+    return source
+
+
 def load(fmt: str, path: Path | None = None) -> list[Interaction]:
     """All interactions of a log, sorted by time (stable: ties keep file order)."""
-    if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(READERS)}")
-    source = path or DEFAULT_PATHS.get(fmt)
-    if source is None:
-        raise ValueError("format 'csv' needs a path")
-    rows = list(READERS[fmt](Path(source)))
+    rows = list(READERS[fmt](locate(fmt, path)))
     rows.sort(key=lambda r: r.ts_ms)
     return rows

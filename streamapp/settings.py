@@ -14,9 +14,12 @@ import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamapp.contracts import SCHEMAS_DIR, TOPICS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,11 +34,15 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     app_id: str = "streamapp"
     topic_prefix: str = ""
-    topics_dir: Path = ROOT / "topics"
-    schemas_dir: Path = ROOT / "schemas"
+    topics_dir: Path = TOPICS_DIR
+    schemas_dir: Path = SCHEMAS_DIR
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # Faust's data folder (created with its parents when a worker or the learner starts).
     datadir: Path = Path(".stack/faust")
+    # Where `replay`, `evaluate` and `bench` find the named logs (taobao, rees46): by default
+    # the shared datasets beside the checkout.
+    datasets_dir: Path = ROOT.parent / "shared" / "datasets"
 
     # Input contract.
     tenants: tuple[str, ...] = ("default",)
@@ -139,6 +146,22 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Physical topic name: the configurable prefix lets tenants share a cluster."""
         return f"{self.topic_prefix}{name}"
+
+
+def redact(url: str) -> str:
+    """A connection URL fit for a log line or an error: its password replaced by ``***``.
+
+    >>> redact("rediss://app:s3cret@redis.internal:6380/0")
+    'rediss://app:***@redis.internal:6380/0'
+    >>> redact("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @lru_cache(maxsize=1)

@@ -37,17 +37,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
+from streamapp.package_data import folder
 from streamapp.settings import Settings
 from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
 
-LUA_DIR = Path(__file__).resolve().parent / "lua"
+LUA_DIR = folder("streamapp", "lua")
 
 APPLIED, DUPLICATE, REPLAYED, STALE = 1, 2, 3, 4
 

@@ -17,6 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.new_partitions import NewPartitions
 from aiokafka.errors import for_code
 
+from streamapp.errors import UsageError
 from streamapp.settings import Settings
 
 
@@ -34,9 +35,19 @@ class TopicSpec:
 
 
 def load_specs(settings: Settings) -> list[TopicSpec]:
-    """All topic declarations, sorted by name, with ``topic_prefix`` applied."""
+    """All topic declarations, sorted by name, with ``topic_prefix`` applied.
+
+    None at all is an error, not an empty plan: applying or checking nothing would report a
+    cluster that matches while the worker's topics do not exist.
+    """
+    paths = sorted(Path(settings.topics_dir).glob("*.yaml"))
+    if not paths:
+        raise UsageError(
+            f"no topic declarations (*.yaml) in {settings.topics_dir}; "
+            "STREAMAPP_TOPICS_DIR must name a folder of them"
+        )
     specs = []
-    for path in sorted(Path(settings.topics_dir).glob("*.yaml")):
+    for path in paths:
         doc: dict[str, Any] = yaml.safe_load(path.read_text())
         specs.append(
             TopicSpec(

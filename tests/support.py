@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +26,26 @@ from streamapp.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin" / "streamapp"
 REDIS_DB = 9
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The repository as a clone of the work tree would give it (tracked files and new ones git
+    does not ignore, nothing an earlier run left behind), with the installed virtual environment."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = ROOT / name
+        if not os.path.lexists(source):
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
 
 
 def free_port() -> int:

@@ -50,6 +50,7 @@ up() {
     (java_cmd kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" -c "$state/server.properties") >/dev/null
   fi
   : > "$log"
+  echo "kafka.sh: starting Apache Kafka $version on 127.0.0.1:$port (usually ready within 10 s)" >&2
   (java_cmd kafka.Kafka "$state/server.properties") >"$state/stdout.log" 2>&1 &
   echo $! > "$pidfile"
   for _ in $(seq 1 240); do

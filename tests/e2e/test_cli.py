@@ -11,6 +11,7 @@ import pytest
 
 from streamapp import openapi
 from streamapp.schemas import load
+from streamapp.settings import Settings
 from tests.support import BIN, wait_for
 
 pytestmark = pytest.mark.integration
@@ -108,25 +109,104 @@ async def test_replay_of_a_csv_log_reaches_the_worker_and_lag_drains(deployment,
     jsonschema.validate(served, openapi.document()["components"]["schemas"]["UserRecommendations"])
 
 
+SECRET = "hunter2-not-for-logs"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "says"),
     [
-        (
-            ["evaluate", "--format", "rees46", "--limit", "5"],
-            {"STREAMAPP_REDIS_URL": "redis://127.0.0.1:1/0"},
-            "Redis is not reachable",
+        pytest.param(
+            ["model", "list"],
+            {"STREAMAPP_REDIS_URL": f"redis://app:{SECRET}@127.0.0.1:1/0"},
+            "Redis does not answer at redis://app:***@127.0.0.1:1/0",
+            id="redis-unreachable",
         ),
-        (["lag"], {"STREAMAPP_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "Kafka is not reachable"),
+        pytest.param(
+            ["worker"],
+            {"STREAMAPP_REDIS_URL": f"redis://:{SECRET}@127.0.0.1:1/0"},
+            "Redis does not answer at redis://:***@127.0.0.1:1/0",
+            id="worker-redis-unreachable",
+        ),
+        pytest.param(
+            ["lag"],
+            {"STREAMAPP_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+            "Kafka does not answer at 127.0.0.1:1",
+            id="kafka-unreachable",
+        ),
+        pytest.param(
+            ["learner"],
+            {"STREAMAPP_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+            "Kafka does not answer at 127.0.0.1:1",
+            id="learner-kafka-unreachable",
+        ),
+        pytest.param(
+            ["replay", "--dataset", "csv", "--path", "/no/such/events.csv"],
+            {},
+            "no such event log: /no/such/events.csv",
+            id="missing-file",
+        ),
+        pytest.param(
+            ["evaluate", "--format", "rees46"],
+            {"STREAMAPP_DATASETS_DIR": "/no/datasets"},
+            "the rees46 event log is not at /no/datasets/rees46-oct2019-slice/2019-Oct.csv",
+            id="missing-dataset",
+        ),
+        pytest.param(
+            ["replay", "--dataset", "csv"],
+            {},
+            "format 'csv' has no named log: give the file with --path",
+            id="csv-without-path",
+        ),
+        pytest.param(
+            ["watch"],
+            {"STREAMAPP_TOP_K": "abc"},
+            "bad setting: STREAMAPP_TOP_K='abc': Input should be a valid integer",
+            id="bad-setting",
+        ),
+        pytest.param(
+            ["settings"],
+            {"STREAMAPP_WEIGHTS": "{click: 1}"},
+            "bad setting: STREAMAPP_WEIGHTS is not valid JSON",
+            id="bad-json-setting",
+        ),
+        pytest.param(
+            ["model", "promote"],
+            {},
+            "the following arguments are required: version",
+            id="missing-argument",
+        ),
     ],
 )
-def test_cli_says_what_to_start_when_a_service_is_missing(args, env, says, tmp_path):
+def test_cli_error_a_user_can_fix_is_one_line_with_exit_code_2(args, env, says, stack, tmp_path):
+    # With the stack up, each case fails on the one thing it breaks (a worker checks Kafka
+    # before Redis); a missing file is reported before any service is asked.
     out = subprocess.run(
-        [str(BIN), *args, "--out", str(tmp_path)] if args[0] == "evaluate" else [str(BIN), *args],
-        env={"PATH": "/usr/bin:/bin", **env},
+        [str(BIN), *args],
+        env={"PATH": "/usr/bin:/bin", "STREAMAPP_DATADIR": str(tmp_path), **env},
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert out.returncode == 2
-    assert says in out.stderr and "make up" in out.stderr
+    assert out.returncode == 2, out
+    assert says in out.stderr
+    assert "Traceback" not in out.stderr
+    assert SECRET not in out.stderr + out.stdout
+    # One line, or argparse's usage line and its error.
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 or (len(lines) == 2 and lines[0].startswith("usage:")), out.stderr
+
+
+def test_settings_lists_every_setting_without_passwords():
+    out = subprocess.run(
+        [str(BIN), "settings"],
+        env={"PATH": "/usr/bin:/bin", "STREAMAPP_REDIS_URL": f"rediss://app:{SECRET}@r:6380/1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert SECRET not in out.stdout
+    assert "STREAMAPP_REDIS_URL=rediss://app:***@r:6380/1" in out.stdout.splitlines()
+    assert len(out.stdout.splitlines()) == len(Settings.model_fields)

@@ -39,7 +39,7 @@ async def test_apply_is_idempotent_and_check_reports_drift(stack):
         assert f"created {prefix}inventory (3 partitions)" in created.stdout
         assert cli("check", prefix=prefix).returncode == 0
         again = cli("apply", prefix=prefix)
-        assert again.stdout.strip() == "topics already match topics/"
+        assert again.stdout.strip() == "topics already match the declarations"
 
         async with TopicAdmin(settings) as admin:
             await admin.admin.alter_configs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -25,14 +26,40 @@ def test_every_part_of_the_stack_is_a_service():
     assert SERVICES["redis"]["image"].startswith("redis:7")
 
 
-def test_kafka_is_single_node_kraft_on_our_port():
+def listeners(variable: str) -> dict[str, str]:
+    """``NAME://host:port`` entries of a Kafka listener variable, by name."""
+    entries = (entry.split("://") for entry in env("kafka")[variable].split(","))
+    return {name: address for name, address in entries}
+
+
+def test_kafka_is_single_node_kraft_of_the_local_stacks_version():
     kafka = env("kafka")
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
-    for service in ("topics", "worker", "learner", "replay"):
-        assert env(service)["STREAMAPP_KAFKA_BOOTSTRAP"] == advertised
+    pom = (ROOT / "deploy/kafka/pom.xml").read_text()
+    local = re.search(r"<kafka.version>(.+)</kafka.version>", pom)
+    assert local is not None
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{local[1]}"
+
+
+def test_kafka_answers_containers_and_clients_on_the_host():
+    advertised = listeners("KAFKA_ADVERTISED_LISTENERS")
+    bound = listeners("KAFKA_LISTENERS")
+    internal = env("kafka")["KAFKA_INTER_BROKER_LISTENER_NAME"]
+    for service in ("topics", "worker", "learner", "replay", "lag-exporter"):
+        assert env(service)["STREAMAPP_KAFKA_BOOTSTRAP"] == advertised[internal], service
+    # The host listener advertises the address our CLI and the README's kcat lines use by
+    # default, and the container port behind it is the one published on the host's loopback.
+    host = next(name for name, address in advertised.items() if address.startswith("127.0.0.1:"))
+    assert advertised[host] == Settings().kafka_bootstrap
+    port = advertised[host].rsplit(":", 1)[1]
+    assert bound[host] == f":{port}"
+    assert f"127.0.0.1:{port}:{port}" in SERVICES["kafka"]["ports"]
+    protocols = dict(
+        p.split(":") for p in env("kafka")["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert set(bound) == set(protocols)
 
 
 def test_host_ports_are_loopback_and_match_our_defaults():
@@ -43,8 +70,12 @@ def test_host_ports_are_loopback_and_match_our_defaults():
         "worker": str(defaults.web_port),
     }
     for service, port in expected.items():
-        (mapping,) = SERVICES[service]["ports"]
-        assert mapping == f"127.0.0.1:{port}:{port}"
+        assert f"127.0.0.1:{port}:{port}" in SERVICES[service]["ports"]
+    assert all(
+        mapping.startswith("127.0.0.1:")
+        for service in SERVICES.values()
+        for mapping in service.get("ports", ())
+    )
     assert env("worker")["STREAMAPP_WEB_PORT"] == str(defaults.web_port)
 
 
@@ -80,7 +111,8 @@ def test_grafana_is_provisioned_with_our_datasource_and_dashboard():
     assert all(p.startswith("127.0.0.1:") for p in SERVICES["grafana"]["ports"])
 
 
-def test_worker_image_ships_contracts():
+def test_replay_finds_the_mounted_datasets():
+    (mount,) = SERVICES["replay"]["volumes"]
+    target = mount.split(":")[1]
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for folder in ("streamapp", "topics", "schemas"):
-        assert f"COPY {folder} ./{folder}" in dockerfile
+    assert f"STREAMAPP_DATASETS_DIR={target}" in dockerfile

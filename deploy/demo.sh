@@ -32,7 +32,9 @@ cleanup() {
   wait 2>/dev/null || true
   echo; say "stopped (logs in $logs/). Kafka and Redis still run: 'make down' stops them."
 }
-trap cleanup INT TERM EXIT
+# Ctrl-C is how a demo ends, not a failure.
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 # A process that should run until Ctrl-C has exited: show why and stop.
 died() {

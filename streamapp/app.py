@@ -18,15 +18,20 @@ in-flight message (faust-streaming #606).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import cast
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, cast
 
 import faust
 from faust import Stream
+from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 from mode import Service
 
-from streamapp import api, lag, tracing, web
+from streamapp import api, lag, metrics, tracing, web
+from streamapp.batch_runner import BatchRunner, Health
 from streamapp.events import now_ms
 from streamapp.fetch_batching import batch_fetches
 from streamapp.heap import tune_collector
@@ -37,24 +42,80 @@ from streamapp.learner import Learner
 from streamapp.messages import Headers, Record
 from streamapp.model import ServingModel
 from streamapp.settings import Settings
+from streamapp.sink import NoOutputs
 from streamapp.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class FaustSink:
-    """Sends through the worker's own producer, which Faust flushes before each commit."""
+    """Sends through the worker's own producer and keeps every delivery to confirm it."""
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
+        self.pending: list[asyncio.Future[Any]] = []
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
-        await self.app.producer.send(topic, key, value, None, None, list(headers or ()) or None)
+        try:
+            delivery = await self.app.producer.send(
+                topic, key, value, None, None, list(headers or ()) or None
+            )
+        except ProducerSendError as exc:
+            # Faust wraps what aiokafka refuses at once (a record over the request size); the
+            # cause says whether it can pass.
+            raise (exc.__cause__ or exc) from None
+        self.pending.append(asyncio.ensure_future(delivery))
+
+    async def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def abandon(self) -> None:
+        pending, self.pending = self.pending, []
+        for delivery in pending:
+            delivery.add_done_callback(_collect)
+
+
+def _collect(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
 
 
 def batches(settings: Settings, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
     """Events with their Kafka metadata, acked only when the next batch is asked for."""
     return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+
+
+@contextlib.asynccontextmanager
+async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]:
+    """Keep a batch from being acknowledged unless the block finishes.
+
+    ``take_events`` acks a batch in a ``finally`` when its generator moves on or is closed,
+    also when the agent is cancelled (shutdown, rebalance) in the middle of a batch that keeps
+    failing; Faust then commits those offsets and the events are lost. One more reference per
+    message makes that ack a mere decrement: the message is acknowledged (and its offset can be
+    committed) only after our own ack below, which an exception or a cancellation skips.
+    """
+    for event in events:
+        event.message.incref()
+    yield
+    for event in events:
+        await stream.ack(event)
+
+
+async def carry_on(task: str, work: Awaitable[object]) -> None:
+    """Run one tick of a timer: a failure is logged and counted, and the timer runs again next
+    time (an exception would stop the service, and with it the worker's consumption)."""
+    try:
+        await work
+    except Exception:
+        metrics.BACKGROUND_FAILURES.labels(task).inc()
+        log.exception("background task failed task=%s; it runs again at its next tick", task)
 
 
 def records(events: Sequence[EventT]) -> list[Record]:
@@ -120,6 +181,13 @@ def create_app(settings: Settings) -> faust.App:
     tracer = tracing.configure(settings, "streamapp-worker")
     interactions = InteractionProcessor(settings, store, sink, model, tracer)
     inventory = InventoryProcessor(settings, store, sink)
+    health = Health()
+    interaction_batches = BatchRunner(
+        "interactions", interactions.process, sink, interactions.dead_letters.reject, health
+    )
+    inventory_batches = BatchRunner(
+        "inventory", inventory.process, sink, inventory.dead_letters.reject, health
+    )
 
     input_topic = raw_topic(
         app, settings.topic("clicks"), settings.topic("carts"), settings.topic("refresh")
@@ -129,12 +197,14 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(input_topic, concurrency=1)
     async def interaction_agent(stream: StreamT) -> None:
         async for batch in batches(settings, stream):
-            await interactions.process(records(batch))
+            async with held(stream, batch):
+                await interaction_batches.run(records(batch))
 
     @app.agent(inventory_topic, concurrency=1)
     async def inventory_agent(stream: StreamT) -> None:
         async for batch in batches(settings, stream):
-            await inventory.process(records(batch))
+            async with held(stream, batch):
+                await inventory_batches.run(records(batch))
 
     @app.service
     class Connections(Service):
@@ -155,14 +225,17 @@ def create_app(settings: Settings) -> faust.App:
 
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:
-            await model.refresh(store)
+            await carry_on("follow_model", model.refresh(store))
 
         @Service.timer(settings.lag_interval_s)
         async def export_lag(self) -> None:
+            await carry_on("export_lag", self._export_lag())
+
+        async def _export_lag(self) -> None:
             rows = await self.lag_reader.group_lag(settings.app_id)
             lag.export(settings.app_id, rows, now_ms())
 
-    web.register_operations(app, store)
+    web.register_operations(app, store, health)
     api.register(app, settings, store, model)
     return app
 
@@ -178,10 +251,13 @@ def create_learner_app(settings: Settings) -> faust.App:
         app, settings.topic("clicks"), settings.topic("carts"), settings.topic("audit")
     )
 
+    learning = BatchRunner("learner", learner.process, NoOutputs(), learner.skip, Health())
+
     @app.agent(inputs, concurrency=1)
     async def learn(stream: StreamT) -> None:
         async for batch in batches(settings, stream):
-            await learner.process(records(batch))
+            async with held(stream, batch):
+                await learning.run(records(batch))
 
     @app.service
     class Snapshots(Service):
@@ -196,9 +272,9 @@ def create_learner_app(settings: Settings) -> faust.App:
 
         @Service.timer(settings.snapshot_interval_s)
         async def publish(self) -> None:
-            await learner.publish()
+            await carry_on("publish_snapshot", learner.publish())
 
-    web.register_operations(app, store)
+    web.register_operations(app, store, learning.health)
     return app
 
 

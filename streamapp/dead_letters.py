@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka.errors import KafkaError
+
 from streamapp import metrics
-from streamapp.events import InvalidEvent
+from streamapp.events import InvalidEvent, now_ms
+from streamapp.failures import reason
 from streamapp.messages import Record, dead_letter
 from streamapp.settings import Settings
 from streamapp.sink import Sink
 
 log = logging.getLogger(__name__)
+
+# A failure's text is kept short: the original bytes are what a dead letter is for.
+MAX_ERROR_CHARS = 1000
 
 
 class DeadLetters:
@@ -27,3 +33,13 @@ class DeadLetters:
         counts.dead_letters[error.reason] += 1
         counts.events[(record.topic, "dead_letter")] += 1
         await self.sink.send(self.topic, record.topic.encode(), dead_letter(record, error, now))
+
+    async def reject(self, record: Record, exc: BaseException) -> None:
+        """A record whose processing fails for good, narrowed down to it alone by the batch
+        runner: ``output_rejected`` when the broker refused what it produced (too large, not
+        authorised), ``processing_failed`` for anything else (a script error, a bug)."""
+        kind = "output_rejected" if isinstance(exc, KafkaError) else "processing_failed"
+        counts = metrics.BatchCounts()
+        detail = f"{reason(exc)}: {exc}"[:MAX_ERROR_CHARS]
+        await self.send(record, InvalidEvent(kind, detail), now_ms(), counts)
+        counts.flush()

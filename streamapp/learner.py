@@ -134,6 +134,11 @@ class Learner:
         for (tenant, user), vector in (await self.store.read_user_vectors(missing)).items():
             self.mf.model.u_latents[model_id(tenant, user)] = np.asarray(vector)
 
+    async def skip(self, record: Record, exc: BaseException) -> None:
+        """A record the learner fails on for good (the batch runner narrowed it down and logged
+        it): the worker owns dead letters, so the learner only leaves it out of training."""
+        metrics.LEARNER_SKIPPED.inc()
+
     async def process(self, records: list[Record]) -> None:
         limits = limits_at(self.settings, now_ms())
         events: list[dict[str, Any]] = []

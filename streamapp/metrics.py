@@ -28,6 +28,21 @@ BATCH_SECONDS = Histogram(
     ["agent"],
     buckets=LATENCY_BUCKETS,
 )
+BATCH_FAILURES = Counter(
+    "streamapp_batch_failures_total",
+    "Failed attempts to process a batch (it is retried, never acknowledged), by agent and reason.",
+    ["agent", "reason"],
+)
+STALLED_SINCE = Gauge(
+    "streamapp_stalled_since_timestamp_seconds",
+    "When an agent's current batch first failed (0 while it flows): it retries until it succeeds.",
+    ["agent"],
+)
+BACKGROUND_FAILURES = Counter(
+    "streamapp_background_failures_total",
+    "Failures of a timer or background task, which logs them and carries on.",
+    ["task"],
+)
 FRESHNESS_SECONDS = Histogram(
     "streamapp_event_to_publish_seconds",
     "From an input record's Kafka timestamp to the publish of the list it caused.",
@@ -67,6 +82,10 @@ MODEL_VERSION = Gauge(
     ["version"],
 )
 LEARNER_EVENTS = Counter("streamapp_learner_events_total", "Interaction records the learner read.")
+LEARNER_SKIPPED = Counter(
+    "streamapp_learner_skipped_events_total",
+    "Records the learner failed on for good and left out of training (logged with the reason).",
+)
 RANKER_FEATURES = Gauge(
     "streamapp_model_ranker_features",
     "Weights of the learned ranker the worker serves (0: hand-weighted order).",

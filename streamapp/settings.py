@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Where things are.
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Longest wait for one Redis reply (a batch's scripts included) before the call fails and
+    # the batch is retried.
+    redis_timeout_s: float = 5.0
     app_id: str = "streamapp"
     topic_prefix: str = ""
     topics_dir: Path = TOPICS_DIR

@@ -157,7 +157,13 @@ class Store:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        # A Redis that stops answering (frozen, partitioned) must fail a call, not hang it: the
+        # batch runner then retries and reports the stall.
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
         self._ingest = self.redis.register_script((LUA_DIR / "ingest.lua").read_text())
         self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
         self._reserve = self.redis.register_script((LUA_DIR / "reserve.lua").read_text())

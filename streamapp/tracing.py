@@ -16,6 +16,7 @@ does not trace. ``console`` prints spans; ``otlp`` exports OTLP/HTTP to
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ from streamapp.messages import Headers, Record
 from streamapp.settings import Settings
 
 TRACEPARENT = "traceparent"
+# version (not ff) - trace id (not all zero) - parent id (not all zero) - flags, lower-case hex.
+_TRACEPARENT_FORMAT = re.compile(
+    rb"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+)
 STAGES = ("decode", "state", "candidates", "rank", "publish")
 PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -72,9 +77,19 @@ def shutdown() -> None:
 
 
 def traceparent(headers: Headers) -> bytes | None:
+    """An input's W3C ``traceparent`` if it is well-formed, else None.
+
+    Input headers are not trusted: whatever is carried over lands on every list and refresh the
+    event causes, so a header of any size or shape could make the broker refuse those outputs.
+
+    >>> traceparent([("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    b'00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    >>> traceparent([("traceparent", b"00-" + b"x" * 10_000)]) is None
+    True
+    """
     for key, value in headers:
         if key == TRACEPARENT:
-            return value
+            return value if _TRACEPARENT_FORMAT.fullmatch(value) else None
     return None
 
 

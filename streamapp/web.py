@@ -10,14 +10,15 @@ from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
 from streamapp.api import view_problem
+from streamapp.batch_runner import Health
 from streamapp.store import Store
 
 
-def register_operations(app: faust.App, store: Store) -> None:
+def register_operations(app: faust.App, store: Store, health: Health) -> None:
     """Health, readiness and metrics: every streamapp process serves these."""
 
     @app.page("/healthz")
-    class Health(View):
+    class Alive(View):
         """Alive: the event loop answers."""
 
         async def get(self, request: Request) -> Response:
@@ -25,9 +26,13 @@ def register_operations(app: faust.App, store: Store) -> None:
 
     @app.page("/readyz")
     class Ready(View):
-        """Ready: Redis answers and the consumer has partitions assigned."""
+        """Ready: no agent is stalled on a failing batch, Redis answers and the consumer has
+        partitions assigned."""
 
         async def get(self, request: Request) -> Response:
+            stalled = health.problem()
+            if stalled is not None:
+                return view_problem(request, 503, "not-ready", "Not ready", stalled)
             try:
                 await store.redis.ping()
             except RedisError as exc:

@@ -2,8 +2,10 @@
 -- An update older than the one stored is refused (stale). For every event at zero stock the
 -- users whose current list shows the item are returned, read atomically with the SADD to the
 -- out-of-stock set, so a list committed before it is refreshed and one committed after it
--- filters the item (see commit.lua). Returning them again for a repeated stock-out makes a
--- replay after a crash re-route refreshes that may not have been sent.
+-- filters the item (see commit.lua). A replay of the very event that took the item out (same ts:
+-- a batch retried, or re-read after a crash) returns them again, so refreshes that may not have
+-- been sent are routed again; a newer stock-out of an item already out of stock changes
+-- nothing and returns nobody.
 --
 -- An in-stock item nobody has interacted with yet (not in the popularity ranking) joins its
 -- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
@@ -38,7 +40,9 @@ for idx, ev in ipairs(req.events) do
     if stock <= 0 then
       if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
       redis.call('ZREM', t .. ':instock', item)
-      users = redis.call('ZRANGE', t .. ':shown:' .. item, req.horizon, '+inf', 'BYSCORE')
+      if transition == 'out' or ts == stored then
+        users = redis.call('ZRANGE', t .. ':shown:' .. item, req.horizon, '+inf', 'BYSCORE')
+      end
     else
       if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
       redis.call('ZADD', t .. ':instock', ts, item)

@@ -124,3 +124,24 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         await store.apply_inventory(restock, now + 3)
         (later,) = await store.apply_inventory([("default", "b", 7, 0, {})], now + 1 + ttl_ms)
         assert later.affected_users == ["u1"]
+
+
+async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_again(deployment):
+    now = 10_000_000_000_000
+
+    def listed(user: str, *items: str) -> tuple[object, ...]:
+        ranked = [[item, f'{{"item_id":"{item}"}}', "popular"] for item in items]
+        return ("default", user, '{"items":[', ranked, "v1")
+
+    async with Store(deployment.settings) as store:
+        await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b")], now)
+        stock_out = [("default", "b", 5, 0, {})]
+        (first,) = await store.apply_inventory(stock_out, now + 1)
+        assert (first.transition, sorted(first.affected_users)) == ("out", ["u1", "u2"])
+        # The same event again (a retried batch, a re-read after a crash): its refreshes may not
+        # have reached the broker, so the users are named again.
+        (replayed,) = await store.apply_inventory(stock_out, now + 2)
+        assert (replayed.transition, sorted(replayed.affected_users)) == ("", ["u1", "u2"])
+        # A newer stock=0 for an item already out of stock changes nothing and sends nothing.
+        (repeated,) = await store.apply_inventory([("default", "b", 9, 0, {})], now + 3)
+        assert (repeated.transition, repeated.affected_users) == ("", [])

@@ -3,6 +3,9 @@ and the worker ends with the state a never-disturbed worker makes of the same ev
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +21,7 @@ from tests.faults.injection import (
     report,
 )
 from tests.state import UNBOUNDED, assert_same_state, from_scratch, snapshot, wait_drained
-from tests.support import Worker, wait_for
+from tests.support import ROOT, Worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,5 +85,28 @@ async def test_worker_stopped_during_a_stalled_batch_commits_nothing_of_it(deplo
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, "worker stopped in a stalled batch", sent, time.monotonic() - resumed)
     state = snapshot(deployment.redis, at)
+    assert_same_state(state, await from_scratch(deployment, at))
+    await assert_every_user_got_a_list_after_their_last_event(deployment)
+
+
+async def test_redis_killed_and_restarted_from_its_append_only_file_loses_nothing(deployment):
+    client = deployment.redis
+    ours = ROOT / ".stack" / "redis"
+    if client.config_get("dir")["dir"] != str(ours) or client.config_get("appendonly") != {
+        "appendonly": "yes"
+    }:
+        pytest.fail(f"needs the suite's own Redis (deploy/redis/redis.sh, data in {ours})")
+    at, sent = await start_replay(deployment)
+    worker = deployment.worker(**FAULTS).start()
+    await wait_for(lambda: applied(deployment) > EVENTS // 4, timeout=120, what="a quarter")
+    pid = redis_pid(client)
+    os.kill(pid, signal.SIGKILL)
+    await wait_for(lambda: "stalled" in readiness(worker)[1], timeout=30, what="a stalled batch")
+    subprocess.run(["bash", str(ROOT / "deploy/redis/redis.sh"), "up"], check=True, timeout=60)
+    assert redis_pid(client) != pid
+    resumed = time.monotonic()
+    await wait_drained(deployment, deployment.settings.app_id)
+    await report(deployment, "redis killed and restarted", sent, time.monotonic() - resumed)
+    state = snapshot(client, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

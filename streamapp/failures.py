@@ -7,15 +7,20 @@ other exception (a Lua error, a record the broker refuses for good, a bug) is *d
 retrying the whole batch forever would stall every event behind it, so the batch is narrowed
 down to the events that cause it (:mod:`streamapp.batch_runner`).
 
+redis-py turns most error replies into a class of their own (``OOM …`` into
+``OutOfMemoryError``, without the prefix), which is what is checked:
+
 >>> import redis.exceptions as r
->>> is_transient(r.ResponseError("OOM command not allowed when used memory > 'maxmemory'."))
+>>> is_transient(r.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."))
+True
+>>> is_transient(r.ResponseError("BUSY Redis is busy running a script."))
 True
 >>> is_transient(r.ResponseError("ERR user_script:12: attempt to index a nil value"))
 False
->>> reason(r.BusyLoadingError("Redis is loading the dataset in memory"))
-'redis_busy_loading'
->>> reason(r.ResponseError("OOM command not allowed when used memory > 'maxmemory'."))
-'redis_oom'
+>>> reason(r.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."))
+'redis_out_of_memory'
+>>> reason(r.ResponseError("BUSY Redis is busy running a script."))
+'redis_busy'
 """
 
 from __future__ import annotations
@@ -23,23 +28,43 @@ from __future__ import annotations
 import re
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["backoff_s", "is_transient", "reason"]
 
-# Redis error prefixes of a server that is busy, loading, failing over or out of memory.
-TRANSIENT_REPLIES = ("OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+# A Redis that is away, loading, failing over, out of memory or waiting for a cluster slot.
+TRANSIENT_REDIS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    MasterDownError,
+    TryAgainError,
+    ClusterDownError,
+)
+# A busy script or server has no class of its own: its reply starts with the word.
+BUSY_REPLY = "BUSY "
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def is_transient(exc: BaseException) -> bool:
     """Will the same work succeed once the services are back?"""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError | BusyLoadingError | ReadOnlyError):
+    if isinstance(exc, TRANSIENT_REDIS):
         return True
     if isinstance(exc, ResponseError):
-        return str(exc).startswith(TRANSIENT_REPLIES)
+        return str(exc).startswith(BUSY_REPLY)
     if isinstance(exc, KafkaError):
         return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)
     # Sockets, and asyncio's timeouts (the builtin TimeoutError, an OSError).

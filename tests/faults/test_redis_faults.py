@@ -30,6 +30,13 @@ EVENTS = 4_000
 FAULTS = {**UNBOUNDED, "STREAMAPP_REDIS_TIMEOUT_S": "0.5"}
 
 
+def failures(worker: Worker, reason: str) -> float:
+    """Failed attempts of the interactions agent with ``reason``, from the worker's metrics."""
+    prefix = f'streamapp_batch_failures_total{{agent="interactions",reason="{reason}"}} '
+    lines = [line for line in worker.text("/metrics").splitlines() if line.startswith(prefix)]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
 def readiness(worker: Worker) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/readyz", timeout=5) as r:
@@ -107,6 +114,31 @@ async def test_redis_killed_and_restarted_from_its_append_only_file_loses_nothin
     resumed = time.monotonic()
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, "redis killed and restarted", sent, time.monotonic() - resumed)
+    state = snapshot(client, at)
+    assert_same_state(state, await from_scratch(deployment, at))
+    await assert_every_user_got_a_list_after_their_last_event(deployment)
+
+
+async def test_redis_out_of_memory_stalls_then_resumes_without_loss(deployment):
+    client = deployment.redis
+    at, sent = await start_replay(deployment)
+    worker = deployment.worker(**FAULTS).start()
+    await wait_for(lambda: applied(deployment) > 0, timeout=60, what="the first batch applied")
+    limit = client.config_get("maxmemory")["maxmemory"]
+    # Below what Redis holds: with noeviction every write is refused (OOM) until it is raised.
+    client.config_set("maxmemory", client.info("memory")["used_memory"] // 2)
+    try:
+        # Long enough for a failure taken for a lasting one to be narrowed down and rejected.
+        await wait_for(
+            lambda: failures(worker, "redis_out_of_memory") >= 6, timeout=60, what="6 failures"
+        )
+        assert "stalled" in readiness(worker)[1]
+    finally:
+        client.config_set("maxmemory", limit)
+    resumed = time.monotonic()
+    await wait_drained(deployment, deployment.settings.app_id)
+    await report(deployment, "redis out of memory", sent, time.monotonic() - resumed)
+    assert 'streamapp_dead_letters_total{reason="processing_failed"}' not in worker.text("/metrics")
     state = snapshot(client, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from streamapp.batch_runner import BatchRunner, Health
 from streamapp.messages import Record
@@ -74,7 +74,7 @@ def runner(processor: Processor, sink: Outputs, rejected: list[tuple[int, str]])
     "transient",
     [
         RedisConnectionError("Connection refused"),
-        ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
+        OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
         ResponseError("BUSY Redis is busy running a script."),
         KafkaConnectionError("broker down"),
         TimeoutError(),

@@ -27,7 +27,7 @@ from typing import Any, cast
 import faust
 from faust import Stream
 from faust.exceptions import ProducerSendError
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 from mode import Service
 
 from streamapp import api, lag, metrics, tracing, web
@@ -44,6 +44,7 @@ from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.sink import NoOutputs
 from streamapp.store import Store
+from streamapp.watermarks import forget_replaced_logs
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,18 @@ def create_app(settings: Settings) -> faust.App:
         async def _export_lag(self) -> None:
             rows = await self.lag_reader.group_lag(settings.app_id)
             lag.export(settings.app_id, rows, now_ms())
+
+    @app.on_partitions_assigned.connect
+    async def check_watermarks(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Before the assigned partitions are consumed (see :mod:`streamapp.watermarks`);
+        Faust sends the assigned partitions as the signal's one argument."""
+        (assigned,) = cast(tuple[set[TP]], args)
+
+        async def check() -> None:
+            async with LagReader(settings.kafka_bootstrap, f"{settings.app_id}-wm") as reader:
+                await forget_replaced_logs(store, reader, assigned)
+
+        await carry_on("check_watermarks", check())
 
     web.register_operations(app, store, health)
     api.register(app, settings, store, model)

@@ -86,6 +86,11 @@ class LagReader:
     ) -> None:
         await self.stop()
 
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset the next record of each partition will get."""
+        ends: dict[TopicPartition, int] = await self.consumer.end_offsets(partitions)
+        return ends
+
     async def group_lag(self, group: str, topics: set[str] | None = None) -> list[PartitionLag]:
         """Lag of every partition ``group`` has committed (optionally only ``topics``)."""
         committed = await self.admin.list_consumer_group_offsets(group)

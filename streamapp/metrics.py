@@ -38,6 +38,10 @@ STALLED_SINCE = Gauge(
     "When an agent's current batch first failed (0 while it flows): it retries until it succeeds.",
     ["agent"],
 )
+LOGS_REPLACED = Counter(
+    "streamapp_logs_replaced_total",
+    "Input partitions found shorter than the state's watermark (a topic deleted and recreated).",
+)
 BACKGROUND_FAILURES = Counter(
     "streamapp_background_failures_total",
     "Failures of a timer or background task, which logs them and carries on.",

@@ -194,6 +194,16 @@ class Store:
     def watermark_key(self) -> str:
         return f"{self.settings.app_id}:wm"
 
+    async def watermarks(self) -> dict[str, int]:
+        """The last applied offset of every input ``topic:partition`` the state has seen."""
+        raw = await self.redis.hgetall(self.watermark_key)
+        return {_text(tp): int(offset) for tp, offset in raw.items()}
+
+    async def forget_watermarks(self, partitions: list[str]) -> None:
+        """Drop the watermarks of partitions whose log is not the one they were taken from."""
+        if partitions:
+            await self.redis.hdel(self.watermark_key, *partitions)
+
     async def landmark(self, tenant: str, first_ts: float) -> float:
         """The tenant's forward-decay landmark, set to ``first_ts`` by the very first event.
 

@@ -27,7 +27,7 @@ from typing import Any, cast
 import faust
 from faust import Stream
 from faust.exceptions import ProducerSendError
-from faust.types import TP, EventT, StreamT
+from faust.types import EventT, StreamT
 from mode import Service
 
 from streamapp import api, lag, metrics, tracing, web
@@ -44,7 +44,7 @@ from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.sink import NoOutputs
 from streamapp.store import Store
-from streamapp.watermarks import forget_replaced_logs
+from streamapp.watermarks import WatermarkGuard
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ def create_app(settings: Settings) -> faust.App:
 
     model = ServingModel(settings.retrieval_min_support)
     tracer = tracing.configure(settings, "streamapp-worker")
-    interactions = InteractionProcessor(settings, store, sink, model, tracer)
+    watermarks = WatermarkGuard(store, settings.kafka_bootstrap, f"{settings.app_id}-wm")
+    interactions = InteractionProcessor(settings, store, sink, model, tracer, watermarks)
     inventory = InventoryProcessor(settings, store, sink)
     health = Health()
     interaction_batches = BatchRunner(
@@ -218,8 +219,10 @@ def create_app(settings: Settings) -> faust.App:
             # aiokafka clients bind to the running loop: create them here, not at import.
             self.lag_reader = LagReader(settings.kafka_bootstrap, f"{settings.app_id}-lag")
             await self.lag_reader.start()
+            await watermarks.start()
 
         async def on_stop(self) -> None:
+            await watermarks.stop()
             await self.lag_reader.stop()
             await store.stop()
             tracing.shutdown()
@@ -237,16 +240,8 @@ def create_app(settings: Settings) -> faust.App:
             lag.export(settings.app_id, rows, now_ms())
 
     @app.on_partitions_assigned.connect
-    async def check_watermarks(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Before the assigned partitions are consumed (see :mod:`streamapp.watermarks`);
-        Faust sends the assigned partitions as the signal's one argument."""
-        (assigned,) = cast(tuple[set[TP]], args)
-
-        async def check() -> None:
-            async with LagReader(settings.kafka_bootstrap, f"{settings.app_id}-wm") as reader:
-                await forget_replaced_logs(store, reader, assigned)
-
-        await carry_on("check_watermarks", check())
+    async def recheck_watermarks(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        watermarks.reassigned()
 
     web.register_operations(app, store, health)
     api.register(app, settings, store, model)

@@ -208,6 +208,8 @@ def _watch(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from streamapp.bench import run_bench
 
+    if args.soak:
+        return _soak(args)
     result = asyncio.run(
         run_bench(
             get_settings(),
@@ -221,6 +223,18 @@ def _bench(args: argparse.Namespace) -> int:
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from streamapp.soak import run_soak
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(run_soak(get_settings(), args.rate, args.soak, out))
+    result.pop("samples")
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    print(f"wrote {out / 'soak.json'}, {out / 'soak.png'}")
     return 0
 
 
@@ -637,6 +651,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="trace this share of events (0-1), exported over OTLP; tracing is off without it",
     )
+    bench.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="instead of the phases: --rate events/s with stock-outs for SECONDS, sampling the "
+        "memory of the worker, the learner and Redis every 10 s",
+    )
+    bench.add_argument("--out", default="bench-results", help="folder for the soak's JSON and PNG")
 
     model = command("model", "list, promote or roll back model snapshots", _model, REDIS)
     actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")

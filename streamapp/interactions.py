@@ -43,6 +43,7 @@ from streamapp.store import (
     Store,
 )
 from streamapp.tracing import BatchTraces, Stages
+from streamapp.watermarks import WatermarkGuard
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,10 @@ class InteractionProcessor:
         sink: Sink,
         model: ServingModel | None = None,
         tracer: Tracer | None = None,
+        watermarks: WatermarkGuard | None = None,
     ) -> None:
         self.settings = settings
+        self.watermarks = watermarks
         self.tracer = tracer
         self.store = store
         self.sink = sink
@@ -102,6 +105,8 @@ class InteractionProcessor:
         self._rescale_warned: set[str] = set()
 
     async def process(self, records: list[Record]) -> None:
+        if self.watermarks is not None:
+            await self.watermarks.check({r.tp for r in records})
         started = time.perf_counter()
         stages = Stages()
         traces = BatchTraces(self.tracer)

@@ -13,7 +13,9 @@
 
 Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
 event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
-in-flight message (faust-streaming #606).
+in-flight message (faust-streaming #606). Every agent hands its batches to a
+:class:`~streamapp.batch_runner.BatchRunner` inside :func:`held`: a batch is acknowledged only
+once it is applied and its outputs are confirmed, however often it has to be retried.
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]
 
     ``take_events`` acks a batch in a ``finally`` when its generator moves on or is closed,
     also when the agent is cancelled (shutdown, rebalance) in the middle of a batch that keeps
-    failing; Faust then commits those offsets and the events are lost. One more reference per
-    message makes that ack a mere decrement: the message is acknowledged (and its offset can be
-    committed) only after our own ack below, which an exception or a cancellation skips.
+    failing, and Faust's consumer commits acknowledged offsets when it stops and when partitions
+    are revoked: those events could be skipped for good. One more reference per message makes
+    that ack a mere decrement: the message is acknowledged (and its offset can be committed)
+    only after our own ack below, which an exception or a cancellation skips.
     """
     for event in events:
         event.message.incref()

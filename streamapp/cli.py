@@ -388,6 +388,7 @@ CONNECT = ("kafka_bootstrap", "redis_url", "app_id", "topic_prefix", "tenants")
 ENVIRONMENT: dict[str, tuple[str, ...]] = {
     "worker": (
         *CONNECT,
+        "redis_timeout_s",
         "web_host",
         "web_port",
         "datadir",
@@ -435,6 +436,12 @@ ENVIRONMENT: dict[str, tuple[str, ...]] = {
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults after every option's help; the environment epilogue kept as laid out."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        # No default to show for a flag, for an option without one, or where the help says it.
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _epilog(command: str) -> str:

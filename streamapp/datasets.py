@@ -127,6 +127,7 @@ def locate(fmt: str, path: Path | None = None, datasets_dir: Path | None = None)
 
 def load(fmt: str, path: Path | None = None) -> list[Interaction]:
     """All interactions of a log, sorted by time (stable: ties keep file order)."""
-    rows = list(READERS[fmt](locate(fmt, path)))
+    source = locate(fmt, path)
+    rows = list(READERS[fmt](source))
     rows.sort(key=lambda r: r.ts_ms)
     return rows

@@ -7,13 +7,14 @@ and of the learner (``/proc``) and Redis' ``used_memory`` are sampled. The resul
 each grew over the last two thirds of the run: bounded structures show as a curve that rises
 while the structures fill and then stays flat. The samples go to a JSON file and a PNG plot.
 
->>> growth([(0, 100.0), (10, 150.0), (20, 160.0), (30, 162.0)], since_s=10)
+>>> growth([(0, 100.0), (10, 150.0), (20, 160.0), (30, 162.0)], since_s=10, window_s=5)
 0.08
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 import urllib.request
 from pathlib import Path
@@ -47,10 +48,13 @@ def resident_bytes(pid: int) -> int:
     raise ValueError(f"no VmRSS for pid {pid}")
 
 
-def growth(samples: list[tuple[float, float]], since_s: float) -> float:
-    """Relative growth from the first sample at or after ``since_s`` to the last one."""
-    later = [value for at, value in samples if at >= since_s]
-    return round((later[-1] - later[0]) / later[0], 3)
+def growth(samples: list[tuple[float, float]], since_s: float, window_s: float = 60.0) -> float:
+    """Relative growth from ``since_s`` to the end, median of the first ``window_s`` of samples
+    to median of the last (a snapshot's or a collection's spike is not a trend)."""
+    later = [(at, value) for at, value in samples if at >= since_s]
+    first = statistics.median(v for at, v in later if at <= later[0][0] + window_s)
+    last = statistics.median(v for at, v in later if at >= later[-1][0] - window_s)
+    return round((last - first) / first, 3)
 
 
 async def run_soak(

@@ -60,7 +60,7 @@ until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
 done
 say "worker ready: http://127.0.0.1:$port/metrics, http://127.0.0.1:$port/v1/users/<id>/recommendations"
 say "replaying the $dataset log at ${speed}x real time, with derived stock-outs and restocks (log: $logs/replay.log)"
-say "the learner publishes its first model within ${STREAMAPP_SNAPSHOT_INTERVAL_S:-10} s; lists then name it as model=...:mf-..."
+say "the learner publishes its first model within ${STREAMAPP_SNAPSHOT_INTERVAL_S:-10} s; lists then name it as model=mf-..."
 say "press Ctrl-C to stop"
 $bin/streamapp replay --dataset "$dataset" --speed "$speed" --initial-stock 1 --restock-after 1800 \
   > "$logs/replay.log" 2>&1 &

@@ -16,7 +16,7 @@ worker) that Faust's consumer thread decodes in Python and hands to the event lo
   0 of 7. But a 2 ms window cut catch-up throughput from ≈4.4k to 3.0–3.2k events/s (smaller
   batches), so the default is 3 ms: ≈3.7k events/s, freshness p99 38.4, 40.2 and 40.8 ms in
   three ``streamapp bench --seconds 20`` runs (before the co-visitation window went from 5 to
-  3; the README has the current figures). A 1 ms window, or a 6 ms wait, gave pooled p99
+  3; docs/performance.md has the current figures). A 1 ms window, or a 6 ms wait, gave pooled p99
   54–55 ms (3 runs each, not interleaved).
 
 aiokafka keeps the constructor's fetch settings on the consumer until ``start()`` builds its

@@ -1,6 +1,6 @@
 """Replay a real event log through Kafka, with inventory derived from it.
 
-The logs carry no stock, so inventory is derived (documented in the README):
+The logs carry no stock, so inventory is derived (documented in docs/operations.md):
 
 * an item is stocked with ``initial_stock`` units when it first appears in the log, with the
   category, price and brand the log gives it;

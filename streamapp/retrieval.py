@@ -150,7 +150,7 @@ def retrievable(
 def build_for(
     ids: Sequence[str], vectors: np.ndarray, crossover: int = CROSSOVER, search_k: int = -1
 ) -> Index:
-    """Exact below ``crossover`` items (measured: see README), Annoy at and above it."""
+    """Exact below ``crossover`` items (measured: docs/learning.md), Annoy at and above it."""
     if len(ids) < crossover:
         return ExactIndex(ids, vectors)
     return AnnoyIndex(ids, vectors, search_k=search_k)

@@ -1,7 +1,8 @@
 """Batches are all-or-nothing, and a batch that failed is never acknowledged.
 
 An agent hands each batch to :class:`BatchRunner`, which returns only when the batch is done:
-its state written, and every record it produced acknowledged by the broker. A *transient*
+its state written, and every record it produced acknowledged by the broker (a processor ends
+with :meth:`~streamapp.sink.Sink.flush`, which raises the first refusal). A *transient*
 failure (:mod:`streamapp.failures`) is retried with capped exponential backoff for as long as
 it lasts, while :class:`Health` tells ``/readyz`` and Prometheus that the agent is stalled. A
 *deterministic* failure is retried a few times too, then the batch is split in halves (in
@@ -101,7 +102,6 @@ class BatchRunner:
         except BaseException:
             self.sink.abandon()
             raise
-        await self.sink.flush()
 
     async def _run(self, records: list[Record], retries: int) -> None:
         """``retries``: how often a deterministic failure is tried again before the batch is
@@ -157,7 +157,6 @@ class BatchRunner:
         while True:
             try:
                 await self.reject(record, exc)
-                await self.sink.flush()
                 return
             except Exception as error:
                 self.sink.abandon()

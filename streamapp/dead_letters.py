@@ -42,4 +42,5 @@ class DeadLetters:
         counts = metrics.BatchCounts()
         detail = f"{reason(exc)}: {exc}"[:MAX_ERROR_CHARS]
         await self.send(record, InvalidEvent(kind, detail), now_ms(), counts)
+        await self.sink.flush()
         counts.flush()

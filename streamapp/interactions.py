@@ -147,6 +147,8 @@ class InteractionProcessor:
         for topic, status in zip(row_topics, gathered.status, strict=True):
             counts.events[(topic, OUTCOMES[status])] += 1
         await self._publish(gathered, stored, triggers, now, counts, stages, traces)
+        # Counted once the broker has confirmed every output: a retried batch counts once.
+        await self.sink.flush()
         counts.flush()
         metrics.BATCH_SIZE.labels("interactions").observe(len(records))
         metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)

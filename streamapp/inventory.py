@@ -83,6 +83,8 @@ class InventoryProcessor:
                     headers,
                 )
             metrics.REFRESHES.inc(len(outcome.affected_users))
+        # Counted once the broker has confirmed every output: a retried batch counts once.
+        await self.sink.flush()
         counts.flush()
         metrics.BATCH_SIZE.labels("inventory").observe(len(records))
         metrics.BATCH_SECONDS.labels("inventory").observe(time.perf_counter() - started)

@@ -58,11 +58,13 @@ class Processor:
         bad = [r.offset for r in records if r.offset in self.poison]
         if bad:
             raise ResponseError(f"ERR user_script:1: cannot apply offset {bad[0]}")
+        await self.sink.flush()
 
 
 def runner(processor: Processor, sink: Outputs, rejected: list[tuple[int, str]]) -> BatchRunner:
     async def reject(r: Record, exc: BaseException) -> None:
         rejected.append((r.offset, type(exc).__name__))
+        await sink.flush()
 
     async def no_wait(_: float) -> None:
         return None

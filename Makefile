@@ -1,4 +1,5 @@
-# streamapp — the two commands: `make demo` (the main job) and `make test` (the whole suite).
+# streamapp — the two commands: `make demo` (the main job) and `make test faults` (the whole
+# suite: `make test` is everything but the fault-injection campaign, which is `make faults`).
 # Both install what is missing: a venv with the Python deps, the Kafka jars (Maven Central),
 # Debian's redis-server and kcat.
 SHELL := /bin/bash
@@ -7,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := .stack
 
-.PHONY: demo test up down deps venv lint bench clean
+.PHONY: demo test faults up down deps venv lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,7 +42,10 @@ lint: venv
 	$(BIN)/mypy streamapp
 
 test: deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/faults
+
+faults: deps
+	$(BIN)/pytest tests/faults
 
 bench: up
 	$(BIN)/streamapp bench

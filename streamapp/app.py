@@ -27,13 +27,15 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust import Stream
 from faust.exceptions import ProducerSendError
 from faust.types import EventT, StreamT
 from mode import Service
 
 from streamapp import api, lag, metrics, tracing, web
-from streamapp.batch_runner import BatchRunner, Health
+from streamapp.batch_runner import BatchRunner, Health, Process, Reject
+from streamapp.continuity import Continuity
 from streamapp.events import now_ms
 from streamapp.fetch_batching import batch_fetches
 from streamapp.heap import tune_collector
@@ -45,8 +47,7 @@ from streamapp.messages import Headers, Record
 from streamapp.model import ServingModel
 from streamapp.settings import Settings
 from streamapp.sink import NoOutputs
-from streamapp.store import Store
-from streamapp.watermarks import WatermarkGuard
+from streamapp.store import StateGap, StateLost, Store
 
 log = logging.getLogger(__name__)
 
@@ -183,16 +184,53 @@ def create_app(settings: Settings) -> faust.App:
 
     model = ServingModel(settings.retrieval_min_support)
     tracer = tracing.configure(settings, "streamapp-worker")
-    watermarks = WatermarkGuard(store, settings.kafka_bootstrap, f"{settings.app_id}-wm")
-    interactions = InteractionProcessor(settings, store, sink, model, tracer, watermarks)
+    interactions = InteractionProcessor(settings, store, sink, model, tracer)
     inventory = InventoryProcessor(settings, store, sink)
     health = Health()
-    interaction_batches = BatchRunner(
-        "interactions", interactions.process, sink, interactions.dead_letters.reject, health
+
+    def runner(agent: str, process: Process, reject: Reject, replay: bool = False) -> BatchRunner:
+        # A replay gives up when the state it rebuilds is lost: the batch that runs it retries.
+        gives_up_on = (StateLost, StateGap) if replay else ()
+        return BatchRunner(agent, process, sink, reject, health, gives_up_on=gives_up_on)
+
+    state_topics = {settings.topic(name) for name in ("clicks", "carts", "inventory")}
+
+    async def commit_acknowledged() -> bool:
+        return await app.consumer.commit()
+
+    def assigned() -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if tp.topic in state_topics
+        ]
+
+    # Records read again to rebuild or complete the state run through runners of their own.
+    continuity = Continuity(
+        settings,
+        store,
+        runner("inventory-replay", inventory.process, inventory.dead_letters.reject, True).run,
+        runner(
+            "interactions-replay", interactions.process, interactions.dead_letters.reject, True
+        ).run,
+        assigned,
+        commit_acknowledged,
     )
-    inventory_batches = BatchRunner(
-        "inventory", inventory.process, sink, inventory.dead_letters.reject, health
+
+    async def interactions_after_gaps(records: list[Record]) -> None:
+        await continuity.before()
+        if fresh := continuity.unreplayed(records):
+            await interactions.process(fresh)
+
+    async def inventory_after_gaps(records: list[Record]) -> None:
+        await continuity.before()
+        if fresh := continuity.unreplayed(records):
+            await inventory.process(fresh)
+
+    interaction_batches = runner(
+        "interactions", interactions_after_gaps, interactions.dead_letters.reject
     )
+    inventory_batches = runner("inventory", inventory_after_gaps, inventory.dead_letters.reject)
 
     input_topic = raw_topic(
         app, settings.topic("clicks"), settings.topic("carts"), settings.topic("refresh")
@@ -222,10 +260,10 @@ def create_app(settings: Settings) -> faust.App:
             # aiokafka clients bind to the running loop: create them here, not at import.
             self.lag_reader = LagReader(settings.kafka_bootstrap, f"{settings.app_id}-lag")
             await self.lag_reader.start()
-            await watermarks.start()
+            await continuity.start()
 
         async def on_stop(self) -> None:
-            await watermarks.stop()
+            await continuity.stop()
             await self.lag_reader.stop()
             await store.stop()
             tracing.shutdown()
@@ -233,6 +271,10 @@ def create_app(settings: Settings) -> faust.App:
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:
             await carry_on("follow_model", model.refresh(store))
+
+        @Service.timer(1.0)
+        async def watch_state(self) -> None:
+            await carry_on("watch_state", continuity.watch())
 
         @Service.timer(settings.lag_interval_s)
         async def export_lag(self) -> None:
@@ -243,8 +285,8 @@ def create_app(settings: Settings) -> faust.App:
             lag.export(settings.app_id, rows, now_ms())
 
     @app.on_partitions_assigned.connect
-    async def recheck_watermarks(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        watermarks.reassigned()
+    async def recheck_partitions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        continuity.reassigned()
 
     web.register_operations(app, store, health)
     api.register(app, settings, store, model)

@@ -9,10 +9,10 @@ it lasts, while :class:`Health` tells ``/readyz`` and Prometheus that the agent 
 order) until the events that cause it stand alone; only those are rejected (the worker sends
 them to the dead-letter topic with the reason), the others are applied.
 
-The runner never lets an exception out: the agent's loop, and with it Faust's acknowledgement of
-the batch, only moves on once :meth:`BatchRunner.run` has returned. Cancellation (shutdown, a
-rebalance) is the one thing that passes, and the agent must then not acknowledge the batch:
-see ``hold`` in :mod:`streamapp.app`.
+The runner lets no exception out but those it is told to give up on: the agent's loop, and with
+it Faust's acknowledgement of the batch, only moves on once :meth:`BatchRunner.run` has
+returned. Cancellation (shutdown, a rebalance) passes too, and the agent must then not
+acknowledge the batch: see ``held`` in :mod:`streamapp.app`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from streamapp.failures import backoff_s, is_transient, reason
 from streamapp.messages import Record
 from streamapp.sink import Sink
 
-__all__ = ["BatchRunner", "Health"]
+__all__ = ["BatchRunner", "Health", "Process", "Reject"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class BatchRunner:
         health: Health,
         deterministic_retries: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        gives_up_on: tuple[type[Exception], ...] = (),
     ) -> None:
         self.agent = agent
         self.process = process
@@ -90,6 +91,9 @@ class BatchRunner:
         self.health = health
         self.deterministic_retries = deterministic_retries
         self.sleep = sleep
+        # Failures that end the run at once, raised to the caller: a replay inside a batch
+        # stops when the state it rebuilds is lost, and the batch starts over.
+        self.gives_up_on = gives_up_on
 
     async def run(self, records: Sequence[Record]) -> None:
         """Apply ``records`` (in order); returns once every one is applied or rejected."""
@@ -112,6 +116,8 @@ class BatchRunner:
             try:
                 await self._attempt(records)
                 return
+            except self.gives_up_on:
+                raise
             except Exception as exc:
                 attempt += 1
                 self._failed(exc, records, attempt)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import MutableMapping, Sequence
+from typing import Any
 
 import numpy as np
 from river import optim, reco
@@ -39,6 +41,8 @@ class ImplicitMF:
         negatives: int = 3,
         memory: int = 10_000,
         seed: int = 0,
+        users_max: int = 100_000,
+        items_max: int = 200_000,
     ) -> None:
         if loss not in ("pairwise", "pointwise"):
             raise ValueError(f"loss must be 'pairwise' or 'pointwise', not {loss!r}")
@@ -60,6 +64,12 @@ class ImplicitMF:
         self.rng = random.Random(seed)
         self.events = 0
         self.support: dict[str, int] = {}
+        # Least recently learned first: beyond these bounds the idlest vectors are dropped. A
+        # user's vector is in Redis too (the learner restores it); an item's comes back fresh.
+        self.users_max = users_max
+        self.items_max = items_max
+        self._users: OrderedDict[str, None] = OrderedDict()
+        self._items: OrderedDict[str, None] = OrderedDict()
 
     def negative(self, positive: str) -> str | None:
         """An item drawn in proportion to recent popularity, other than ``positive``."""
@@ -67,7 +77,7 @@ class ImplicitMF:
             return None
         for _ in range(5):
             candidate = self.recent[self.rng.randrange(len(self.recent))]
-            if candidate != positive:
+            if candidate != positive and candidate in self.model.i_latents:
                 return candidate
         return None
 
@@ -93,6 +103,40 @@ class ImplicitMF:
         else:
             self.recent[self.cursor] = item
             self.cursor = (self.cursor + 1) % self.memory
+        self._touch(self._users, user, self.users_max, self.model.u_latents)
+        if self._touch(self._items, item, self.items_max, self.model.i_latents):
+            self.support = {i: n for i, n in self.support.items() if i in self.model.i_latents}
+
+    @staticmethod
+    def _touch(
+        recency: OrderedDict[str, None], key: str, bound: int, vectors: MutableMapping[Any, Any]
+    ) -> bool:
+        """Mark ``key`` as just learned; drop the idlest beyond ``bound`` (True if any went).
+
+        Dropping in tenths keeps it rare: rebuilding ``support`` is then amortised."""
+        recency[key] = None
+        recency.move_to_end(key)
+        if len(recency) <= bound:
+            return False
+        for _ in range(len(recency) - bound + bound // 10):
+            idle, _ = recency.popitem(last=False)
+            vectors.pop(idle, None)
+        return True
+
+    def load_items(
+        self, ids: Sequence[str], vectors: np.ndarray, support: Sequence[int] | None
+    ) -> None:
+        """Item vectors (and their support) from a snapshot, as the least recently learned."""
+        for item, vector in zip(ids, vectors, strict=True):
+            self.model.i_latents[item] = vector.astype(np.float64)
+            self._items[item] = None
+        if support is not None:
+            self.support = dict(zip(ids, support, strict=True))
+
+    def forget_users(self) -> None:
+        """Drop every user vector (a drift: tastes moved)."""
+        self.model.u_latents.clear()
+        self._users.clear()
 
     def _bpr_step(self, user: str, positive: str, negative: str, weight: float) -> None:
         u = self.model.u_latents[user]

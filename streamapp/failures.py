@@ -41,7 +41,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["backoff_s", "is_transient", "reason"]
+__all__ = ["Transient", "backoff_s", "is_transient", "reason"]
 
 # A Redis that is away, loading, failing over, out of memory or waiting for a cluster slot.
 TRANSIENT_REDIS = (
@@ -59,9 +59,13 @@ BUSY_REPLY = "BUSY "
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+class Transient(Exception):
+    """A failure of our own that passes once its cause is dealt with (retried with backoff)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Will the same work succeed once the services are back?"""
-    if isinstance(exc, TRANSIENT_REDIS):
+    if isinstance(exc, (Transient, *TRANSIENT_REDIS)):
         return True
     if isinstance(exc, ResponseError):
         return str(exc).startswith(BUSY_REPLY)

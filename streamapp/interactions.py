@@ -21,11 +21,13 @@ from streamapp import metrics
 from streamapp.dead_letters import DeadLetters
 from streamapp.decay import forward_weight, needs_rescale
 from streamapp.events import InvalidEvent, decode, limits_at, now_ms
+from streamapp.failures import Transient
 from streamapp.messages import (
     Record,
     audit,
     item_fragment,
     recommendation_head,
+    spans,
     trigger,
 )
 from streamapp.model import ServingModel
@@ -43,11 +45,17 @@ from streamapp.store import (
     Store,
 )
 from streamapp.tracing import BatchTraces, Stages
-from streamapp.watermarks import WatermarkGuard
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = {APPLIED: "applied", DUPLICATE: "duplicate", REPLAYED: "replayed"}
+
+
+class LandmarkMoved(Transient):
+    """A tenant's decay landmark moved while the batch was read: the weights computed so far
+    are against the old one, so the batch starts again (nothing was applied)."""
+
+
 AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
 
 
@@ -84,10 +92,8 @@ class InteractionProcessor:
         sink: Sink,
         model: ServingModel | None = None,
         tracer: Tracer | None = None,
-        watermarks: WatermarkGuard | None = None,
     ) -> None:
         self.settings = settings
-        self.watermarks = watermarks
         self.tracer = tracer
         self.store = store
         self.sink = sink
@@ -98,15 +104,13 @@ class InteractionProcessor:
             settings.topic("carts"): "cart",
             settings.topic("refresh"): "refresh",
         }
+        self.refresh_topic = settings.topic("refresh")
         self.recommendations = settings.topic("recommendations")
         self.audit_topic = settings.topic("audit")
         self.rng = random.Random()
         self.rate = settings.decay_rate
-        self._rescale_warned: set[str] = set()
 
     async def process(self, records: list[Record]) -> None:
-        if self.watermarks is not None:
-            await self.watermarks.check({r.tp for r in records})
         started = time.perf_counter()
         stages = Stages()
         traces = BatchTraces(self.tracer)
@@ -142,7 +146,11 @@ class InteractionProcessor:
         stored = await self.store.rankings(corrections)
         metrics.CORRECTIONS.labels("stored").inc(len(stored))
         metrics.CORRECTIONS.labels("ranked").inc(len(corrections) - len(stored))
-        gathered = await self.store.ingest(rows, [key for key in triggers if key not in stored])
+        gathered = await self.store.ingest(
+            rows,
+            [key for key in triggers if key not in stored],
+            spans(r for r in records if r.topic != self.refresh_topic),
+        )
         stages.mark()
         for topic, status in zip(row_topics, gathered.status, strict=True):
             counts.events[(topic, OUTCOMES[status])] += 1
@@ -156,9 +164,16 @@ class InteractionProcessor:
     async def _row(self, record: Record, event: dict[str, Any]) -> tuple[Any, ...]:
         tenant, ts = event["tenant"], event["ts"]
         landmark = await self.store.landmark(tenant, ts)
-        if needs_rescale(ts, landmark, self.rate) and tenant not in self._rescale_warned:
-            self._rescale_warned.add(tenant)
-            log.warning("decay landmark needs a rescale tenant=%s landmark=%s", tenant, landmark)
+        if needs_rescale(ts, landmark, self.rate):
+            moved = await self.store.rescale(tenant, landmark, ts)
+            log.warning(
+                "decay landmark of tenant=%s moved from %d to %d (%s)",
+                tenant,
+                landmark,
+                ts,
+                "here" if moved else "by another worker",
+            )
+            raise LandmarkMoved(f"tenant {tenant}: the batch is ranked again on the new landmark")
         return state_row(event, record.tp, record.offset, landmark, self.settings)
 
     async def _publish(

@@ -13,10 +13,10 @@ from typing import Any
 from streamapp import metrics
 from streamapp.dead_letters import DeadLetters
 from streamapp.events import InvalidEvent, decode, limits_at, now_ms
-from streamapp.messages import Record, refresh
+from streamapp.messages import Record, refresh, spans
 from streamapp.settings import Settings
 from streamapp.sink import Sink
-from streamapp.store import STALE, Store
+from streamapp.store import REPLAYED, STALE, InventoryOutcome, Store
 from streamapp.tracing import TRACEPARENT, traceparent
 
 PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
@@ -54,10 +54,12 @@ class InventoryProcessor:
                     for f in PRODUCT_FIELDS
                     if f in event
                 },
+                record.tp,
+                record.offset,
             )
-            for _, event in accepted
+            for record, event in accepted
         ]
-        outcomes = await self.store.apply_inventory(rows, now)
+        outcomes = await self.store.apply_inventory(rows, now, spans(records))
         for (record, event), outcome in zip(accepted, outcomes, strict=True):
             if outcome.status == STALE:
                 stale = InvalidEvent(
@@ -69,22 +71,40 @@ class InventoryProcessor:
                 )
                 await self.dead_letters.send(record, stale, now, counts)
                 continue
-            counts.events[(record.topic, "applied")] += 1
+            applied = outcome.status != REPLAYED
+            counts.events[(record.topic, "applied" if applied else "replayed")] += 1
             if outcome.transition == "out":
                 metrics.INVALIDATIONS.inc()
-            # The stock-out's trace context rides on to the corrected lists.
-            parent = traceparent(record.headers)
-            headers = None if parent is None else [(TRACEPARENT, parent)]
-            for user_id in outcome.affected_users:
-                await self.sink.send(
-                    self.refresh_topic,
-                    user_id.encode(),
-                    refresh(event["tenant"], user_id, event["item_id"], event["event_id"], now),
-                    headers,
-                )
-            metrics.REFRESHES.inc(len(outcome.affected_users))
+            await self._refresh(record, event, outcome, now)
         # Counted once the broker has confirmed every output: a retried batch counts once.
         await self.sink.flush()
         counts.flush()
         metrics.BATCH_SIZE.labels("inventory").observe(len(records))
         metrics.BATCH_SECONDS.labels("inventory").observe(time.perf_counter() - started)
+
+    async def _refresh(
+        self, record: Record, event: dict[str, Any], outcome: InventoryOutcome, now: int
+    ) -> None:
+        """Ask for a new list for every user shown an item that went out of stock. An item in
+        very many lists is paged, and each page confirmed before the next is read, so what a
+        stock-out holds in memory stays bounded."""
+        # The stock-out's trace context rides on to the corrected lists.
+        parent = traceparent(record.headers)
+        headers = None if parent is None else [(TRACEPARENT, parent)]
+        tenant, item = event["tenant"], event["item_id"]
+
+        async def send(users: list[str]) -> None:
+            for user_id in users:
+                await self.sink.send(
+                    self.refresh_topic,
+                    user_id.encode(),
+                    refresh(tenant, user_id, item, event["event_id"], now),
+                    headers,
+                )
+            metrics.REFRESHES.inc(len(users))
+
+        await send(outcome.affected_users)
+        if outcome.page:
+            async for users in self.store.shown_to(tenant, item, now):
+                await send(users)
+                await self.sink.flush()

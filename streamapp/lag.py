@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamapp import metrics
+from streamapp.lifecycle import Lifecycle
 
 
 @dataclass(frozen=True, order=True)
@@ -53,17 +53,25 @@ def export(group: str, rows: list[PartitionLag], now_ms: int) -> None:
         metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(row.seconds(now_ms))
 
 
-class LagReader:
+class LagReader(Lifecycle):
     """Reads committed and end offsets; ``async with LagReader(bootstrap) as reader:``."""
 
-    def __init__(self, bootstrap: str, client_id: str = "streamapp-lag") -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str = "streamapp-lag",
+        fetch_bytes: int = 64 * 1024,
+        fetch_max_wait_ms: int = 500,
+    ) -> None:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+        # No group: partitions are assigned by hand for each read.
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=64 * 1024,
+            max_partition_fetch_bytes=fetch_bytes,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
 
     async def start(self) -> None:
@@ -73,18 +81,6 @@ class LagReader:
     async def stop(self) -> None:
         await self.consumer.stop()
         await self.admin.close()
-
-    async def __aenter__(self) -> LagReader:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The offset the next record of each partition will get."""

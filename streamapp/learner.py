@@ -91,7 +91,13 @@ class Learner:
     def __init__(self, settings: Settings, store: Store, seed: int = 0) -> None:
         self.settings = settings
         self.store = store
-        self.mf = ImplicitMF(settings.mf_factors, loss=settings.mf_loss, seed=seed)
+        self.mf = ImplicitMF(
+            settings.mf_factors,
+            loss=settings.mf_loss,
+            seed=seed,
+            users_max=settings.learner_users_max,
+            items_max=settings.learner_items_max,
+        )
         self.monitor = DriftMonitor()
         self.accuracy: deque[bool] = deque(maxlen=2000)
         self.offsets: dict[str, int] = {}
@@ -112,10 +118,8 @@ class Learner:
         except SnapshotError as exc:
             log.warning("learner starts cold: snapshot %s is unusable: %s", version, exc)
             return
-        for item, vector in zip(snapshot.ids, snapshot.vectors, strict=True):
-            self.mf.model.i_latents[item] = vector.astype(np.float64)
-        if snapshot.support is not None:
-            self.mf.support = dict(zip(snapshot.ids, snapshot.support.tolist(), strict=True))
+        support = None if snapshot.support is None else snapshot.support.tolist()
+        self.mf.load_items(snapshot.ids, snapshot.vectors, support)
         self.mf.events = self.published_at_events = snapshot.events_seen
         self.ranker.warm_start(snapshot.ranker, int(snapshot.quality.get("ranker_examples", 0)))
         self.published_at_examples = self.ranker.examples
@@ -193,7 +197,7 @@ class Learner:
             self.mf.events,
             self.recent_accuracy(),
         )
-        self.mf.model.u_latents.clear()
+        self.mf.forget_users()
 
     def recent_accuracy(self) -> float:
         return sum(self.accuracy) / len(self.accuracy) if self.accuracy else 0.0

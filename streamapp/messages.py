@@ -15,7 +15,7 @@ bytes are exactly the list that became current.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,21 @@ class Record:
     @property
     def tp(self) -> str:
         return f"{self.topic}:{self.partition}"
+
+
+def spans(records: Iterable[Record]) -> dict[str, tuple[int, int]]:
+    """Per ``topic:partition``, the first and last offset of a batch (in order per partition),
+    which the state scripts check against their watermarks.
+
+    >>> spans([Record("c", 0, 7, None, None, 0), Record("c", 1, 3, None, None, 0),
+    ...        Record("c", 0, 9, None, None, 0)])
+    {'c:0': (7, 9), 'c:1': (3, 3)}
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for record in records:
+        first, _ = out.get(record.tp, (record.offset, record.offset))
+        out[record.tp] = (first, record.offset)
+    return out
 
 
 def recommendation_head(

@@ -40,7 +40,16 @@ STALLED_SINCE = Gauge(
 )
 LOGS_REPLACED = Counter(
     "streamapp_logs_replaced_total",
-    "Input partitions found shorter than the state's watermark (a topic deleted and recreated).",
+    "Input topics found with another topic id than the state's watermarks (deleted and recreated).",
+)
+STATE_REBUILDS = Counter(
+    "streamapp_state_rebuilds_total",
+    "Times this process found the state in Redis empty and rebuilt it from Kafka.",
+)
+REPLAYED_RECORDS = Counter(
+    "streamapp_replayed_records_total",
+    "Records read again from Kafka to rebuild or complete the state, by topic.",
+    ["topic"],
 )
 BACKGROUND_FAILURES = Counter(
     "streamapp_background_failures_total",

@@ -82,11 +82,19 @@ class Settings(BaseSettings):
     user_items_max: int = 200
     user_categories_max: int = 50
     covisit_max: int = 100
+    # How many items keep co-visitation rows, and categories popularity rows (the idlest beyond
+    # lose theirs): with covisit_max this bounds Redis memory whatever ids arrive.
+    covisit_items_max: int = 200_000
+    categories_max: int = 20_000
     popularity_max: int = 5000
     category_popularity_max: int = 500
     purchased_max: int = 100
     seen_event_ids: int = 256
     user_ttl_s: int = 30 * 86400
+    # When Redis has lost the state, interactions are replayed from this far before the
+    # consumer's position (in record time): seven half-lives, past which an event weighs less
+    # than 1/128 of a new one. The topics' retention bounds it too.
+    rebuild_horizon_s: float = 7 * 86400.0
 
     # Candidates, join and ranking.
     top_k: int = 10
@@ -97,6 +105,9 @@ class Settings(BaseSettings):
     # to new_arrivals_max, new_arrival_candidates read per user category).
     new_arrival_candidates: int = 10
     new_arrivals_max: int = 200
+    # A stock-out of an item in more current lists than this pages its users (ZSCAN) rather
+    # than reading them in the inventory script, which would block Redis for as long.
+    refresh_chunk: int = 1000
     popular_candidates: int = 20
     history_candidates: int = 20
     drop_unknown_stock: bool = False
@@ -117,6 +128,10 @@ class Settings(BaseSettings):
 
     # Online matrix factorisation (the `mf` source).
     mf_factors: int = 32
+    # The learner keeps vectors of this many recently seen users and items (≈0.4 KB each at 32
+    # factors); the idlest beyond are dropped (a user's comes back from Redis).
+    learner_users_max: int = 100_000
+    learner_items_max: int = 200_000
     mf_loss: str = "pairwise"
     mf_candidates: int = 20
     mf_rebuild_every: int = 2000

@@ -17,6 +17,8 @@ t:pop                 zset     decayed global popularity, bounded
 t:catpop:C            zset     decayed popularity within category C, bounded
 t:new:C               zset     category C's in-stock items without interactions, by arrival
 t:cv:I                zset     decayed co-visitation I → other items, bounded
+t:cvitems             zset     items with a t:cv row, by last event (the idlest rows dropped)
+t:categories          zset     categories with t:catpop/t:new rows, likewise
 t:item:I              hash     product table: stock, price, margin, category, brand, ts
 t:price, t:margin     hash     item → price, item → margin (copies the gather reads in bulk)
 t:oos                 set      out-of-stock items
@@ -24,25 +26,36 @@ t:instock             zset     in-stock items by last update (last-resort candid
 t:shown:I             zset     reverse index: users whose current list has I, by time
 t:u:U:vec             string   the user's factor vector (JSON floats), written by the learner
 <app>:wm              hash     per topic:partition, the last applied input offset
+<app>:logs            hash     per input topic, the id of the topic the watermarks are from
+<app>:epoch           string   the state's epoch: set once the state is whole, gone with it
+<app>:rebuilds        set      epochs of rebuilds under way (gone if Redis loses the state)
 <app>:models          zset     model snapshot versions by creation time
 <app>:model:V         hash     snapshot V: meta (JSON), ids (JSON), vectors (float32)
 <app>:promoted        list     promoted versions, newest first (rollback pops the head)
 ====================  =======  ==========================================================
 
 Every per-user key carries the idle-user TTL; per-item structures are trimmed to their bound
-once per batch. One batch costs one script call (one round trip) per step.
+once per batch, and how many items and categories have them is bounded as well (the idlest
+rows go); a reverse index expires a list's lifetime after its last entry. The product table,
+prices and margins hold the shop's catalogue (what the inventory topic names) and follow it.
+One batch costs one script call (one round trip) per step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
+from streamapp.decay import rescale_factor
+from streamapp.failures import Transient
+from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
 from streamapp.settings import Settings
 from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
@@ -57,6 +70,8 @@ INGEST_CONFIG = (
     "user_items_max",
     "user_categories_max",
     "covisit_max",
+    "covisit_items_max",
+    "categories_max",
     "popularity_max",
     "category_popularity_max",
     "purchased_max",
@@ -74,6 +89,30 @@ INGEST_CONFIG = (
 )
 
 Scored = list[tuple[str, float]]
+
+# KEYS = epoch, rebuilds; ARGV = candidate. Atomic: the note and the epoch in one state.
+ESTABLISH_EPOCH = """
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
+
+class StateGap(Transient):
+    """A batch starts past its partition's watermark + 1: the records in between are not in the
+    state (a failover to a replica that lagged). Nothing was changed; the caller applies them
+    (:mod:`streamapp.continuity`, from ``Store.gaps``) and tries again."""
+
+
+_REBUILDING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "rebuilding", default=None
+)
+
+
+class StateLost(Transient):
+    """The state is not the epoch this process knows: Redis lost it (restarted without its
+    data, flushed) or another worker rebuilt it since. Nothing was changed; the caller recovers
+    (:mod:`streamapp.continuity`) and tries again."""
 
 
 def _seq(value: Any) -> list[Any]:
@@ -150,9 +189,11 @@ class InventoryOutcome:
     status: int
     transition: str
     affected_users: list[str]
+    # Too many users to name in the script's reply: page them with Store.shown_to.
+    page: bool = False
 
 
-class Store:
+class Store(Lifecycle):
     """Async access to streamapp's state in Redis. ``async with Store(settings) as store:``."""
 
     def __init__(self, settings: Settings) -> None:
@@ -164,31 +205,31 @@ class Store:
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
-        self._ingest = self.redis.register_script((LUA_DIR / "ingest.lua").read_text())
+        guard = (LUA_DIR / "guard.lua").read_text()
+        self._ingest = self.redis.register_script(guard + (LUA_DIR / "ingest.lua").read_text())
         self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
         self._reserve = self.redis.register_script((LUA_DIR / "reserve.lua").read_text())
-        self._inventory = self.redis.register_script((LUA_DIR / "inventory.lua").read_text())
+        self._inventory = self.redis.register_script(
+            guard + (LUA_DIR / "inventory.lua").read_text()
+        )
         self._popular = self.redis.register_script((LUA_DIR / "popular.lua").read_text())
+        self._establish = self.redis.register_script(ESTABLISH_EPOCH)
+        self._advance = self.redis.register_script(guard + (LUA_DIR / "advance.lua").read_text())
+        self._rescale = self.redis.register_script(guard + (LUA_DIR / "rescale.lua").read_text())
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
         self._landmarks: dict[str, float] = {}
+        # The epoch the scripts check, once :mod:`streamapp.continuity` guards this store (a
+        # worker; the evaluator and tools write without); None until it has adopted one.
+        self.guarded = False
+        self.epoch: str | None = None
+        # Per partition, the first offset of a batch refused for starting past its watermark.
+        self.gaps: dict[str, int] = {}
 
     async def start(self) -> None:
         await self.redis.ping()
 
     async def stop(self) -> None:
         await self.redis.aclose()
-
-    async def __aenter__(self) -> Store:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def watermark_key(self) -> str:
@@ -204,11 +245,92 @@ class Store:
         if partitions:
             await self.redis.hdel(self.watermark_key, *partitions)
 
+    @property
+    def epoch_key(self) -> str:
+        return f"{self.settings.app_id}:epoch"
+
+    async def stored_epoch(self) -> str | None:
+        value = await self.redis.get(self.epoch_key)
+        return None if value is None else _text(value)
+
+    async def begin_rebuild(self, candidate: str) -> None:
+        """Note a rebuild that will set epoch ``candidate`` (see :meth:`establish_epoch`)."""
+        await self.redis.sadd(self._rebuilds_key, candidate)
+
+    async def establish_epoch(self, candidate: str) -> str | None:
+        """Make ``candidate`` the epoch unless another worker set one first; returns the one
+        that holds, or None if Redis lost the state again during the rebuild (the note of
+        :meth:`begin_rebuild` is gone with it: the rebuild wrote into a state that is not
+        whole, and starts again)."""
+        epoch = await self._establish(keys=[self.epoch_key, self._rebuilds_key], args=[candidate])
+        return None if epoch is None else _text(epoch)
+
+    @property
+    def _rebuilds_key(self) -> str:
+        return f"{self.settings.app_id}:rebuilds"
+
+    def adopt(self, epoch: str | None) -> None:
+        """Work in ``epoch`` from now on (None: in none, every guarded call fails with
+        :class:`StateLost`). Cached landmarks belong to the state they were read from."""
+        self.epoch = epoch
+        self._landmarks.clear()
+
+    @contextlib.contextmanager
+    def rebuilding(self, epoch: str | None, candidate: str) -> Iterator[None]:
+        """Within the block, in this task only, calls are checked against the state being
+        rebuilt: ``epoch`` if it is set, else the note of rebuild ``candidate``. Other tasks
+        stay checked against the adopted epoch (and fail until there is one)."""
+        guard = ("epoch", epoch) if epoch is not None else ("rebuild", candidate)
+        token = _REBUILDING.set(guard)
+        try:
+            yield
+        finally:
+            _REBUILDING.reset(token)
+
+    async def log_ids(self) -> dict[str, str]:
+        """Per input topic, the id of the topic the state's watermarks were taken from."""
+        raw = await self.redis.hgetall(f"{self.settings.app_id}:logs")
+        return {_text(topic): _text(topic_id) for topic, topic_id in raw.items()}
+
+    async def record_log_id(self, topic: str, topic_id: str) -> None:
+        await self.redis.hset(f"{self.settings.app_id}:logs", topic, topic_id)
+
+    def _checked(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request`` with what its script must find to go ahead (``lua/guard.lua``)."""
+        if self.guarded:
+            kind, value = _REBUILDING.get() or ("epoch", self.epoch or "")
+            key = self.epoch_key if kind == "epoch" else self._rebuilds_key
+            request["guard"] = [kind, key, value]
+        return request
+
+    def _reply(self, raw: bytes) -> Any:
+        reply = orjson.loads(raw)
+        if isinstance(reply, dict) and reply.get("lost"):
+            self.adopt(None)
+            raise StateLost("the state in Redis is not the one this worker works in")
+        if isinstance(reply, dict) and reply.get("gaps"):
+            raise StateGap(f"the state lacks records before this batch: {reply['gaps']}")
+        return reply
+
+    def _continuing(self, raw: bytes, spans: dict[str, tuple[int, int]]) -> Any:
+        """:meth:`_reply` of a batch with ``spans``, noting where a refused one starts."""
+        try:
+            return self._reply(raw)
+        except StateGap:
+            gaps = orjson.loads(raw)["gaps"]
+            self.gaps.update({tp: spans[tp][0] for tp in gaps})
+            raise
+
+    async def advance_watermark(self, tp: str, offset: int) -> None:
+        """The records of ``tp`` up to ``offset`` are all applied (or no longer in the log)."""
+        request = {"wm": self.watermark_key, "tp": tp, "offset": offset}
+        self._reply(await self._advance(args=[orjson.dumps(self._checked(request))]))
+
     async def landmark(self, tenant: str, first_ts: float) -> float:
         """The tenant's forward-decay landmark, set to ``first_ts`` by the very first event.
 
-        Cached for the process lifetime: it only moves by a rescale, which runs with the
-        workers stopped.
+        Cached while the process works in one epoch: a rescale (:meth:`rescale`) or a rebuild
+        changes the epoch, and with it every worker reads the landmark again.
         """
         cached = self._landmarks.get(tenant)
         if cached is None:
@@ -220,19 +342,51 @@ class Store:
             cached = self._landmarks[tenant] = float(value)
         return cached
 
-    async def ingest(self, events: list[tuple[Any, ...]], users: list[tuple[str, str]]) -> Gathered:
+    async def rescale(self, tenant: str, landmark: float, new_landmark: int) -> bool:
+        """Move ``tenant``'s landmark from ``landmark`` to ``new_landmark``, every decayed score
+        with it, in one script (``lua/rescale.lua``); the state gets a new epoch, which this
+        process adopts. False if another worker moved it first (the landmark is read again)."""
+        epoch = uuid.uuid4().hex
+        request = {
+            "tenant": tenant,
+            "old": int(landmark),
+            "new": new_landmark,
+            "factor": rescale_factor(landmark, new_landmark, self.settings.decay_rate),
+            "epoch_key": self.epoch_key,
+            "epoch": epoch,
+        }
+        reply = self._reply(await self._rescale(args=[orjson.dumps(self._checked(request))]))
+        if reply["moved"]:
+            self.adopt(epoch)
+        else:
+            self._landmarks.pop(tenant, None)
+        return bool(reply["moved"])
+
+    async def ingest(
+        self,
+        events: list[tuple[Any, ...]],
+        users: list[tuple[str, str]],
+        spans: dict[str, tuple[int, int]] | None = None,
+    ) -> Gathered:
         """Apply a batch of interactions and gather ranking state for ``users``, atomically.
 
         ``events`` rows are ``(tenant, "topic:partition", offset, event_id, user, item,
         category or False, forward_weight, ts, purchased 0|1, price or False)``: a price is
         only known from logs that carry one (the evaluator's REES46); inventory events are the
-        product table's usual source.
+        product table's usual source. ``spans``: per ``topic:partition`` the batch's first and
+        last offset, dead-lettered records included (a worker's batch; see ``lua/ingest.lua``).
         """
-        if not events and not users:
+        if not events and not users and not spans:
             return Gathered([], [], {})
-        request = {"wm": self.watermark_key, "cfg": self._config, "events": events, "users": users}
-        raw = await self._ingest(args=[orjson.dumps(request)])
-        reply = orjson.loads(raw)
+        request = {
+            "wm": self.watermark_key,
+            "spans": spans or {},
+            "cfg": self._config,
+            "events": events,
+            "users": users,
+        }
+        raw = await self._ingest(args=[orjson.dumps(self._checked(request))])
+        reply = self._continuing(raw, spans or {})
         covisit: dict[str, dict[str, Scored]] = {}
         category: dict[str, dict[str, Scored]] = {}
         arrivals: dict[str, dict[str, Scored]] = {}
@@ -301,20 +455,52 @@ class Store:
         return out
 
     async def apply_inventory(
-        self, events: list[tuple[str, str, int, int, dict[str, Any]]], now_ms: int
+        self,
+        events: list[tuple[str, str, int, int, dict[str, Any], str, int]],
+        now_ms: int,
+        spans: dict[str, tuple[int, int]] | None = None,
     ) -> list[InventoryOutcome]:
         """Upsert products and the out-of-stock set (see ``lua/inventory.lua``); a stock-out
-        names the users whose list, as of ``now_ms``, is still within its lifetime."""
-        if not events:
+        names the users whose list, as of ``now_ms``, is still within its lifetime.
+
+        ``events`` rows are ``(tenant, item, ts, stock, product fields, "topic:partition",
+        offset)``; ``spans`` as for :meth:`ingest`.
+        """
+        if not events and not spans:
             return []
-        cfg = {"new_arrivals_max": self.settings.new_arrivals_max}
-        horizon = now_ms - self.settings.user_ttl_s * 1000
-        request = {"cfg": cfg, "horizon": horizon, "events": events}
-        raw = await self._inventory(args=[orjson.dumps(request)])
+        cfg = {
+            "new_arrivals_max": self.settings.new_arrivals_max,
+            "refresh_chunk": self.settings.refresh_chunk,
+        }
+        request = {
+            "wm": self.watermark_key,
+            "spans": spans or {},
+            "cfg": cfg,
+            "horizon": self._list_horizon(now_ms),
+            "events": events,
+        }
+        raw = await self._inventory(args=[orjson.dumps(self._checked(request))])
+        reply = self._continuing(raw, spans or {})
         return [
-            InventoryOutcome(status, transition, _seq(users))
-            for status, transition, users in orjson.loads(raw)
+            InventoryOutcome(status, transition, _seq(users), page)
+            for status, transition, users, page in reply
         ]
+
+    def _list_horizon(self, now_ms: int) -> int:
+        """Lists committed before this instant have expired."""
+        return now_ms - self.settings.user_ttl_s * 1000
+
+    async def shown_to(self, tenant: str, item: str, now_ms: int) -> AsyncIterator[list[str]]:
+        """The users whose current list holds ``item``, ``refresh_chunk`` or so at a time (for
+        an index too long to read in one call; a user may come twice)."""
+        horizon = self._list_horizon(now_ms)
+        key = f"{tenant}:shown:{item}"
+        cursor = 0
+        while True:
+            cursor, page = await self.redis.zscan(key, cursor, count=self.settings.refresh_chunk)
+            yield [_text(user) for user, score in page if float(score) >= horizon]
+            if cursor == 0:
+                return
 
     async def serving_view(
         self, tenant: str, user_id: str, top_up: int, exclude: Sequence[str] = ()

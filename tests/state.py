@@ -62,6 +62,13 @@ def snapshot(client: redis.Redis, at: float, tenant: str = "default") -> Snapsho
     return decayed, exact
 
 
+def applied(env: Env) -> int:
+    """Interactions the state has applied, by its watermarks (offsets are 0-based)."""
+    inputs = (env.topic("clicks"), env.topic("carts"))
+    watermarks = env.redis.hgetall(f"{env.settings.app_id}:wm")
+    return sum(int(v) + 1 for tp, v in watermarks.items() if tp.decode().startswith(inputs))
+
+
 async def drained(env: Env, group: str) -> bool:
     """Every input partition of ``group`` has committed up to its end offset."""
     inputs = {env.topic(t) for t in ("clicks", "carts", "inventory")}

@@ -28,9 +28,11 @@ for idx, list in ipairs(req.lists) do
     end
   end
   -- The reverse index changes by the list's difference from the last one. Every entry of the
-  -- list gets the commit time; a user's entry is added (and that item's entries older than the
-  -- horizon trimmed) only when the item enters the user's list: an entry nobody adds to never
-  -- grows, and inventory.lua reads only entries within the horizon.
+  -- list gets the commit time and moves the index's expiry to a list's lifetime from now (an
+  -- index expires with the last list that holds its item); a user's entry is added (and that
+  -- item's entries older than the horizon trimmed) only when the item enters the user's list:
+  -- an entry nobody adds to never grows, and inventory.lua reads only entries within the
+  -- horizon.
   local u = t .. ':u:' .. user
   local shown = u .. ':shown'
   local before = {}
@@ -40,6 +42,7 @@ for idx, list in ipairs(req.lists) do
     now_shown[item] = true
     local by_item = t .. ':shown:' .. item
     redis.call('ZADD', by_item, req.now, user)
+    redis.call('EXPIRE', by_item, req.ttl)
     if not before[item] then
       added[#added + 1] = item
       redis.call('ZREMRANGEBYSCORE', by_item, '-inf', horizon)

@@ -3,18 +3,25 @@
 -- land together or not at all (a crash between them cannot double-count on replay).
 -- Key layout is owned by streamapp/store.py; this script follows it.
 --
--- ARGV[1] = JSON {wm, cfg, events = [[tenant, tp, offset, event_id, user, item, category|false,
---                  forward_weight, ts, purchased(0|1), price|false], ...],
+-- A batch must continue from its partitions' watermarks (continues() in guard.lua).
+--
+-- ARGV[1] = JSON {wm, guard (see guard.lua), spans, cfg,
+--           events = [[tenant, tp, offset, event_id, user, item, category|false,
+--                      forward_weight, ts, purchased(0|1), price|false], ...],
 --           users = [[tenant, user], ...]}
--- returns JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
+-- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
+--   knows (Redis lost it, or it was rebuilt since); otherwise
+--   {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history,
 --             factor vector (JSON text) or false], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
 --                   new = {cat = flat new arrivals}, blocked, attributes}}}
 local req = cjson.decode(ARGV[1])
+if lost(req.guard) then return '{"lost":true}' end
+local watermarks, gaps = continues(req.wm, req.spans)
+if gaps then return cjson.encode({gaps = gaps}) end
 local cfg = req.cfg
 local status = {}
-local watermarks = {}
 local touched_users = {}
 local touched = {}  -- key -> bound, trimmed once per batch
 
@@ -28,6 +35,29 @@ local function add(key, member, f, limit)
   local k = acc[key]
   if k == nil then k = {}; acc[key] = k; bounds[key] = limit end
   k[member] = (k[member] or 0) + f
+end
+
+-- How many items have co-visitation rows, and categories have popularity rows, is bounded too:
+-- t:cvitems and t:categories hold each by its last event time, and beyond covisit_items_max
+-- (categories_max) the idlest lose their rows (an item seen once in a stream of new ids would
+-- otherwise keep its row for ever).
+local stamps = {}
+local function stamp(t, index, member, ts)
+  local key = t .. ':' .. index
+  local s = stamps[key]
+  if s == nil then s = {}; stamps[key] = s end
+  if (s[member] or -1) < ts then s[member] = ts end
+end
+local idle_rows = {cvitems = {':cv:'}, categories = {':catpop:', ':new:'}}
+local function drop_idle(key, members, limit, prefixes)
+  for member, ts in pairs(members) do redis.call('ZADD', key, 'GT', ts, member) end
+  local n = redis.call('ZCARD', key)
+  if n <= limit then return end
+  local t = string.match(key, '^(.*):[^:]+$')
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, n - limit - 1)) do
+    for _, prefix in ipairs(prefixes) do redis.call('DEL', t .. prefix .. member) end
+  end
+  redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1)
 end
 
 -- The top `covisit_window` of each session, read once and kept current in Lua. Scores only
@@ -95,6 +125,7 @@ for idx, ev in ipairs(req.events) do
       if cat then
         add(u .. ':cats', cat, f, cfg.user_categories_max)
         add(t .. ':catpop:' .. cat, item, f, cfg.category_popularity_max)
+        stamp(t, 'categories', cat, ts)
         redis.call('ZREM', t .. ':new:' .. cat, item)  -- no longer cold: it has interactions
       end
       local s = session(u)
@@ -103,6 +134,8 @@ for idx, ev in ipairs(req.events) do
         if other ~= item then
           add(t .. ':cv:' .. other, item, f, cfg.covisit_max)
           add(t .. ':cv:' .. item, other, f, cfg.covisit_max)
+          stamp(t, 'cvitems', other, ts)
+          stamp(t, 'cvitems', item, ts)
         end
       end
       visit(u, s, item, ts)
@@ -121,13 +154,16 @@ for key, members in pairs(acc) do
     if tonumber(redis.call('ZINCRBY', key, f, member)) == f then touched[key] = bounds[key] end
   end
 end
+for key, members in pairs(stamps) do
+  local index = string.match(key, ':([^:]+)$')
+  local limit = index == 'cvitems' and cfg.covisit_items_max or cfg.categories_max
+  drop_idle(key, members, limit, idle_rows[index])
+end
 for u, writes in pairs(session_writes) do
   for item, ts in pairs(writes) do redis.call('ZADD', u .. ':recent', 'GT', ts, item) end
   touched[u .. ':recent'] = cfg.session_items
 end
-for tp, offset in pairs(watermarks) do
-  if offset >= 0 then redis.call('HSET', req.wm, tp, offset) end
-end
+close_spans(req.wm, watermarks, req.spans)
 for key, limit in pairs(touched) do
   local n = redis.call('ZCARD', key)
   if n > limit then redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1) end

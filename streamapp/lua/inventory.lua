@@ -7,6 +7,15 @@
 -- been sent are routed again; a newer stock-out of an item already out of stock changes
 -- nothing and returns nobody.
 --
+-- An item shown to more than cfg.refresh_chunk users is not read here (one call would block
+-- Redis for as long as the list takes): the reply says so and the caller pages the index with
+-- ZSCAN. That is as good as reading it here: once the item is in the out-of-stock set no list
+-- adds it to its index, so every user it still holds was there at the SADD.
+--
+-- Offsets at or below the partition's watermark (the same hash as ingest.lua's) were applied
+-- before: they are replays (after a rebuild, or a retried batch) and change nothing, but a
+-- stock-out still in effect routes its refreshes again.
+--
 -- An in-stock item nobody has interacted with yet (not in the popularity ranking) joins its
 -- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
 -- ingest.lua empties item by item as interactions arrive.
@@ -14,17 +23,37 @@
 -- Users are read from the reverse index within the list horizon (entries older than a list's
 -- lifetime are trimmed only when commit.lua adds to that item's index).
 --
--- ARGV[1] = JSON {cfg = {new_arrivals_max}, horizon = ms,
---                 events = [[tenant, item, ts, stock, {field = value, ...}], ...]}
--- returns JSON [[status (1 applied | 4 stale), transition ('out'|'in'|''), [user, ...]], ...]
+-- A batch must continue from its partitions' watermarks (continues() in guard.lua).
+--
+-- ARGV[1] = JSON {wm, guard (see guard.lua), spans, cfg = {new_arrivals_max,
+--                 refresh_chunk}, horizon = ms,
+--                 events = [[tenant, item, ts, stock, {field = value, ...}, tp, offset], ...]}
+-- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
+-- knows (see ingest.lua); otherwise [[status (1 applied | 3 replayed | 4 stale),
+-- transition ('out'|'in'|''), [user, ...], page the index (true|false)], ...]
 local req = cjson.decode(ARGV[1])
+if lost(req.guard) then return '{"lost":true}' end
+local watermarks, gaps = continues(req.wm, req.spans)
+if gaps then return cjson.encode({gaps = gaps}) end
 local out = {}
+local function shown_to(t, item)
+  local index = t .. ':shown:' .. item
+  if redis.call('ZCARD', index) > req.cfg.refresh_chunk then return {}, true end
+  return redis.call('ZRANGE', index, req.horizon, '+inf', 'BYSCORE'), false
+end
 for idx, ev in ipairs(req.events) do
-  local t, item, ts, stock, fields = ev[1], ev[2], ev[3], ev[4], ev[5]
+  local t, item, ts, stock, fields, tp, offset = ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7]
   local key = t .. ':item:' .. item
   local stored = tonumber(redis.call('HGET', key, 'ts') or '-1')
-  if ts < stored then
-    out[idx] = {4, '', {}}
+  if watermarks[tp] == nil then
+    watermarks[tp] = tonumber(redis.call('HGET', req.wm, tp) or '-1')
+  end
+  if offset <= watermarks[tp] then
+    local users, page = {}, false
+    if stock <= 0 and ts == stored then users, page = shown_to(t, item) end
+    out[idx] = {3, '', users, page}
+  elseif ts < stored then
+    out[idx] = {4, '', {}, false}
   else
     local args = {'ts', ts, 'stock', stock}
     for name, value in pairs(fields) do
@@ -36,12 +65,12 @@ for idx, ev in ipairs(req.events) do
     if fields.price then redis.call('HSET', t .. ':price', item, fields.price) end
     if fields.margin then redis.call('HSET', t .. ':margin', item, fields.margin) end
     local transition = ''
-    local users = {}
+    local users, page = {}, false
     if stock <= 0 then
       if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
       redis.call('ZREM', t .. ':instock', item)
       if transition == 'out' or ts == stored then
-        users = redis.call('ZRANGE', t .. ':shown:' .. item, req.horizon, '+inf', 'BYSCORE')
+        users, page = shown_to(t, item)
       end
     else
       if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
@@ -56,7 +85,9 @@ for idx, ev in ipairs(req.events) do
         end
       end
     end
-    out[idx] = {1, transition, users}
+    out[idx] = {1, transition, users, page}
   end
+  if offset > watermarks[tp] then watermarks[tp] = offset end
 end
+close_spans(req.wm, watermarks, req.spans)
 return cjson.encode(out)

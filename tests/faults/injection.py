@@ -15,6 +15,7 @@ import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tests.state import applied
 from tests.support import Env
 
 
@@ -79,9 +80,8 @@ async def assert_every_user_got_a_list_after_their_last_event(env: Env) -> None:
 async def report(env: Env, scenario: str, sent: int, recovered_s: float) -> None:
     """One line for docs/reliability.md (shown with ``pytest -rP``): what went in, what was
     applied (the state's watermarks) and dead-lettered, and how long recovery took."""
-    applied = sum(int(v) + 1 for v in env.redis.hvals(f"{env.settings.app_id}:wm"))
     dead = len(await read_all(env.topic("dead-letter")))
     print(
-        f"FAULT {scenario}: records in {sent}, interactions applied (offsets) {applied}, "
+        f"FAULT {scenario}: records in {sent}, interactions applied (offsets) {applied(env)}, "
         f"dead-lettered {dead}, recovered in {recovered_s:.1f} s"
     )

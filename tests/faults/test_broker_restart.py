@@ -10,8 +10,8 @@ import time
 import pytest
 
 from tests.faults.injection import assert_every_user_got_a_list_after_their_last_event, report
-from tests.faults.test_redis_faults import FAULTS, applied, start_replay
-from tests.state import assert_same_state, from_scratch, snapshot, wait_drained
+from tests.faults.test_redis_faults import FAULTS, start_replay
+from tests.state import applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import ROOT, wait_for
 
 pytestmark = pytest.mark.integration

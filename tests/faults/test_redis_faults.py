@@ -20,7 +20,14 @@ from tests.faults.injection import (
     redis_pid,
     report,
 )
-from tests.state import UNBOUNDED, assert_same_state, from_scratch, snapshot, wait_drained
+from tests.state import (
+    UNBOUNDED,
+    applied,
+    assert_same_state,
+    from_scratch,
+    snapshot,
+    wait_drained,
+)
 from tests.support import ROOT, Worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,10 +58,6 @@ async def start_replay(deployment) -> tuple[float, int]:
     at = time.time() * 1000
     counts = await replay(deployment.settings, log, speed=0, run_id="fault", progress=False)
     return at, sum(counts.values())
-
-
-def applied(deployment) -> int:
-    return sum(int(v) for v in deployment.redis.hvals(f"{deployment.settings.app_id}:wm"))
 
 
 async def test_redis_frozen_past_the_client_timeout_stalls_then_resumes_without_loss(deployment):

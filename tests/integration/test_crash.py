@@ -8,7 +8,15 @@ import pytest
 
 from streamapp import datasets
 from streamapp.replay import replay
-from tests.state import UNBOUNDED, assert_same_state, drained, from_scratch, snapshot, wait_drained
+from tests.state import (
+    UNBOUNDED,
+    applied,
+    assert_same_state,
+    drained,
+    from_scratch,
+    snapshot,
+    wait_drained,
+)
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -20,13 +28,8 @@ async def test_sigkill_mid_stream_ends_with_the_from_scratch_state(deployment):
     log = datasets.load("taobao")[-EVENTS:]
     at = time.time() * 1000
     await replay(deployment.settings, log, speed=0, run_id="crash", progress=False)
-    applied_key = f"{deployment.settings.app_id}:wm"
-
-    def applied() -> int:
-        return sum(int(v) for v in deployment.redis.hvals(applied_key))
-
     first = deployment.worker(**UNBOUNDED).start()
-    await wait_for(lambda: applied() > EVENTS // 4, timeout=120, what="a quarter applied")
+    await wait_for(lambda: applied(deployment) > EVENTS // 4, timeout=120, what="a quarter applied")
     first.kill()
     assert not await drained(deployment, deployment.settings.app_id), "killed too late"
 

@@ -11,7 +11,7 @@ import pytest
 from streamapp import datasets
 from streamapp.datasets import Interaction
 from streamapp.replay import derive_inventory, replay, to_message
-from tests.state import UNBOUNDED, assert_same_state, from_scratch, snapshot, wait_drained
+from tests.state import UNBOUNDED, applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import Tail, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -34,11 +34,6 @@ async def test_a_join_and_a_kill_lose_nothing_and_count_nothing_twice(deployment
     log = datasets.load("taobao")[-EVENTS:]
     at = time.time() * 1000
     settings = {**UNBOUNDED, "STREAMAPP_SESSION_TIMEOUT_S": "6"}
-    applied_key = f"{deployment.settings.app_id}:wm"
-
-    def applied() -> int:
-        return sum(int(v) for v in deployment.redis.hvals(applied_key))
-
     first = deployment.worker(**settings).start()
     # Paced over ≈20 s, so events keep arriving through the join and the kill.
     speed = (log[-1].ts_ms - log[0].ts_ms) / 20_000
@@ -53,7 +48,7 @@ async def test_a_join_and_a_kill_lose_nothing_and_count_nothing_twice(deployment
             progress=False,
         )
     )
-    await wait_for(lambda: applied() > EVENTS // 5, timeout=120, what="a fifth applied")
+    await wait_for(lambda: applied(deployment) > EVENTS // 5, timeout=120, what="a fifth applied")
     # The second worker joins: the group rebalances while the first is mid-stream.
     (tmp_path / "second").mkdir()
     second = deployment.worker(
@@ -62,7 +57,7 @@ async def test_a_join_and_a_kill_lose_nothing_and_count_nothing_twice(deployment
         STREAMAPP_DATADIR=str(tmp_path / "second"),
     ).start()
     assert second.text("/readyz")  # ready means it was assigned partitions
-    await wait_for(lambda: applied() > EVENTS // 2, timeout=120, what="half applied")
+    await wait_for(lambda: applied(deployment) > EVENTS // 2, timeout=120, what="half applied")
     assert applied_by(second.text("/metrics")) > 0, "the joining worker took over partitions"
     # One dies without a goodbye: its partitions move after the session timeout.
     first.kill()

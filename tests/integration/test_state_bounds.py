@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from streamapp.store import Store
+from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Store
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,10 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
                 return BOUNDS[name]
         if key == "default:pop":
             return BOUNDS["popularity_max"]
+        if key == "default:cvitems":
+            return settings.covisit_items_max
+        if key == "default:categories":
+            return settings.categories_max
         if key.startswith("default:catpop:"):
             return BOUNDS["category_popularity_max"]
         assert key.startswith("default:cv:"), key
@@ -116,13 +120,15 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         assert client.zrange("default:shown:a", 0, -1) == []
         assert client.zscore("default:shown:b", "u1") == now + 1
 
-        stock_out = [("default", "b", 5, 0, {})]
+        stock_out = [("default", "b", 5, 0, {}, "inventory:0", 0)]
         (outcome,) = await store.apply_inventory(stock_out, now + 2)
         assert sorted(outcome.affected_users) == ["u1", "u2"]
         # When u2's list reaches the end of its lifetime, only u1 (committed later) is named.
-        restock = [("default", "b", 6, 3, {})]
+        restock = [("default", "b", 6, 3, {}, "inventory:0", 1)]
         await store.apply_inventory(restock, now + 3)
-        (later,) = await store.apply_inventory([("default", "b", 7, 0, {})], now + 1 + ttl_ms)
+        (later,) = await store.apply_inventory(
+            [("default", "b", 7, 0, {}, "inventory:0", 2)], now + 1 + ttl_ms
+        )
         assert later.affected_users == ["u1"]
 
 
@@ -135,13 +141,50 @@ async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_aga
 
     async with Store(deployment.settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b")], now)
-        stock_out = [("default", "b", 5, 0, {})]
+        stock_out = [("default", "b", 5, 0, {}, "inventory:0", 0)]
         (first,) = await store.apply_inventory(stock_out, now + 1)
         assert (first.transition, sorted(first.affected_users)) == ("out", ["u1", "u2"])
         # The same event again (a retried batch, a re-read after a crash): its refreshes may not
-        # have reached the broker, so the users are named again.
+        # have reached the broker, so the users are named again; nothing else is applied.
         (replayed,) = await store.apply_inventory(stock_out, now + 2)
-        assert (replayed.transition, sorted(replayed.affected_users)) == ("", ["u1", "u2"])
+        assert (replayed.status, replayed.transition) == (REPLAYED, "")
+        assert sorted(replayed.affected_users) == ["u1", "u2"]
         # A newer stock=0 for an item already out of stock changes nothing and sends nothing.
-        (repeated,) = await store.apply_inventory([("default", "b", 9, 0, {})], now + 3)
+        later = [("default", "b", 9, 0, {}, "inventory:0", 1)]
+        (repeated,) = await store.apply_inventory(later, now + 3)
         assert (repeated.transition, repeated.affected_users) == ("", [])
+
+
+async def test_a_stock_out_in_very_many_lists_is_paged_not_read_in_one_call(deployment):
+    settings = deployment.settings.model_copy(update={"refresh_chunk": 100})
+    now = 10_000_000_000_000
+    users = [f"u{n}" for n in range(1_050)]
+    lists = [
+        ("default", user, '{"items":[', [["b", '{"item_id":"b"}', "popular"]], "v1")
+        for user in users
+    ]
+    async with Store(settings) as store:
+        await store.commit_lists(lists, now)
+        stock_out = [("default", "b", 5, 0, {}, "inventory:0", 0)]
+        (outcome,) = await store.apply_inventory(stock_out, now + 1)
+        assert (outcome.transition, outcome.affected_users, outcome.page) == ("out", [], True)
+        pages = [page async for page in store.shown_to("default", "b", now + 1)]
+    assert {user for page in pages for user in page} == set(users)
+    assert len(pages) > 5
+
+
+async def test_a_duplicate_is_caught_within_the_window_and_a_late_one_is_applied_again(deployment):
+    """The dedupe window is the user's last ``seen_event_ids`` ids (bounded on purpose): a
+    duplicate within it changes nothing, one older than it counts again. A replayed offset
+    (at or below the watermark) never does, however old."""
+    settings = deployment.settings.model_copy(update=BOUNDS)
+    first = rows(0, [("u", "i0", "c0", 0)])
+    async with Store(settings) as store:
+        assert (await store.ingest(first, [])).status == [APPLIED]
+        again = [(*first[0][:2], 1, *first[0][3:])]  # the same event id, a new record
+        assert (await store.ingest(again, [])).status == [DUPLICATE]
+        others = rows(2, [("u", f"i{n}", "c0", 0) for n in range(1, 7)])  # 6 newer ids
+        await store.ingest(others, [])
+        late = [(*first[0][:2], 8, *first[0][3:])]
+        assert (await store.ingest(late, [])).status == [APPLIED]
+        assert (await store.ingest(first, [])).status == [REPLAYED]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from streamapp.factors import ImplicitMF
@@ -46,3 +48,17 @@ def test_support_counts_positives_not_sampled_negatives():
     for item in ["a", "b", "a", "c", "a"]:
         mf.learn_one("u", item, 1.0)
     assert mf.supports(["a", "b", "c", "never"]).tolist() == [3, 1, 1, 0]
+
+
+def test_vectors_of_idle_users_and_items_are_dropped_beyond_the_bounds():
+    mf = ImplicitMF(n_factors=4, seed=3, users_max=50, items_max=100)
+    rng = random.Random(7)
+    for n in range(20_000):
+        mf.learn_one(f"u{rng.randrange(10_000)}", f"i{n}", 1.0)
+    assert len(mf.model.u_latents) <= 50
+    assert len(mf.model.i_latents) <= 100
+    assert set(mf.support) <= set(mf.model.i_latents)
+    # The newest are kept: they are what the next events are about.
+    assert "i19999" in mf.model.i_latents and mf.support["i19999"] == 1
+    ids, vectors = mf.item_vectors()
+    assert len(ids) == vectors.shape[0] <= 100

@@ -1,0 +1,96 @@
+"""The decay landmark moves forward in one script, per tenant: every decayed value stays what it
+was, the other tenant is untouched, and every worker re-reads the landmark before it adds a
+weight (the state's epoch changes with it)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from streamapp.decay import forward_weight
+from streamapp.store import StateLost, Store
+from tests.state import snapshot
+from tests.support import Tail, send, wait_for
+
+pytestmark = pytest.mark.integration
+
+DAY_MS = 86_400_000
+
+
+def rows(tenant: str, landmark: float, rate: float) -> list[tuple[object, ...]]:
+    return [
+        (
+            tenant,
+            "clicks:0" if tenant == "default" else "clicks:1",
+            n,
+            f"{tenant}-e{n}",
+            f"u{n % 3}",
+            f"i{n % 5}",
+            f"c{n % 2}",
+            forward_weight(1.0, landmark + n * 3_600_000, landmark, rate),
+            int(landmark) + n * 3_600_000,
+            0,
+            False,
+        )
+        for n in range(30)
+    ]
+
+
+async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark(deployment):
+    settings = deployment.settings
+    client = deployment.redis
+    rate = settings.decay_rate
+    first = 1_790_000_000_000
+    async with Store(settings) as store, Store(settings) as other:
+        for s in (store, other):
+            s.guarded = True
+        store.adopt("e1")
+        other.adopt("e1")
+        client.set(store.epoch_key, "e1")
+        landmark = await store.landmark("default", first)
+        await store.landmark("shop2", first)
+        await store.ingest(rows("default", landmark, rate), [])
+        await store.ingest(rows("shop2", landmark, rate), [])
+        at = first + 40 * 3_600_000
+        before = snapshot(client, at), snapshot(client, at, "shop2")
+        raw_shop2 = client.zrange("shop2:pop", 0, -1, withscores=True)
+
+        moved_to = first + 300 * DAY_MS
+        assert await store.rescale("default", landmark, moved_to)
+        assert float(client.get("default:landmark")) == moved_to
+        assert store.epoch == client.get(store.epoch_key).decode() != "e1"
+        after = snapshot(client, at), snapshot(client, at, "shop2")
+        assert after[0][1] == before[0][1]  # exact structures
+        for key, values in before[0][0].items():
+            for member, value in values.items():
+                assert after[0][0][key][member] == pytest.approx(value, rel=1e-9), (key, member)
+        assert client.zrange("shop2:pop", 0, -1, withscores=True) == raw_shop2
+        assert max(s for _, s in client.zrange("default:pop", 0, -1, withscores=True)) < 1e-80
+
+        # A worker still on the old landmark is refused before it adds anything, re-reads it.
+        with pytest.raises(StateLost):
+            await other.ingest(rows("default", landmark, rate)[:1], [])
+        assert other.epoch is None
+        # The first to move it wins; a second attempt from the old landmark changes nothing.
+        assert not await store.rescale("default", landmark, moved_to + 1)
+
+
+async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deployment, producer):
+    # A half-life of one second: the landmark must move once events are ≈290 s apart.
+    worker = deployment.worker(STREAMAPP_HALF_LIFE_S="1").start()
+    now = int(time.time() * 1000)
+    clicks = deployment.topic("clicks")
+    old = {"event_id": "old", "user_id": "u1", "item_id": "i1", "ts": now - 400_000}
+    await send(producer, clicks, "u1", old)
+    await wait_for(lambda: deployment.redis.get("default:landmark"), what="the first landmark")
+    async with Tail(deployment.topic("recommendations")) as lists:
+        new = {"event_id": "new", "user_id": "u1", "item_id": "i2", "ts": now}
+        await send(producer, clicks, "u1", new)
+        await lists.until(lambda got: "new" in {m["trigger"]["event_id"] for m in got})
+    assert int(deployment.redis.get("default:landmark")) == now
+    scores = dict(deployment.redis.zrange("default:pop", 0, -1, withscores=True))
+    assert all(math.isfinite(s) for s in scores.values())
+    assert scores[b"i2"] == pytest.approx(1.0)  # the new click, weighed at the new landmark
+    assert worker.proc is not None and worker.proc.poll() is None

@@ -45,16 +45,23 @@ from collections.abc import Awaitable, Callable
 from aiokafka import TopicPartition
 
 from streamapp import metrics
+from streamapp.failures import Transient
 from streamapp.log_reader import LogReader
 from streamapp.messages import Record
 from streamapp.settings import Settings
 from streamapp.store import StateLost, Store
 
-__all__ = ["Continuity"]
+__all__ = ["Continuity", "ContinuityFailed"]
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[list[Record]], Awaitable[None]]
+
+
+class ContinuityFailed(Transient):
+    """Checking or completing the state failed (Kafka or Redis away, a bug): the batch waits."""
+
+
 # The worker's partitions of the topics the state is made of (clicks, carts, inventory).
 Assigned = Callable[[], list[TopicPartition]]
 # Commit what the worker has acknowledged (False: it waited for a commit already under way).
@@ -81,7 +88,10 @@ class Continuity:
         self.apply_interactions = apply_interactions
         self.assigned = assigned
         self.commit = commit
-        self.complete = False
+        # Assignments seen and the last one completed: complete when equal. A count, not a flag,
+        # so that partitions assigned while a completion runs are completed in turn.
+        self.assignments = 0
+        self.completed = -1
         self._lock = asyncio.Lock()
         store.guarded = True
         # Per partition, the last offset a replay applied in the current state: the agent
@@ -98,7 +108,7 @@ class Continuity:
 
     def reassigned(self) -> None:
         """Partitions moved: check them again before the next batch."""
-        self.complete = False
+        self.assignments += 1
 
     async def ensure_state(self) -> None:
         """Return once the state is whole and this process works in its epoch."""
@@ -109,14 +119,27 @@ class Continuity:
 
     async def before(self) -> None:
         """Before a batch is applied: the state is whole, has every record of this worker's
-        partitions that the group committed, and every record before the batch."""
+        partitions that the group committed, and every record before the batch.
+
+        Whatever fails here is a reason to wait, never one to reject the batch's events: it is
+        raised as :class:`ContinuityFailed`, which the batch runner retries with backoff.
+        """
+        try:
+            await self._before()
+        except Transient:
+            raise
+        except Exception as exc:
+            raise ContinuityFailed(f"the state could not be checked or completed: {exc}") from exc
+
+    async def _before(self) -> None:
         await self.ensure_state()
-        if self.complete and not self.store.gaps:
+        if self.completed == self.assignments and not self.store.gaps:
             return
         async with self._lock:
-            if not self.complete:
+            if self.completed != self.assignments:
+                assignment = self.assignments
                 await self._complete_assigned()
-                self.complete = True
+                self.completed = assignment
             gaps, self.store.gaps = self.store.gaps, {}
             if gaps:
                 ends = {
@@ -156,6 +179,7 @@ class Continuity:
         then every other task's guarded call fails, so nothing is applied to a partial state."""
         self.store.adopt(None)
         self.replayed.clear()
+        assignment = self.assignments
         started = time.monotonic()
         epoch = await self.store.stored_epoch()
         candidate = uuid.uuid4().hex
@@ -175,7 +199,7 @@ class Continuity:
                 if epoch is None:
                     raise StateLost("Redis lost the state again while it was being rebuilt")
         self.store.adopt(epoch)
-        self.complete = True
+        self.completed = assignment
         log.info("working in state epoch %s after %.1f s", epoch, time.monotonic() - started)
 
     async def _complete(self, ends: dict[TopicPartition, int], topics: set[str]) -> None:

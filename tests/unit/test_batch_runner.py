@@ -11,7 +11,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 from streamapp.batch_runner import BatchRunner, Health
+from streamapp.continuity import ContinuityFailed
 from streamapp.messages import Record
+from streamapp.store import StateGap, StateLost
 
 
 def record(offset: int) -> Record:
@@ -80,8 +82,20 @@ def runner(processor: Processor, sink: Outputs, rejected: list[tuple[int, str]])
         ResponseError("BUSY Redis is busy running a script."),
         KafkaConnectionError("broker down"),
         TimeoutError(),
+        StateLost("the state in Redis is not the one this worker works in"),
+        StateGap("the state lacks records before this batch"),
+        ContinuityFailed("the state could not be checked or completed: a bug"),
     ],
-    ids=["redis-down", "redis-oom", "redis-busy", "kafka-down", "timeout"],
+    ids=[
+        "redis-down",
+        "redis-oom",
+        "redis-busy",
+        "kafka-down",
+        "timeout",
+        "state-lost",
+        "state-gap",
+        "continuity-failed",
+    ],
 )
 async def test_transient_failure_is_retried_until_the_whole_batch_applies(transient):
     sink = Outputs()
@@ -152,3 +166,21 @@ async def test_cancellation_passes_through_a_stalled_batch():
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_runner_gives_up_at_once_on_what_it_is_told_to():
+    """A replay stops when the state it rebuilds is lost; the batch that runs it starts over."""
+    sink = Outputs()
+    processor = Processor(sink, [StateLost("gone")], set())
+    replay = BatchRunner(
+        "interactions-replay",
+        processor.process,
+        sink,
+        lambda r, exc: pytest.fail("nothing is rejected"),
+        Health(),
+        gives_up_on=(StateLost,),
+    )
+    with pytest.raises(StateLost):
+        await replay.run([record(n) for n in range(4)])
+    assert processor.attempts == 1
+    assert sink.sent == []

@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := .stack
 
-.PHONY: demo test faults up down deps venv lint bench clean
+.PHONY: demo test faults unit up down deps venv lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: venv
 	$(BIN)/ruff check streamapp tests
 	$(BIN)/ruff format --check streamapp tests
 	$(BIN)/mypy streamapp
+
+# The fast loop: lint, types and every test that needs no service (no Debian packages, no
+# Kafka), in well under a minute.
+unit: lint
+	$(BIN)/pytest tests/unit streamapp
 
 test: deps lint
 	$(BIN)/pytest --ignore=tests/faults

@@ -38,14 +38,13 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamapp import datasets
+from streamapp import databases, datasets
+from streamapp.databases import with_database
 from streamapp.heap import tune_collector
 from streamapp.otlp_receiver import OtlpReceiver
 from streamapp.settings import Settings
 from streamapp.store import Store
 from streamapp.topics import TopicAdmin, load_specs
-
-BENCH_DB = 15
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,7 +88,7 @@ class Bench:
             update={
                 "topic_prefix": f"bench{self.run}.",
                 "app_id": f"streamapp-bench{self.run}",
-                "redis_url": base.redis_url.rsplit("/", 1)[0] + f"/{BENCH_DB}",
+                "redis_url": with_database(base.redis_url, databases.BENCH),
             }
         )
         self.events = _events(self.run)

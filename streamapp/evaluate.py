@@ -26,7 +26,8 @@ import orjson
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from streamapp import quality
+from streamapp import databases, quality
+from streamapp.databases import with_database
 from streamapp.datasets import Interaction
 from streamapp.factors import ImplicitMF
 from streamapp.interactions import state_row
@@ -37,7 +38,6 @@ from streamapp.retrieval import Hits, Index, build_for, retrievable
 from streamapp.settings import Settings
 from streamapp.store import Store, TenantSignals, UserSignals
 
-EVAL_DB = 13
 TENANT = "default"
 METRICS = ("hr", "ndcg", "map")
 COLD_ITEM_INTERACTIONS = 5
@@ -164,7 +164,7 @@ async def evaluate(
     """Prequential evaluation of every system over ``log`` (time-ordered); the report dict."""
     settings = base.model_copy(
         update={
-            "redis_url": base.redis_url.rsplit("/", 1)[0] + f"/{EVAL_DB}",
+            "redis_url": with_database(base.redis_url, databases.EVALUATION),
             "app_id": f"{base.app_id}-eval",
         }
     )

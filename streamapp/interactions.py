@@ -36,9 +36,6 @@ from streamapp.recommend import candidates_for, choose
 from streamapp.settings import Settings
 from streamapp.sink import Sink
 from streamapp.store import (
-    APPLIED,
-    DUPLICATE,
-    REPLAYED,
     Gathered,
     ListToCommit,
     Ranking,
@@ -47,8 +44,6 @@ from streamapp.store import (
 from streamapp.tracing import BatchTraces, Stages
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = {APPLIED: "applied", DUPLICATE: "duplicate", REPLAYED: "replayed"}
 
 
 class LandmarkMoved(Transient):
@@ -153,7 +148,7 @@ class InteractionProcessor:
         )
         stages.mark()
         for topic, status in zip(row_topics, gathered.status, strict=True):
-            counts.events[(topic, OUTCOMES[status])] += 1
+            counts.events[(topic, status.label)] += 1
         await self._publish(gathered, stored, triggers, now, counts, stages, traces)
         # Counted once the broker has confirmed every output: a retried batch counts once.
         await self.sink.flush()

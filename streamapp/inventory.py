@@ -16,7 +16,7 @@ from streamapp.events import InvalidEvent, decode, limits_at, now_ms
 from streamapp.messages import Record, refresh, spans
 from streamapp.settings import Settings
 from streamapp.sink import Sink
-from streamapp.store import REPLAYED, STALE, InventoryOutcome, Store
+from streamapp.store import InventoryOutcome, Outcome, Store
 from streamapp.tracing import TRACEPARENT, traceparent
 
 PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
@@ -61,7 +61,7 @@ class InventoryProcessor:
         ]
         outcomes = await self.store.apply_inventory(rows, now, spans(records))
         for (record, event), outcome in zip(accepted, outcomes, strict=True):
-            if outcome.status == STALE:
+            if outcome.status == Outcome.STALE:
                 stale = InvalidEvent(
                     "stale_update",
                     f"item {event['item_id']!r} already has a newer inventory record than ts "
@@ -71,8 +71,7 @@ class InventoryProcessor:
                 )
                 await self.dead_letters.send(record, stale, now, counts)
                 continue
-            applied = outcome.status != REPLAYED
-            counts.events[(record.topic, "applied" if applied else "replayed")] += 1
+            counts.events[(record.topic, outcome.status.label)] += 1
             if outcome.transition == "out":
                 metrics.INVALIDATIONS.inc()
             await self._refresh(record, event, outcome, now)

@@ -48,6 +48,7 @@ import contextvars
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, cast
 
 import orjson
@@ -62,7 +63,24 @@ from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
 
 LUA_DIR = folder("streamapp", "lua")
 
-APPLIED, DUPLICATE, REPLAYED, STALE = 1, 2, 3, 4
+
+class Outcome(IntEnum):
+    """What a state script did with one event (the numbers the Lua scripts answer with)."""
+
+    APPLIED = 1
+    DUPLICATE = 2  # an event id the user's dedupe window holds
+    REPLAYED = 3  # an offset at or below its partition's watermark
+    STALE = 4  # an inventory update older than the one stored
+
+    @property
+    def label(self) -> str:
+        """The ``outcome`` label of ``streamapp_events_total``.
+
+        >>> Outcome(3).label
+        'replayed'
+        """
+        return self.name.lower()
+
 
 # The settings a script reads, passed with every call so that a script holds no configuration.
 INGEST_CONFIG = (
@@ -177,7 +195,7 @@ class Ranking:
 class Gathered:
     """What one ingest call returns: per-event outcome and the state to rank from."""
 
-    status: list[int]
+    status: list[Outcome]
     users: list[UserSignals]
     tenants: dict[str, TenantSignals]
 
@@ -186,7 +204,7 @@ class Gathered:
 class InventoryOutcome:
     """What one inventory event did: applied or stale, the stock transition, users to refresh."""
 
-    status: int
+    status: Outcome
     transition: str
     affected_users: list[str]
     # Too many users to name in the script's reply: page them with Store.shown_to.
@@ -423,7 +441,8 @@ class Store(Lifecycle):
                     vector=orjson.loads(vector) if vector else None,
                 )
             )
-        return Gathered(status=_seq(reply["status"]), users=signals, tenants=tenants)
+        status = [Outcome(s) for s in _seq(reply["status"])]
+        return Gathered(status=status, users=signals, tenants=tenants)
 
     async def commit_lists(self, lists: list[ListToCommit], now_ms: int) -> list[tuple[str, bytes]]:
         """Make lists current and keep their rankings (see ``lua/commit.lua``); returns (top
@@ -482,7 +501,7 @@ class Store(Lifecycle):
         raw = await self._inventory(args=[orjson.dumps(self._checked(request))])
         reply = self._continuing(raw, spans or {})
         return [
-            InventoryOutcome(status, transition, _seq(users), page)
+            InventoryOutcome(Outcome(status), transition, _seq(users), page)
             for status, transition, users, page in reply
         ]
 

@@ -8,6 +8,8 @@ import math
 import pytest
 import redis
 
+from streamapp import databases
+from streamapp.databases import with_database
 from streamapp.decay import value_at
 from streamapp.lag import LagReader
 from tests.support import Env, Worker
@@ -88,7 +90,8 @@ async def from_scratch(env: Env, at: float) -> Snapshot:
     """The state one never-interrupted worker makes of the same input (in Redis DB 10)."""
     for w in env.workers:
         w.stop()
-    clean_db = redis.Redis.from_url("redis://127.0.0.1:6379/10")
+    clean_url = with_database(env.settings.redis_url, databases.TESTS_REFERENCE)
+    clean_db = redis.Redis.from_url(clean_url)
     clean_db.flushdb()
     try:
         group = f"{env.settings.app_id}-clean"
@@ -97,7 +100,7 @@ async def from_scratch(env: Env, at: float) -> Snapshot:
             {
                 **UNBOUNDED,
                 "STREAMAPP_APP_ID": group,
-                "STREAMAPP_REDIS_URL": "redis://127.0.0.1:6379/10",
+                "STREAMAPP_REDIS_URL": clean_url,
             },
         )
         env.workers.append(clean)

@@ -21,11 +21,12 @@ import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streamapp import databases
 from streamapp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin" / "streamapp"
-REDIS_DB = 9
+REDIS_DB = databases.TESTS
 
 
 def fresh_copy(dest: Path) -> Path:

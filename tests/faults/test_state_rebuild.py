@@ -16,7 +16,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
-from streamapp import datasets
+from streamapp import databases, datasets
+from streamapp.databases import with_database
 from streamapp.replay import replay
 from tests.faults.injection import (
     assert_every_user_got_a_list_after_their_last_event,
@@ -30,8 +31,7 @@ from tests.support import REDIS_DB, ROOT, Env, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Not the suite's database: where the "replica" keeps its copy.
-REPLICA_DB = 11
+REPLICA_DB = databases.TESTS_REPLICA
 
 
 async def take_out_of_stock(env: Env, count: int) -> set[str]:
@@ -95,6 +95,7 @@ async def test_a_state_behind_the_committed_offsets_replays_the_gap(deployment):
     """Redis failed over to a replica that lagged: the state's watermarks are behind what the
     group committed, and the records in between are applied again before anything after."""
     client = deployment.redis
+    client_url = deployment.settings.redis_url
     group = deployment.settings.app_id
     log = datasets.load("taobao")[-EVENTS:]
     at = time.time() * 1000
@@ -108,7 +109,7 @@ async def test_a_state_behind_the_committed_offsets_replays_the_gap(deployment):
         await wait_drained(deployment, group)
         worker.stop()
         if half == 0:  # the replica's copy, from here on behind
-            replica = redis.Redis.from_url(f"redis://127.0.0.1:6379/{REPLICA_DB}")
+            replica = redis.Redis.from_url(with_database(client_url, REPLICA_DB))
             replica.flushdb()
             for key in client.scan_iter(count=1000):
                 client.copy(key, key, destination_db=REPLICA_DB)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from streamapp.store import APPLIED, DUPLICATE, REPLAYED, Store
+from streamapp.store import Outcome, Store
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_aga
         # The same event again (a retried batch, a re-read after a crash): its refreshes may not
         # have reached the broker, so the users are named again; nothing else is applied.
         (replayed,) = await store.apply_inventory(stock_out, now + 2)
-        assert (replayed.status, replayed.transition) == (REPLAYED, "")
+        assert (replayed.status, replayed.transition) == (Outcome.REPLAYED, "")
         assert sorted(replayed.affected_users) == ["u1", "u2"]
         # A newer stock=0 for an item already out of stock changes nothing and sends nothing.
         later = [("default", "b", 9, 0, {}, "inventory:0", 1)]
@@ -180,11 +180,11 @@ async def test_a_duplicate_is_caught_within_the_window_and_a_late_one_is_applied
     settings = deployment.settings.model_copy(update=BOUNDS)
     first = rows(0, [("u", "i0", "c0", 0)])
     async with Store(settings) as store:
-        assert (await store.ingest(first, [])).status == [APPLIED]
+        assert (await store.ingest(first, [])).status == [Outcome.APPLIED]
         again = [(*first[0][:2], 1, *first[0][3:])]  # the same event id, a new record
-        assert (await store.ingest(again, [])).status == [DUPLICATE]
+        assert (await store.ingest(again, [])).status == [Outcome.DUPLICATE]
         others = rows(2, [("u", f"i{n}", "c0", 0) for n in range(1, 7)])  # 6 newer ids
         await store.ingest(others, [])
         late = [(*first[0][:2], 8, *first[0][3:])]
-        assert (await store.ingest(late, [])).status == [APPLIED]
-        assert (await store.ingest(first, [])).status == [REPLAYED]
+        assert (await store.ingest(late, [])).status == [Outcome.APPLIED]
+        assert (await store.ingest(first, [])).status == [Outcome.REPLAYED]

@@ -363,18 +363,24 @@ class Store(Lifecycle):
     async def rescale(self, tenant: str, landmark: float, new_landmark: int) -> bool:
         """Move ``tenant``'s landmark from ``landmark`` to ``new_landmark``, every decayed score
         with it, in one script (``lua/rescale.lua``); the state gets a new epoch, which this
-        process adopts. False if another worker moved it first (the landmark is read again)."""
+        process adopts. False if another worker moved it first (the landmark is read again).
+
+        Within a rebuild the epoch is the rebuild's to set, and its end to adopt: a rescale
+        there sets none when the state has none yet, and adopts nothing.
+        """
+        rebuild = _REBUILDING.get()
         epoch = uuid.uuid4().hex
-        request = {
+        request: dict[str, Any] = {
             "tenant": tenant,
             "old": int(landmark),
             "new": new_landmark,
             "factor": rescale_factor(landmark, new_landmark, self.settings.decay_rate),
             "epoch_key": self.epoch_key,
-            "epoch": epoch,
         }
+        if rebuild is None or rebuild[0] == "epoch":
+            request["epoch"] = epoch
         reply = self._reply(await self._rescale(args=[orjson.dumps(self._checked(request))]))
-        if reply["moved"]:
+        if reply["moved"] and rebuild is None:
             self.adopt(epoch)
         else:
             self._landmarks.pop(tenant, None)

@@ -5,7 +5,8 @@
 -- It reads every key of the tenant: Redis is blocked for as long (docs/reliability.md has the
 -- figure); it runs when a tenant's scores near their range, once in about 290 half-lives.
 --
--- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key, epoch}
+-- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key,
+--                 epoch (absent within a rebuild that has not set one yet)}
 -- returns JSON {lost = true}, {moved = false} (another worker rescaled first), or
 -- {moved = true, keys = how many were rescaled}
 local req = cjson.decode(ARGV[1])
@@ -44,5 +45,5 @@ repeat
   end
 until cursor == '0'
 redis.call('SET', t .. ':landmark', req.new)
-redis.call('SET', req.epoch_key, req.epoch)
+if req.epoch then redis.call('SET', req.epoch_key, req.epoch) end
 return cjson.encode({moved = true, keys = keys})

@@ -94,3 +94,19 @@ async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deploy
     assert all(math.isfinite(s) for s in scores.values())
     assert scores[b"i2"] == pytest.approx(1.0)  # the new click, weighed at the new landmark
     assert worker.proc is not None and worker.proc.poll() is None
+
+
+async def test_a_rescale_within_a_rebuild_leaves_the_epoch_to_the_rebuild(deployment):
+    settings = deployment.settings
+    client = deployment.redis
+    first = 1_790_000_000_000
+    async with Store(settings) as store:
+        store.guarded = True
+        await store.begin_rebuild("c1")
+        with store.rebuilding(None, "c1"):
+            landmark = await store.landmark("default", first)
+            await store.ingest(rows("default", landmark, settings.decay_rate), [])
+            assert await store.rescale("default", landmark, first + 300 * DAY_MS)
+        assert client.get(store.epoch_key) is None  # set when the rebuild ends, not before
+        assert store.epoch is None
+        assert await store.establish_epoch("c1") == "c1"

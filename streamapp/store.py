@@ -121,6 +121,10 @@ class StateGap(Transient):
     state (a failover to a replica that lagged). Nothing was changed; the caller applies them
     (:mod:`streamapp.continuity`, from ``Store.gaps``) and tries again."""
 
+    def __init__(self, gaps: dict[str, int]) -> None:
+        super().__init__(f"the state lacks records before this batch: {gaps}")
+        self.gaps = gaps  # per partition, the state's watermark
+
 
 _REBUILDING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "rebuilding", default=None
@@ -327,16 +331,15 @@ class Store(Lifecycle):
             self.adopt(None)
             raise StateLost("the state in Redis is not the one this worker works in")
         if isinstance(reply, dict) and reply.get("gaps"):
-            raise StateGap(f"the state lacks records before this batch: {reply['gaps']}")
+            raise StateGap(reply["gaps"])
         return reply
 
     def _continuing(self, raw: bytes, spans: dict[str, tuple[int, int]]) -> Any:
         """:meth:`_reply` of a batch with ``spans``, noting where a refused one starts."""
         try:
             return self._reply(raw)
-        except StateGap:
-            gaps = orjson.loads(raw)["gaps"]
-            self.gaps.update({tp: spans[tp][0] for tp in gaps})
+        except StateGap as gap:
+            self.gaps.update({tp: spans[tp][0] for tp in gap.gaps})
             raise
 
     async def advance_watermark(self, tp: str, offset: int) -> None:

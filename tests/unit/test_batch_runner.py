@@ -83,7 +83,7 @@ def runner(processor: Processor, sink: Outputs, rejected: list[tuple[int, str]])
         KafkaConnectionError("broker down"),
         TimeoutError(),
         StateLost("the state in Redis is not the one this worker works in"),
-        StateGap("the state lacks records before this batch"),
+        StateGap({"clicks:0": 41}),
         ContinuityFailed("the state could not be checked or completed: a bug"),
     ],
     ids=[

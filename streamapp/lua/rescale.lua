@@ -2,8 +2,8 @@
 -- decayed score of the tenant is multiplied by `factor` (exp(-rate * (new - old))), the landmark
 -- is set, and the state's epoch changes, so that every worker's next call is refused until it
 -- has re-read the landmark (a weight computed against the old landmark is never added).
--- It reads every key of the tenant: Redis is blocked for as long (docs/reliability.md has the
--- figure); it runs when a tenant's scores near their range, once in about 290 half-lives.
+-- It reads every key of the tenant: Redis is blocked for as long (not measured yet; it is the
+-- price of one script for the whole tenant); it runs when a tenant's scores near their range, once in about 290 half-lives.
 --
 -- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}

@@ -5,7 +5,7 @@ loading, out of memory, read-only during a failover; the broker unreachable, wit
 timing out. The same batch will succeed later, so it is retried for as long as that lasts. Any
 other exception (a Lua error, a record the broker refuses for good, a bug) is *deterministic*:
 retrying the whole batch forever would stall every event behind it, so the batch is narrowed
-down to the events that cause it (:mod:`streamapp.batch_runner`).
+down to the events that cause it (:mod:`streamapp.worker.batch_runner`).
 
 redis-py turns most error replies into a class of their own (``OOM …`` into
 ``OutOfMemoryError``, without the prefix), which is what is checked:

@@ -3,7 +3,7 @@
 Reading them relative to the repository would work in a checkout and fail in an installed
 wheel; :func:`folder` works in both.
 
->>> folder("streamapp", "lua").joinpath("ingest.lua").is_file()
+>>> folder("streamapp.state", "lua").joinpath("ingest.lua").is_file()
 True
 """
 

@@ -151,7 +151,7 @@ class Settings(BaseSettings):
 
     # Operations.
     lag_interval_s: float = 5.0
-    # Tracing (streamapp.tracing): off | console | otlp; root events sampled at tracing_sample.
+    # Tracing (streamapp.ops.tracing): off | console | otlp; root events sampled at tracing_sample.
     tracing: Literal["off", "console", "otlp"] = "off"
     tracing_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     tracing_sample: float = Field(default=0.01, ge=0.0, le=1.0)

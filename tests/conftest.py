@@ -18,8 +18,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
+from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
-from streamapp.topics import TopicAdmin, load_specs
 from tests.support import REDIS_DB, Env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

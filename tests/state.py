@@ -10,8 +10,8 @@ import redis
 
 from streamapp import databases
 from streamapp.databases import with_database
-from streamapp.decay import value_at
-from streamapp.lag import LagReader
+from streamapp.ops.lag import LagReader
+from streamapp.state.decay import value_at
 from tests.support import Env, Worker
 
 # Bounds high enough that no structure is trimmed: trimming keeps the top-N of whatever has

@@ -9,8 +9,8 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp import openapi
-from streamapp.schemas import load
+from streamapp.contracts.schemas import load
+from streamapp.http import openapi
 from streamapp.settings import Settings
 from tests.support import BIN, wait_for
 

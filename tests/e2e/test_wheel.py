@@ -20,10 +20,10 @@ CHECK_CONTRACTS = """
 import sys
 import orjson
 import streamapp
-from streamapp import openapi
-from streamapp.events import Limits, decode
-from streamapp.schemas import MESSAGES, contract, load
-from streamapp.store import LUA_DIR
+from streamapp.http import openapi
+from streamapp.contracts.events import Limits, decode
+from streamapp.contracts.schemas import MESSAGES, contract, load
+from streamapp.state.store import LUA_DIR
 
 assert "site-packages" in streamapp.__file__, streamapp.__file__
 inputs = {"click", "cart", "inventory"}

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streamapp.topics import TopicAdmin, load_specs
+from streamapp.ops.topics import TopicAdmin, load_specs
 from tests.faults.injection import read_all, report
 from tests.support import send, wait_for
 

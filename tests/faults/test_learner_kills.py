@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from streamapp.snapshots import SnapshotError
-from streamapp.store import Store
+from streamapp.learning.snapshots import SnapshotError
+from streamapp.state.store import Store
 from tests.support import Worker, free_port, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration

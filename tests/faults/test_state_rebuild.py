@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from streamapp import databases, datasets
 from streamapp.databases import with_database
-from streamapp.replay import replay
+from streamapp.datasets.replay import replay
 from tests.faults.injection import (
     assert_every_user_got_a_list_after_their_last_event,
     read_all,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streamapp.topics import TopicAdmin, load_specs
+from streamapp.ops.topics import TopicAdmin, load_specs
 from tests.support import Tail, send, wait_for
 
 pytestmark = pytest.mark.integration

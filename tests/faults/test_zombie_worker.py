@@ -10,7 +10,7 @@ import time
 import pytest
 
 from streamapp import datasets
-from streamapp.replay import replay
+from streamapp.datasets.replay import replay
 from tests.faults.injection import (
     assert_every_user_got_a_list_after_their_last_event,
     frozen,

@@ -8,7 +8,7 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp.schemas import load
+from streamapp.contracts.schemas import load
 from tests.support import BIN, Tail, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration

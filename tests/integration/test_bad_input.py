@@ -8,8 +8,8 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp.decay import forward_weight
-from streamapp.schemas import load
+from streamapp.contracts.schemas import load
+from streamapp.state.decay import forward_weight
 from tests.support import Tail, now_ms, send
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from streamapp import datasets
-from streamapp.replay import replay
+from streamapp.datasets.replay import replay
 from tests.state import (
     UNBOUNDED,
     applied,

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from streamapp.datasets import Interaction
-from streamapp.evaluate import evaluate, markdown, write
+from streamapp.datasets.catalog import Interaction
+from streamapp.evaluation.prequential import evaluate, markdown, write
 from streamapp.settings import Settings
 
 pytestmark = pytest.mark.integration

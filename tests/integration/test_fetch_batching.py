@@ -1,7 +1,7 @@
 """The worker's and the learner's fetch batching reach the fetcher aiokafka builds at start.
 
-The setting is applied through a seam of Faust and aiokafka (see ``streamapp.fetch_batching``);
-this fails if an upgrade of either moves it.
+The setting is applied through a seam of Faust and aiokafka (see
+``streamapp.worker.fetch_batching``); this fails if an upgrade of either moves it.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 
-from streamapp.app import create_app, create_learner_app
 from streamapp.settings import get_settings
+from streamapp.worker.app import create_app, create_learner_app
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
-from streamapp import openapi
+from streamapp.http import openapi
 from tests.support import Tail, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration

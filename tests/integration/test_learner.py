@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamapp.store import Store
+from streamapp.state.store import Store
 from tests.support import Tail, Worker, free_port, now_ms, send, send_clicks, wait_for
 
 pytestmark = pytest.mark.integration

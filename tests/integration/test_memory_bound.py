@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from streamapp.store import Store
+from streamapp.state.store import Store
 
 pytestmark = pytest.mark.integration
 

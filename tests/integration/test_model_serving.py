@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.snapshots import Snapshot
-from streamapp.store import Store
+from streamapp.learning.snapshots import Snapshot
+from streamapp.state.store import Store
 from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from streamapp import datasets
-from streamapp.datasets import Interaction
-from streamapp.replay import derive_inventory, replay, to_message
+from streamapp.datasets.catalog import Interaction
+from streamapp.datasets.replay import derive_inventory, replay, to_message
 from tests.state import UNBOUNDED, applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import Tail, free_port, wait_for
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from streamapp.decay import forward_weight
-from streamapp.store import StateLost, Store
+from streamapp.state.decay import forward_weight
+from streamapp.state.store import StateLost, Store
 from tests.state import snapshot
 from tests.support import Tail, send, wait_for
 

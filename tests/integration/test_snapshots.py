@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.snapshots import Snapshot, SnapshotError
-from streamapp.store import Store
+from streamapp.learning.snapshots import Snapshot, SnapshotError
+from streamapp.state.store import Store
 
 pytestmark = pytest.mark.integration
 

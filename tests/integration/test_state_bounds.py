@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from streamapp.store import Outcome, Store
+from streamapp.state.store import Outcome, Store
 
 pytestmark = pytest.mark.integration
 

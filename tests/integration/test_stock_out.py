@@ -8,7 +8,7 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp.schemas import load
+from streamapp.contracts.schemas import load
 from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
-from streamapp.topics import TopicAdmin, load_specs
 from tests.support import BIN
 
 pytestmark = pytest.mark.integration

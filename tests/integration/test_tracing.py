@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
-from streamapp.otlp_receiver import OtlpReceiver
-from streamapp.tracing import STAGES
+from streamapp.bench.otlp_receiver import OtlpReceiver
+from streamapp.ops.tracing import STAGES
 from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ import jsonschema
 import pytest
 from multidict import CIMultiDict
 
-from streamapp.api import answer
-from streamapp.openapi import InvalidRequest, Operation, document
+from streamapp.http.api import answer
+from streamapp.http.openapi import InvalidRequest, Operation, document
 
 OP = Operation(document(), "/v1/users/{user_id}/recommendations", "get")
 LISTED = {

@@ -10,10 +10,11 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 
-from streamapp.batch_runner import BatchRunner, Health
-from streamapp.continuity import ContinuityFailed
-from streamapp.messages import Record
-from streamapp.store import StateGap, StateLost
+from streamapp.contracts.events import Record
+from streamapp.http.health import Health
+from streamapp.state.continuity import ContinuityFailed
+from streamapp.state.store import StateGap, StateLost
+from streamapp.worker.batch_runner import BatchRunner
 
 
 def record(offset: int) -> Record:

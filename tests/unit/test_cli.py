@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from streamapp.cli import ENVIRONMENT, build_parser, env_name, main
+from streamapp.cli.main import ENVIRONMENT, build_parser, env_name, main
 from streamapp.settings import Settings
 
 PARSER = build_parser()

@@ -9,7 +9,7 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp.schemas import MESSAGES, load
+from streamapp.contracts.schemas import MESSAGES, load
 
 CONTRACTS = (Path(__file__).resolve().parents[2] / "docs" / "contracts.md").read_text()
 EXAMPLES = dict(re.findall(r"<!-- example: ([\w-]+) -->\n```json\n(.*?)\n```", CONTRACTS, re.S))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.counterfactual import (
+from streamapp.evaluation.off_policy import (
     Impression,
     SlotItem,
     estimate,

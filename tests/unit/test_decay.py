@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from streamapp.decay import (
+from streamapp.state.decay import (
     decay_rate,
     forward_weight,
     needs_rescale,

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from streamapp.learner import DriftMonitor
+from streamapp.learning.learner import DriftMonitor
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamapp.events import InvalidEvent, Limits, decode
+from streamapp.contracts.events import InvalidEvent, Limits, decode
 
 LIMITS = Limits(tenants=("default", "shop2"), max_bytes=4096, min_ts=1_000, max_ts=9_000)
 CLICK = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": 5_000}

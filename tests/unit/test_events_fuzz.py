@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamapp.contracts import SCHEMAS_DIR
-from streamapp.events import InvalidEvent, Limits, decode
-from streamapp.schemas import contract
+from streamapp.contracts.events import InvalidEvent, Limits, decode
+from streamapp.contracts.schemas import contract
 
 LIMITS = Limits(tenants=("default", "shop2"), max_bytes=4096, min_ts=1_000, max_ts=9_000)
 INPUTS = ("click", "cart", "inventory")

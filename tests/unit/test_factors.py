@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from streamapp.factors import ImplicitMF
+from streamapp.learning.factors import ImplicitMF
 
 
 @pytest.mark.parametrize("loss", ["pairwise", "pointwise"])

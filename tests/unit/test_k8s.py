@@ -62,7 +62,7 @@ def test_ports_and_probes_match_the_processes():
     assert {p["containerPort"] for p in container("streamapp-learner")["ports"]} == {
         int(CONFIG["STREAMAPP_LEARNER_WEB_PORT"])
     }
-    web = (ROOT / "streamapp/web.py").read_text()
+    web = (ROOT / "streamapp/http/operations.py").read_text()
     for name in ("streamapp-worker", "streamapp-learner"):
         probes = container(name)
         assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"

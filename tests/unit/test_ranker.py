@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
-from streamapp.labels import ShownLists
-from streamapp.ranker import BIAS, LearnedRanker, rerank, score
-from streamapp.ranking import Ranked
-from streamapp.recommend import recommend_user
-from streamapp.store import TenantSignals, UserSignals
+from streamapp.contracts.messages import Ranked
+from streamapp.learning.labels import ShownLists
+from streamapp.recommend.learned_ranker import BIAS, LearnedRanker, rerank, score
+from streamapp.recommend.pipeline import recommend_user
+from streamapp.state.store import TenantSignals, UserSignals
 
 
 def item(item_id: str, hand: float, **signals: float) -> Ranked:

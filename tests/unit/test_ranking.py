@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from streamapp.ranking import Ranked, category_signal, covisit_signal, fill, popular_signal, rank
-from streamapp.recommend import recommend_user
-from streamapp.store import TenantSignals, UserSignals
+from streamapp.contracts.messages import Ranked
+from streamapp.recommend.pipeline import recommend_user
+from streamapp.recommend.scoring import category_signal, covisit_signal, fill, popular_signal, rank
+from streamapp.state.store import TenantSignals, UserSignals
 
 WEIGHTS = {"covisit": 1.0, "category": 0.5, "popular": 0.2}
 

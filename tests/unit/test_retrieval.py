@@ -5,7 +5,13 @@ import asyncio
 import numpy as np
 import pytest
 
-from streamapp.retrieval import AnnoyIndex, ExactIndex, SwappableIndex, build_for, retrievable
+from streamapp.learning.retrieval import (
+    AnnoyIndex,
+    ExactIndex,
+    SwappableIndex,
+    build_for,
+    retrievable,
+)
 
 
 def vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -4,17 +4,16 @@ import jsonschema
 import orjson
 import pytest
 
-from streamapp.events import InvalidEvent
-from streamapp.messages import (
-    Record,
+from streamapp.contracts.events import InvalidEvent, Record
+from streamapp.contracts.messages import (
+    Ranked,
     dead_letter,
     item_fragment,
     recommendation_head,
     refresh,
     trigger,
 )
-from streamapp.ranking import Ranked
-from streamapp.schemas import MESSAGES, contract, load
+from streamapp.contracts.schemas import MESSAGES, contract, load
 
 
 @pytest.mark.parametrize("message", MESSAGES)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamapp.snapshots import Snapshot, SnapshotError, decode, encode
+from streamapp.learning.snapshots import Snapshot, SnapshotError, decode, encode
 
 
 def snapshot(version: str = "v1", items: int = 3) -> Snapshot:

@@ -1,0 +1,146 @@
+"""Builders of the messages streamapp publishes, as bytes that follow ``schemas/``.
+
+A recommendation is built in two parts: the head (everything but the items) here, and the
+item list appended by the commit script once the in-stock check has passed, so the published
+bytes are exactly the list that became current.
+
+>>> head = recommendation_head("default", "u1", 5, "v1", "control",
+...     {"event_id": "e", "topic": "clicks", "partition": 0, "offset": 3, "event_ts": 4})
+>>> import orjson
+>>> body = head + item_fragment(Ranked("i9", 0.5, "popular")) + '],"source":"popular"}'
+>>> orjson.loads(body)["items"]
+[{'item_id': 'i9', 'score': 0.5, 'source': 'popular'}]
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streamapp.contracts.events import InvalidEvent, Record
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One recommended item, with the score and the source that explain it.
+
+    ``signals`` are the item's normalised signal values (what the audit topic records);
+    ``propensity`` is the probability that the ranking policy put the item where it is
+    (1 unless exploration could have changed that slot).
+    """
+
+    item_id: str
+    score: float
+    source: str
+    signals: dict[str, float] = field(default_factory=dict)
+    propensity: float = 1.0
+
+
+def recommendation_head(
+    tenant: str,
+    user_id: str,
+    generated_at: int,
+    model_version: str,
+    variant: str,
+    trigger: dict[str, Any],
+) -> str:
+    """The JSON of a recommendation up to the opening bracket of ``items``."""
+    head = orjson.dumps(
+        {
+            "user_id": user_id,
+            "tenant": tenant,
+            "generated_at": generated_at,
+            "model_version": model_version,
+            "variant": variant,
+            "trigger": trigger,
+        }
+    )
+    return head[:-1].decode() + ',"items":['
+
+
+def item_fragment(ranked: Ranked) -> str:
+    """One element of ``items``."""
+    return orjson.dumps(
+        {"item_id": ranked.item_id, "score": round(ranked.score, 6), "source": ranked.source}
+    ).decode()
+
+
+def trigger(record: Record, event_id: str, event_ts: int, reason: str) -> dict[str, Any]:
+    """Which input caused a list: the event, where it sits in Kafka and when it was produced.
+
+    ``input_ts`` (the input record's Kafka timestamp) lets any consumer measure freshness.
+    """
+    return {
+        "event_id": event_id,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "event_ts": event_ts,
+        "input_ts": record.timestamp_ms,
+        "reason": reason,
+    }
+
+
+def dead_letter(record: Record, error: InvalidEvent, at_ms: int) -> bytes:
+    """A dead-letter record: the original bytes (base64), where they came from, and why."""
+    return orjson.dumps(
+        {
+            "original": base64.b64encode(record.value or b"").decode(),
+            "key": base64.b64encode(record.key).decode() if record.key is not None else None,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "reason": error.reason,
+            "error": type(error).__name__,
+            "message": str(error),
+            "field": error.field,
+            "event_id": error.event_id,
+            "at": at_ms,
+        }
+    )
+
+
+def refresh(tenant: str, user_id: str, item_id: str, event_id: str, ts: int) -> bytes:
+    """Ask the partition that owns ``user_id`` to recompute its list (item went out of stock)."""
+    return orjson.dumps(
+        {"user_id": user_id, "tenant": tenant, "item_id": item_id, "event_id": event_id, "ts": ts}
+    )
+
+
+def audit(
+    head: dict[str, Any],
+    exploration: float,
+    candidates: int,
+    shown: list[Ranked],
+    slot: list[Ranked],
+) -> bytes:
+    """The audit record of one published list (``head``: its user, tenant, version, trigger).
+
+    ``slot`` is the last slot's action set before exploration: the ranking's own pick first,
+    then the items exploration draws from.
+    """
+    return orjson.dumps(
+        {
+            **head,
+            "exploration": exploration,
+            "candidates": candidates,
+            "items": [
+                {
+                    "item_id": r.item_id,
+                    "position": n,
+                    "source": r.source,
+                    "score": round(r.score, 6),
+                    "signals": r.signals,
+                    "propensity": r.propensity,
+                }
+                for n, r in enumerate(shown, 1)
+            ],
+            "slot": [
+                {"item_id": r.item_id, "score": round(r.score, 6), "signals": r.signals}
+                for r in slot
+            ],
+        }
+    )

@@ -1,0 +1,198 @@
+"""The versioned HTTP API (``/v1``): a user's current list, and errors as problem details.
+
+The contract is ``schemas/openapi.v1.yaml`` (served at ``/v1/openapi.json``); requests are
+checked against it by :mod:`streamapp.http.openapi`. Every error anywhere on the worker's HTTP port
+— a bad parameter, an unknown path or tenant, a method the path does not have, Redis gone — is
+``application/problem+json`` (RFC 9457), so clients parse one error shape.
+
+>>> listed = {"user_id": "u", "tenant": "t", "items": [
+...     {"item_id": "a", "score": 3.0, "source": "recent"},
+...     {"item_id": "b", "score": 2.0, "source": "covisit"}],
+...     "source": "recent", "model_version": "m1", "variant": "control"}
+>>> out = answer("u", "t", listed, [("a", 9.0), ("c", 5.0)], {"a"}, 2, "m2", "control")
+>>> [(i["item_id"], i["source"]) for i in out["items"]], out["source"], out["personalised"]
+([('b', 'covisit'), ('c', 'popular')], 'covisit', True)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, cast
+
+import faust
+import orjson
+from aiohttp import web
+from faust.web import Request, Response, View
+from redis.exceptions import RedisError
+
+from streamapp.http import openapi
+from streamapp.http.openapi import InvalidRequest, Operation
+from streamapp.learning.serving import ServingModel
+from streamapp.settings import Settings
+from streamapp.state.store import Scored, Store
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPES = "https://streamapp.dev/problems/"
+# The longest valid request: 50 excluded ids of 128 four-byte characters, percent-encoded.
+MAX_REQUEST_LINE = 128 * 1024
+LIST_FIELDS = ("model_version", "variant", "generated_at", "trigger")
+
+
+def answer(
+    user_id: str,
+    tenant: str,
+    current: dict[str, Any] | None,
+    popular: Scored,
+    exclude: Collection[str],
+    limit: int,
+    model_version: str,
+    variant: str,
+) -> dict[str, Any]:
+    """The user's list minus excluded items, cut to ``limit``, topped up from popularity.
+
+    ``current`` is the last published list (already without items out of stock since); a user
+    without one gets popularity alone, and ``personalised`` says which case this is. ``source``
+    is the source of the top item, as on the topic.
+    """
+    items = [i for i in (current or {}).get("items", []) if i["item_id"] not in exclude][:limit]
+    have = {i["item_id"] for i in items}
+    for item_id, score in popular:
+        if len(items) >= limit:
+            break
+        if item_id not in have and item_id not in exclude:
+            items.append({"item_id": item_id, "score": score, "source": "popular"})
+            have.add(item_id)
+    out: dict[str, Any] = {
+        "user_id": user_id,
+        "tenant": tenant,
+        "items": items,
+        "source": items[0]["source"] if items else "empty",
+        "personalised": current is not None,
+        "model_version": model_version,
+        "variant": variant,
+    }
+    if current is not None:
+        out.update({k: current[k] for k in LIST_FIELDS if k in current})
+    return out
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    errors: Sequence[openapi.ParameterError] = (),
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """An RFC 9457 problem response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPES + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors:
+        body["errors"] = [{"name": e.name, "in": e.where, "reason": e.reason} for e in errors]
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/problem+json",
+        headers=headers,
+    )
+
+
+def view_problem(
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: Sequence[openapi.ParameterError] = (),
+) -> Response:
+    """:func:`problem` from inside a Faust view (typed with Faust's abstract request and
+    response; the aiohttp driver hands in and takes back aiohttp's)."""
+    path = cast(web.Request, request).path
+    return cast(Response, problem(status, slug, title, detail, path, errors))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's own errors (404, 405, ...) and crashes into problem details."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        slug = exc.reason.lower().replace(" ", "-")
+        detail = f"{request.method} {request.path}: {exc.reason}"
+        return problem(exc.status, slug, exc.reason, detail, request.path, headers=allow)
+    except RedisError as exc:
+        log.warning("http %s: redis unavailable: %s", request.path, exc)
+        return problem(
+            503,
+            "state-unavailable",
+            "State store unavailable",
+            str(exc),
+            request.path,
+            headers={"Retry-After": "1"},
+        )
+    except Exception:
+        log.exception("http %s failed", request.path)
+        return problem(500, "internal", "Internal error", "see the worker log", request.path)
+
+
+def register(app: faust.App, settings: Settings, store: Store, model: ServingModel) -> None:
+    """Add the ``/v1`` pages to the worker's web server."""
+    contract = openapi.document()
+    recommendations = Operation(contract, "/v1/users/{user_id}/recommendations", "get")
+    served = {**contract, "servers": [{"url": f"http://{settings.web_host}:{settings.web_port}"}]}
+
+    @app.page("/v1/users/{user_id}/recommendations")
+    class UserRecommendations(View):
+        """The current list of a user; popularity for a user without one."""
+
+        async def get(self, request: Request, user_id: str) -> Response:
+            raw_query = cast(web.Request, request).query
+            query = {k: raw_query.getall(k) for k in raw_query}
+            try:
+                args = recommendations.parse({"user_id": user_id}, query, request.headers)
+            except InvalidRequest as exc:
+                return view_problem(
+                    request, 400, "invalid-request", "Invalid request", str(exc), exc.errors
+                )
+            tenant = args.get("X-Tenant", "default")
+            if tenant not in settings.tenants:
+                detail = f"tenant {tenant!r} is not served here"
+                return view_problem(request, 404, "unknown-tenant", "Unknown tenant", detail)
+            limit = args.get("limit", settings.top_k)
+            exclude = args.get("exclude", [])
+            current, popular = await store.serving_view(
+                tenant, user_id, limit + settings.top_k, exclude
+            )
+            version = model.version or settings.model_version
+            body = answer(
+                user_id,
+                tenant,
+                current,
+                popular,
+                set(exclude),
+                limit,
+                version,
+                settings.experiment_variant,
+            )
+            return self.json(body)
+
+    @app.page("/v1/openapi.json")
+    class OpenApi(View):
+        """The contract, bundled (no external references)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json(served)

@@ -1,0 +1,3 @@
+"""Live state in Redis: its types (:mod:`.types`), the one adapter that talks to Redis
+(:mod:`.store`, with its Lua scripts in ``lua/``), the decay math (:mod:`.decay`), the row an
+event becomes (:mod:`.rows`), and how a lost state is rebuilt from Kafka (:mod:`.continuity`)."""

@@ -1,0 +1,67 @@
+-- Make ranked lists current, atomically with the out-of-stock set: an item that went out of
+-- stock after ranking is dropped here, and an item that goes out of stock after this call finds
+-- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
+-- stays current with an out-of-stock item.
+--
+-- A new ranking (deeper than the list) is kept with the version that made it, so a later
+-- stock-out can be answered from it (kept_rankings.lua); a list answered from a kept ranking has
+-- version false and leaves it as it is.
+--
+-- ARGV[1] = JSON {k, ttl, now,
+--                 lists = [[tenant, user, head, [[item, fragment, source], ...], version], ...]}
+-- returns {top source, final JSON message} of every list, in order.
+local req = cjson.decode(ARGV[1])
+local out = {}
+local horizon = req.now - req.ttl * 1000
+for idx, list in ipairs(req.lists) do
+  local t, user, head, ranked = list[1], list[2], list[3], list[4]
+  local ids = {}
+  for i, r in ipairs(ranked) do ids[i] = r[1] end
+  local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}
+  local kept, frags, source = {}, {}, 'empty'
+  for i, r in ipairs(ranked) do
+    if out_of_stock[i] == 0 then
+      kept[#kept + 1] = r[1]
+      frags[#frags + 1] = r[2]
+      if #kept == 1 then source = r[3] end
+      if #kept == req.k then break end
+    end
+  end
+  -- The reverse index changes by the list's difference from the last one. Every entry of the
+  -- list gets the commit time and moves the index's expiry to a list's lifetime from now (an
+  -- index expires with the last list that holds its item); a user's entry is added (and that
+  -- item's entries older than the horizon trimmed) only when the item enters the user's list:
+  -- an entry nobody adds to never grows, and inventory.lua reads only entries within the
+  -- horizon.
+  local u = t .. ':u:' .. user
+  local shown = u .. ':shown'
+  local before = {}
+  for _, item in ipairs(redis.call('SMEMBERS', shown)) do before[item] = true end
+  local now_shown, added, removed = {}, {}, {}
+  for _, item in ipairs(kept) do
+    now_shown[item] = true
+    local by_item = t .. ':shown:' .. item
+    redis.call('ZADD', by_item, req.now, user)
+    redis.call('EXPIRE', by_item, req.ttl)
+    if not before[item] then
+      added[#added + 1] = item
+      redis.call('ZREMRANGEBYSCORE', by_item, '-inf', horizon)
+    end
+  end
+  for item, _ in pairs(before) do
+    if not now_shown[item] then
+      redis.call('ZREM', t .. ':shown:' .. item, user)
+      removed[#removed + 1] = item
+    end
+  end
+  if #removed > 0 then redis.call('SREM', shown, unpack(removed)) end
+  if #added > 0 then redis.call('SADD', shown, unpack(added)) end
+  if #kept > 0 then redis.call('EXPIRE', shown, req.ttl) end
+  local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
+  redis.call('SET', u .. ':last', message, 'EX', req.ttl)
+  if list[5] then
+    redis.call('SET', u .. ':ranked', cjson.encode({list[5], ranked}), 'EX', req.ttl)
+  end
+  out[idx] = {source, message}
+end
+return out

@@ -1,0 +1,267 @@
+-- Apply one batch of interactions and gather what ranking needs for the users it touched.
+-- One call per batch: Redis runs it atomically, so an event's dedupe mark and its increments
+-- land together or not at all (a crash between them cannot double-count on replay).
+-- Key layout is owned by streamapp/state/store.py; this script follows it.
+--
+-- A batch must continue from its partitions' watermarks (continues() in guard.lua).
+--
+-- ARGV[1] = JSON {wm, guard (see guard.lua), spans, cfg,
+--           events = [[tenant, tp, offset, event_id, user, item, category|false,
+--                      forward_weight, ts, purchased(0|1), price|false], ...],
+--           users = [[tenant, user], ...]}
+-- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
+--   knows (Redis lost it, or it was rebuilt since); otherwise
+--   {status = [1 applied | 2 duplicate | 3 replayed, ...],
+--   users = [[tenant, user, recent items, flat categories, purchased, flat history,
+--             factor vector (JSON text) or false], ...],
+--   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
+--                   new = {cat = flat new arrivals}, blocked, attributes}}}
+local req = cjson.decode(ARGV[1])
+if lost(req.guard) then return '{"lost":true}' end
+local watermarks, gaps = continues(req.wm, req.spans)
+if gaps then return cjson.encode({gaps = gaps}) end
+local cfg = req.cfg
+local status = {}
+local touched_users = {}
+local touched = {}  -- key -> bound, trimmed once per batch
+
+-- Increments are summed per (key, member) in Lua and written once per batch: a user's session
+-- items pair up again and again within a batch, and one ZINCRBY replaces many. A summed key is
+-- trimmed only if it gained a member (ZINCRBY answering the increment itself: the old score
+-- was 0), which repeat increments (a popular item, a frequent pair) do not.
+local acc = {}
+local bounds = {}
+local function add(key, member, f, limit)
+  local k = acc[key]
+  if k == nil then k = {}; acc[key] = k; bounds[key] = limit end
+  k[member] = (k[member] or 0) + f
+end
+
+-- How many items have co-visitation rows, and categories have popularity rows, is bounded too:
+-- t:cvitems and t:categories hold each by its last event time, and beyond covisit_items_max
+-- (categories_max) the idlest lose their rows (an item seen once in a stream of new ids would
+-- otherwise keep its row for ever).
+local stamps = {}
+local function stamp(t, index, member, ts)
+  local key = t .. ':' .. index
+  local s = stamps[key]
+  if s == nil then s = {}; stamps[key] = s end
+  if (s[member] or -1) < ts then s[member] = ts end
+end
+local idle_rows = {cvitems = {':cv:'}, categories = {':catpop:', ':new:'}}
+local function drop_idle(key, members, limit, prefixes)
+  for member, ts in pairs(members) do redis.call('ZADD', key, 'GT', ts, member) end
+  local n = redis.call('ZCARD', key)
+  if n <= limit then return end
+  local t = string.match(key, '^(.*):[^:]+$')
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, n - limit - 1)) do
+    for _, prefix in ipairs(prefixes) do redis.call('DEL', t .. prefix .. member) end
+  end
+  redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1)
+end
+
+-- The top `covisit_window` of each session, read once and kept current in Lua. Scores only
+-- ever rise (ZADD GT), so the new top-W is always within the old top-W plus the new item.
+local sessions = {}
+local session_writes = {}
+local function session(u)
+  local s = sessions[u]
+  if s == nil then
+    local flat = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.covisit_window - 1, 'WITHSCORES')
+    s = {}
+    for i = 1, #flat, 2 do s[#s + 1] = {flat[i], tonumber(flat[i + 1])} end
+    sessions[u] = s
+    session_writes[u] = {}
+  end
+  return s
+end
+local function visit(u, s, item, ts)
+  local found = false
+  for _, e in ipairs(s) do
+    if e[1] == item then
+      if ts > e[2] then e[2] = ts end
+      found = true
+    end
+  end
+  if not found then s[#s + 1] = {item, ts} end
+  table.sort(s, function(a, b) return a[2] > b[2] end)
+  while #s > cfg.covisit_window do table.remove(s) end
+  local w = session_writes[u]
+  if (w[item] or -1) < ts then w[item] = ts end
+end
+
+local categories = {}
+local function category_of(t, item)
+  local key = t .. ':item:' .. item
+  local c = categories[key]
+  if c == nil then
+    c = redis.call('HGET', key, 'category')
+    categories[key] = c
+  end
+  return c
+end
+
+for idx, ev in ipairs(req.events) do
+  local t, tp, offset, eid, user, item, cat, f, ts, bought, price =
+    ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9], ev[10], ev[11]
+  local wm = watermarks[tp]
+  if wm == nil then
+    wm = tonumber(redis.call('HGET', req.wm, tp) or '-1')
+    watermarks[tp] = wm
+  end
+  local u = t .. ':u:' .. user
+  if offset <= wm then
+    status[idx] = 3
+  elseif redis.call('ZADD', u .. ':ids', 'NX', ts, eid) == 0 then
+    status[idx] = 2
+  else
+    status[idx] = 1
+    touched[u .. ':ids'] = cfg.seen_event_ids
+    touched_users[u] = true
+    if f ~= 0 then
+      if not cat then cat = category_of(t, item) end
+      add(u .. ':items', item, f, cfg.user_items_max)
+      add(t .. ':pop', item, f, cfg.popularity_max)
+      if cat then
+        add(u .. ':cats', cat, f, cfg.user_categories_max)
+        add(t .. ':catpop:' .. cat, item, f, cfg.category_popularity_max)
+        stamp(t, 'categories', cat, ts)
+        redis.call('ZREM', t .. ':new:' .. cat, item)  -- no longer cold: it has interactions
+      end
+      local s = session(u)
+      for _, e in ipairs(s) do
+        local other = e[1]
+        if other ~= item then
+          add(t .. ':cv:' .. other, item, f, cfg.covisit_max)
+          add(t .. ':cv:' .. item, other, f, cfg.covisit_max)
+          stamp(t, 'cvitems', other, ts)
+          stamp(t, 'cvitems', item, ts)
+        end
+      end
+      visit(u, s, item, ts)
+    end
+    if price then redis.call('HSET', t .. ':price', item, price) end
+    if bought == 1 then
+      redis.call('ZADD', u .. ':bought', 'GT', ts, item)
+      touched[u .. ':bought'] = cfg.purchased_max
+    end
+  end
+  if offset > watermarks[tp] then watermarks[tp] = offset end
+end
+
+for key, members in pairs(acc) do
+  for member, f in pairs(members) do
+    if tonumber(redis.call('ZINCRBY', key, f, member)) == f then touched[key] = bounds[key] end
+  end
+end
+for key, members in pairs(stamps) do
+  local index = string.match(key, ':([^:]+)$')
+  local limit = index == 'cvitems' and cfg.covisit_items_max or cfg.categories_max
+  drop_idle(key, members, limit, idle_rows[index])
+end
+for u, writes in pairs(session_writes) do
+  for item, ts in pairs(writes) do redis.call('ZADD', u .. ':recent', 'GT', ts, item) end
+  touched[u .. ':recent'] = cfg.session_items
+end
+close_spans(req.wm, watermarks, req.spans)
+for key, limit in pairs(touched) do
+  local n = redis.call('ZCARD', key)
+  if n > limit then redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1) end
+end
+for u, _ in pairs(touched_users) do
+  for _, suffix in ipairs({':ids', ':items', ':cats', ':recent', ':bought'}) do
+    redis.call('EXPIRE', u .. suffix, cfg.user_ttl_s)
+  end
+end
+
+-- Gather: per requested user its session, categories and purchases; per tenant the ranked
+-- lists those point at (co-visitation per item, popularity per category, global popularity),
+-- each read once per batch however many users share it, and the candidates that are blocked.
+-- Ranked lists are flat {item, score, item, score, ...} as ZREVRANGE WITHSCORES gives them.
+local tenants = {}
+local users = {}
+-- Notes the items of a flat list as candidates and turns its scores into numbers, so the
+-- reply carries JSON numbers (parsed in C by the client) rather than strings.
+local function remember(tenant, flat)
+  for i = 1, #flat, 2 do
+    tenant.seen[flat[i]] = true
+    flat[i + 1] = tonumber(flat[i + 1])
+  end
+end
+for _, pair in ipairs(req.users) do
+  local t, user = pair[1], pair[2]
+  local tenant = tenants[t]
+  if tenant == nil then
+    tenant = {
+      popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
+      catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
+      covisit = {}, category = {}, new = {}, seen = {},
+    }
+    remember(tenant, tenant.popular)
+    for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
+    tenants[t] = tenant
+  end
+  local u = t .. ':u:' .. user
+  local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.session_items - 1)
+  for n, other in ipairs(recent) do
+    tenant.seen[other] = true
+    if n <= cfg.covisit_window and tenant.covisit[other] == nil then
+      local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
+      tenant.covisit[other] = flat
+      remember(tenant, flat)
+    end
+  end
+  local cats = redis.call('ZREVRANGE', u .. ':cats', 0, cfg.categories_per_user - 1, 'WITHSCORES')
+  for i = 1, #cats, 2 do
+    local c = cats[i]
+    cats[i + 1] = tonumber(cats[i + 1])
+    if tenant.category[c] == nil then
+      local flat = redis.call('ZREVRANGE', t .. ':catpop:' .. c, 0, cfg.category_candidates - 1, 'WITHSCORES')
+      tenant.category[c] = flat
+      remember(tenant, flat)
+      local arrivals = redis.call('ZREVRANGE', t .. ':new:' .. c, 0, cfg.new_arrival_candidates - 1, 'WITHSCORES')
+      tenant.new[c] = arrivals
+      remember(tenant, arrivals)
+    end
+  end
+  local history = redis.call('ZREVRANGE', u .. ':items', 0, cfg.history_candidates - 1, 'WITHSCORES')
+  for i = 1, #history, 2 do
+    tenant.seen[history[i]] = true
+    history[i + 1] = tonumber(history[i + 1])
+  end
+  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history,
+                       redis.call('GET', u .. ':vec')}
+end
+
+-- The stream-table join: which candidates are out of stock (or, if configured, unknown), and
+-- the price and margin of those the product table knows (flat {item, price|false,
+-- margin|false, ...}; the ranker's content features). One SMISMEMBER and two HMGETs per
+-- thousand candidates instead of calls per candidate.
+for t, tenant in pairs(tenants) do
+  local blocked = {}
+  local attributes = {}
+  local items = {}
+  for item, _ in pairs(tenant.seen) do items[#items + 1] = item end
+  for first = 1, #items, 1000 do
+    local chunk = {unpack(items, first, math.min(first + 999, #items))}
+    local member = redis.call('SMISMEMBER', t .. ':oos', unpack(chunk))
+    local prices = redis.call('HMGET', t .. ':price', unpack(chunk))
+    local margins = redis.call('HMGET', t .. ':margin', unpack(chunk))
+    for i, item in ipairs(chunk) do
+      if member[i] == 1
+        or (cfg.drop_unknown_stock and redis.call('EXISTS', t .. ':item:' .. item) == 0) then
+        blocked[#blocked + 1] = item
+      end
+      if prices[i] or margins[i] then
+        attributes[#attributes + 1] = item
+        attributes[#attributes + 1] = prices[i] and tonumber(prices[i]) or false
+        attributes[#attributes + 1] = margins[i] and tonumber(margins[i]) or false
+      end
+    end
+  end
+  tenant.seen = nil
+  tenant.blocked = blocked
+  tenant.attributes = attributes
+end
+
+return cjson.encode({status = status, users = users, tenants = tenants})

@@ -1,0 +1,49 @@
+-- Move one tenant's forward-decay landmark forward (streamapp/state/decay.py), atomically: every
+-- decayed score of the tenant is multiplied by `factor` (exp(-rate * (new - old))), the landmark
+-- is set, and the state's epoch changes, so that every worker's next call is refused until it
+-- has re-read the landmark (a weight computed against the old landmark is never added).
+-- It reads every key of the tenant: Redis is blocked for as long (not measured yet; it is the
+-- price of one script for the whole tenant); it runs when a tenant's scores near their range, once in about 290 half-lives.
+--
+-- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key,
+--                 epoch (absent within a rebuild that has not set one yet)}
+-- returns JSON {lost = true}, {moved = false} (another worker rescaled first), or
+-- {moved = true, keys = how many were rescaled}
+local req = cjson.decode(ARGV[1])
+if lost(req.guard) then return '{"lost":true}' end
+local t = req.tenant
+local et = (string.gsub(t, '%p', '%%%0'))  -- the tenant as a literal in a Lua pattern
+local current = tonumber(redis.call('GET', t .. ':landmark'))
+if current ~= req.old then return '{"moved":false}' end
+local decayed = {
+  '^' .. et .. ':u:.+:items$', '^' .. et .. ':u:.+:cats$', '^' .. et .. ':pop$',
+  '^' .. et .. ':catpop:.+$', '^' .. et .. ':cv:.+$',
+}
+local function is_decayed(key)
+  for _, pattern in ipairs(decayed) do
+    if string.find(key, pattern) then return true end
+  end
+  return false
+end
+local keys = 0
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', t .. ':*', 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do
+    if is_decayed(key) and redis.call('TYPE', key).ok == 'zset' then
+      local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+      local args = {}
+      for i = 1, #flat, 2 do
+        args[#args + 1] = tonumber(flat[i + 1]) * req.factor
+        args[#args + 1] = flat[i]
+        if #args >= 1000 then redis.call('ZADD', key, 'XX', unpack(args)); args = {} end
+      end
+      if #args > 0 then redis.call('ZADD', key, 'XX', unpack(args)) end
+      keys = keys + 1
+    end
+  end
+until cursor == '0'
+redis.call('SET', t .. ':landmark', req.new)
+if req.epoch then redis.call('SET', req.epoch_key, req.epoch) end
+return cjson.encode({moved = true, keys = keys})

@@ -1,0 +1,354 @@
+"""The topology, top to bottom: the one module that wires agents to topics.
+
+::
+
+    clicks ─┐
+    carts  ─┼─► interactions agent ─► InteractionProcessor ─► recommendations / dead-letter
+    refresh ┘
+    inventory ─► inventory agent ─► InventoryProcessor ─► refresh (keyed by user) / dead-letter
+    Connections service: Redis, lag reader; timers ─► consumer lag gauge, promoted model
+
+    learner app (own group `<app_id>-learner`): clicks, carts, audit ─► Learner ─► user vectors
+    Snapshots service: timer ─► versioned snapshot (promoted) ─► workers' model timer
+
+Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
+event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
+in-flight message (faust-streaming #606). Every agent hands its batches to a
+:class:`~.batch_runner.BatchRunner` inside :func:`held`: a batch is acknowledged only
+once it is applied and its outputs are confirmed, however often it has to be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, cast
+
+import faust
+from aiokafka import TopicPartition
+from faust import Stream
+from faust.exceptions import ProducerSendError
+from faust.types import EventT, StreamT
+from mode import Service
+
+from streamapp.clock import now_ms
+from streamapp.contracts.events import Headers, Record
+from streamapp.http import api, operations
+from streamapp.http.health import Health
+from streamapp.learning.learner import Learner
+from streamapp.learning.serving import ServingModel
+from streamapp.ops import lag, metrics, tracing
+from streamapp.ops.lag import LagReader
+from streamapp.settings import Settings
+from streamapp.state.continuity import Continuity
+from streamapp.state.store import StateGap, StateLost, Store
+from streamapp.worker.batch_runner import BatchRunner, Process, Reject
+from streamapp.worker.fetch_batching import batch_fetches
+from streamapp.worker.heap import tune_collector
+from streamapp.worker.interactions import InteractionProcessor
+from streamapp.worker.inventory import InventoryProcessor
+from streamapp.worker.sink import NoOutputs
+
+log = logging.getLogger(__name__)
+
+
+class FaustSink:
+    """Sends through the worker's own producer and keeps every delivery to confirm it."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.pending: list[asyncio.Future[Any]] = []
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> None:
+        try:
+            delivery = await self.app.producer.send(
+                topic, key, value, None, None, list(headers or ()) or None
+            )
+        except ProducerSendError as exc:
+            # Faust wraps what aiokafka refuses at once (a record over the request size); the
+            # cause says whether it can pass.
+            raise (exc.__cause__ or exc) from None
+        self.pending.append(asyncio.ensure_future(delivery))
+
+    async def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    def abandon(self) -> None:
+        pending, self.pending = self.pending, []
+        for delivery in pending:
+            delivery.add_done_callback(_collect)
+
+
+def _collect(delivery: asyncio.Future[Any]) -> None:
+    if not delivery.cancelled():
+        delivery.exception()
+
+
+def batches(settings: Settings, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
+    """Events with their Kafka metadata, acked only when the next batch is asked for."""
+    return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+
+
+@contextlib.asynccontextmanager
+async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]:
+    """Keep a batch from being acknowledged unless the block finishes.
+
+    ``take_events`` acks a batch in a ``finally`` when its generator moves on or is closed,
+    also when the agent is cancelled (shutdown, rebalance) in the middle of a batch that keeps
+    failing, and Faust's consumer commits acknowledged offsets when it stops and when partitions
+    are revoked: those events could be skipped for good. One more reference per message makes
+    that ack a mere decrement: the message is acknowledged (and its offset can be committed)
+    only after our own ack below, which an exception or a cancellation skips.
+    """
+    for event in events:
+        event.message.incref()
+    yield
+    for event in events:
+        await stream.ack(event)
+
+
+async def carry_on(task: str, work: Awaitable[object]) -> None:
+    """Run one tick of a timer: a failure is logged and counted, and the timer runs again next
+    time (an exception would stop the service, and with it the worker's consumption)."""
+    try:
+        await work
+    except Exception:
+        metrics.BACKGROUND_FAILURES.labels(task).inc()
+        log.exception("background task failed task=%s; it runs again at its next tick", task)
+
+
+def records(events: Sequence[EventT]) -> list[Record]:
+    """Faust events as plain records (what the processors take)."""
+    out = []
+    for event in events:
+        m = event.message
+        timestamp_ms = int(m.timestamp * 1000)
+        # aiokafka hands Faust the record's headers as (name, bytes) pairs, never a mapping.
+        headers = cast(Headers, m.headers or ())
+        out.append(Record(m.topic, m.partition, m.offset, m.key, m.value, timestamp_ms, headers))
+    return out
+
+
+def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
+    """A Faust app with our conventions: raw bytes, at-least-once, nothing auto-created, and
+    none of Faust's own web pages."""
+    # Faust creates its data folder without its parents: on a fresh checkout `.stack/faust`
+    # does not exist, and the worker would die at start.
+    datadir = settings.datadir / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        key_serializer="raw",
+        value_serializer="raw",
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        web_host=settings.web_host,
+        web_port=web_port,
+        web_bind=settings.web_host,
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        web_application_options={
+            "middlewares": [api.problems],
+            "handler_args": {"max_line_size": api.MAX_REQUEST_LINE},
+        },
+    )
+
+
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the worker app: topics, agents, lag timer and web pages."""
+    app = _faust_app(settings, settings.app_id, settings.web_port)
+    batch_fetches(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
+    store = Store(settings)
+    sink = FaustSink(app)
+
+    model = ServingModel(settings.retrieval_min_support)
+    tracer = tracing.configure(settings, "streamapp-worker")
+    interactions = InteractionProcessor(settings, store, sink, model, tracer)
+    inventory = InventoryProcessor(settings, store, sink)
+    health = Health()
+
+    def runner(agent: str, process: Process, reject: Reject, replay: bool = False) -> BatchRunner:
+        # A replay gives up when the state it rebuilds is lost: the batch that runs it retries.
+        gives_up_on = (StateLost, StateGap) if replay else ()
+        return BatchRunner(agent, process, sink, reject, health, gives_up_on=gives_up_on)
+
+    state_topics = {settings.topic(name) for name in ("clicks", "carts", "inventory")}
+
+    async def commit_acknowledged() -> bool:
+        return await app.consumer.commit()
+
+    def assigned() -> list[TopicPartition]:
+        return [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if tp.topic in state_topics
+        ]
+
+    # Records read again to rebuild or complete the state run through runners of their own.
+    continuity = Continuity(
+        settings,
+        store,
+        runner("inventory-replay", inventory.process, inventory.dead_letters.reject, True).run,
+        runner(
+            "interactions-replay", interactions.process, interactions.dead_letters.reject, True
+        ).run,
+        assigned,
+        commit_acknowledged,
+    )
+
+    async def interactions_after_gaps(records: list[Record]) -> None:
+        await continuity.before()
+        if fresh := continuity.unreplayed(records):
+            await interactions.process(fresh)
+
+    async def inventory_after_gaps(records: list[Record]) -> None:
+        await continuity.before()
+        if fresh := continuity.unreplayed(records):
+            await inventory.process(fresh)
+
+    interaction_batches = runner(
+        "interactions", interactions_after_gaps, interactions.dead_letters.reject
+    )
+    inventory_batches = runner("inventory", inventory_after_gaps, inventory.dead_letters.reject)
+
+    input_topic = raw_topic(
+        app, settings.topic("clicks"), settings.topic("carts"), settings.topic("refresh")
+    )
+    inventory_topic = raw_topic(app, settings.topic("inventory"))
+
+    @app.agent(input_topic, concurrency=1)
+    async def interaction_agent(stream: StreamT) -> None:
+        async for batch in batches(settings, stream):
+            async with held(stream, batch):
+                await interaction_batches.run(records(batch))
+
+    @app.agent(inventory_topic, concurrency=1)
+    async def inventory_agent(stream: StreamT) -> None:
+        async for batch in batches(settings, stream):
+            async with held(stream, batch):
+                await inventory_batches.run(records(batch))
+
+    @app.service
+    class Connections(Service):
+        """Opens Redis and the lag reader with the worker and closes them on shutdown."""
+
+        lag_reader: LagReader
+
+        async def on_start(self) -> None:
+            await store.start()
+            # aiokafka clients bind to the running loop: create them here, not at import.
+            self.lag_reader = LagReader(settings.kafka_bootstrap, f"{settings.app_id}-lag")
+            await self.lag_reader.start()
+            await continuity.start()
+
+        async def on_stop(self) -> None:
+            await continuity.stop()
+            await self.lag_reader.stop()
+            await store.stop()
+            tracing.shutdown()
+
+        @Service.timer(settings.model_poll_s)
+        async def follow_model(self) -> None:
+            await carry_on("follow_model", model.refresh(store))
+
+        @Service.timer(1.0)
+        async def watch_state(self) -> None:
+            await carry_on("watch_state", continuity.watch())
+
+        @Service.timer(settings.lag_interval_s)
+        async def export_lag(self) -> None:
+            await carry_on("export_lag", self._export_lag())
+
+        async def _export_lag(self) -> None:
+            rows = await self.lag_reader.group_lag(settings.app_id)
+            lag.export(settings.app_id, rows, now_ms())
+
+    @app.on_partitions_assigned.connect
+    async def recheck_partitions(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        continuity.reassigned()
+
+    operations.register_operations(app, store, health)
+    api.register(app, settings, store, model)
+    return app
+
+
+def create_learner_app(settings: Settings) -> faust.App:
+    """The learner: its own consumer group over clicks, carts and audit; snapshots on a timer."""
+    app = _faust_app(settings, f"{settings.app_id}-learner", settings.learner_web_port)
+    batch_fetches(app, settings.learner_fetch_min_bytes, settings.learner_fetch_max_wait_ms)
+    store = Store(settings)
+    learner = Learner(settings, store)
+
+    inputs = raw_topic(
+        app, settings.topic("clicks"), settings.topic("carts"), settings.topic("audit")
+    )
+
+    learning = BatchRunner("learner", learner.process, NoOutputs(), learner.skip, Health())
+
+    @app.agent(inputs, concurrency=1)
+    async def learn(stream: StreamT) -> None:
+        async for batch in batches(settings, stream):
+            async with held(stream, batch):
+                await learning.run(records(batch))
+
+    @app.service
+    class Snapshots(Service):
+        """Opens Redis with the learner and publishes a snapshot every interval."""
+
+        async def on_start(self) -> None:
+            await store.start()
+            await learner.start()
+
+        async def on_stop(self) -> None:
+            await store.stop()
+
+        @Service.timer(settings.snapshot_interval_s)
+        async def publish(self) -> None:
+            await carry_on("publish_snapshot", learner.publish())
+
+    operations.register_operations(app, store, learning.health)
+    return app
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, with the garbage collector tuned once start-up is over
+    (:mod:`streamapp.worker.heap`)."""
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        tune_collector()
+
+
+def run(app: faust.App, loglevel: str) -> None:
+    """Run a Faust app until SIGTERM/SIGINT (blocks).
+
+    Without Faust's startup spinner: to spin on every log message it sets the root logger to
+    DEBUG, so every aiokafka send and frame built a log record nobody printed (≈3 % of a busy
+    worker's samples in py-spy).
+    """
+    worker = _Worker(app, loglevel=loglevel)
+    worker.spinner = None
+    worker.execute_from_commandline()

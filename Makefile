@@ -40,6 +40,7 @@ lint: venv
 	$(BIN)/ruff check streamapp tests
 	$(BIN)/ruff format --check streamapp tests
 	$(BIN)/mypy streamapp
+	$(BIN)/lint-imports
 
 # The fast loop: lint, types and every test that needs no service (no Debian packages, no
 # Kafka), in well under a minute.

@@ -25,46 +25,70 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """Everything a worker, the CLI, replays and benchmarks need to agree on."""
+    """Everything a worker, the CLI, replays and benchmarks need to agree on.
 
-    model_config = SettingsConfigDict(env_prefix="STREAMAPP_", extra="ignore")
+    Each setting's docstring is its reference: ``streamapp settings --markdown`` renders them
+    into docs/configuration.md, and a test fails when the two disagree.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMAPP_", extra="ignore", use_attribute_docstrings=True
+    )
 
     # Where things are.
     kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, comma-separated ``host:port``."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Longest wait for one Redis reply (a batch's scripts included) before the call fails and
-    # the batch is retried.
+    """Redis URL (``redis://`` or ``rediss://``, password in the URL); the database number
+    separates deployments on one server."""
     redis_timeout_s: float = 5.0
+    """Longest wait for one Redis reply (a batch's scripts included) before the call fails and
+    the batch is retried."""
     app_id: str = "streamapp"
+    """Kafka consumer group and Faust application id; the learner, evaluator and tools derive
+    theirs from it."""
     topic_prefix: str = ""
+    """Prepended to every topic name, so several deployments can share one cluster."""
     topics_dir: Path = TOPICS_DIR
+    """Folder of the topic declarations ``streamapp topics create`` applies."""
     schemas_dir: Path = SCHEMAS_DIR
+    """Folder of the JSON Schemas every input and output message is validated against."""
     web_host: str = "127.0.0.1"
+    """Address the worker's HTTP API and ``/metrics`` listen on."""
     web_port: int = 6066
-    # Faust's data folder (created with its parents when a worker or the learner starts).
+    """Port of the worker's HTTP API and ``/metrics``."""
     datadir: Path = Path(".stack/faust")
-    # Where `replay`, `evaluate` and `bench` find the named logs (taobao, rees46): by default
-    # the shared datasets beside the checkout.
+    """Faust's data folder (created with its parents when a worker or the learner starts)."""
     datasets_dir: Path = ROOT.parent / "shared" / "datasets"
+    """Where ``replay``, ``evaluate`` and ``bench`` find the named logs (taobao, rees46)."""
 
     # Input contract.
     tenants: tuple[str, ...] = ("default",)
+    """Tenants the worker accepts; an event of any other is dead-lettered."""
     max_event_bytes: int = 64 * 1024
+    """Largest event accepted; a bigger one is dead-lettered unread."""
     max_event_age_s: float = 30 * 86400.0
+    """An event older than this (by its ``ts``) is dead-lettered as stale."""
     max_clock_skew_s: float = 300.0
-
-    # How long a worker that died silently keeps its partitions before the group moves them.
+    """An event this far in the future is dead-lettered: its producer's clock is wrong."""
     session_timeout_s: float = 30.0
+    """How long a worker that died silently keeps its partitions before the group moves
+    them."""
 
-    # Batching on the hot path: the broker holds each fetch up to fetch_max_wait_ms (while the
-    # worker processes the batch before), then a batch takes what arrived within batch_within_s.
+    # Batching on the hot path.
     batch_max: int = 1000
+    """Most events one batch takes (one set of Redis round trips for all of them)."""
     batch_within_s: float = 0.003
+    """A batch takes what arrived within this long of its first event."""
     fetch_min_bytes: int = 64 * 1024
+    """The broker answers a fetch once this much data is there…"""
     fetch_max_wait_ms: int = 4
+    """…or once it has held the fetch this long (while the worker processes the batch
+    before)."""
 
     # Decayed state.
     half_life_s: float = 86400.0
+    """Half-life of every decayed score: an interaction this old weighs half a new one."""
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "click": 1.0,
@@ -74,43 +98,62 @@ class Settings(BaseSettings):
             "purchase": 5.0,
         }
     )
+    """Weight of each interaction type in every score it feeds (JSON object)."""
     session_items: int = 20
-    # Co-visitation pairs an item with the newest N of the session (and reads their neighbours):
-    # 3 rather than 5 is ≈40 % fewer increments and reads, with NDCG@10 0.1116 → 0.1125 on
-    # Taobao and 0.2914 → 0.2918 on REES46 (`streamapp evaluate`).
+    """Items a user's session (the ``recent`` signal) keeps."""
     covisit_window: int = 3
+    """Co-visitation pairs an item with the newest this many of the session, and reads their
+    neighbours."""
     user_items_max: int = 200
+    """Items a user's decayed history keeps (the idlest beyond are dropped)."""
     user_categories_max: int = 50
+    """Categories a user's decayed affinity keeps."""
     covisit_max: int = 100
-    # How many items keep co-visitation rows, and categories popularity rows (the idlest beyond
-    # lose theirs): with covisit_max this bounds Redis memory whatever ids arrive.
+    """Neighbours one item's co-visitation row keeps."""
     covisit_items_max: int = 200_000
+    """Items that keep co-visitation rows (the idlest beyond lose theirs): with
+    ``covisit_max`` this bounds Redis memory whatever ids arrive."""
     categories_max: int = 20_000
+    """Categories that keep popularity rows (the idlest beyond lose theirs)."""
     popularity_max: int = 5000
+    """Items a tenant's popularity ranking keeps."""
     category_popularity_max: int = 500
+    """Items one category's popularity ranking keeps."""
     purchased_max: int = 100
+    """Purchases remembered per user, so bought items are not recommended again."""
     seen_event_ids: int = 256
+    """Event ids remembered per user, so a redelivered event is not counted twice."""
     user_ttl_s: int = 30 * 86400
-    # When Redis has lost the state, interactions are replayed from this far before the
-    # consumer's position (in record time): seven half-lives, past which an event weighs less
-    # than 1/128 of a new one. The topics' retention bounds it too.
+    """A user idle this long loses their state, list and vector."""
     rebuild_horizon_s: float = 7 * 86400.0
+    """When Redis has lost the state, interactions are replayed from this far before the
+    consumer's position (in record time); the topics' retention bounds it too. Seven
+    half-lives, past which an event weighs less than 1/128 of a new one."""
 
     # Candidates, join and ranking.
     top_k: int = 10
+    """Items in a published list."""
     covisit_per_item: int = 20
+    """Co-visited neighbours read per session item."""
     categories_per_user: int = 2
+    """A user's strongest categories read for category candidates."""
     category_candidates: int = 20
-    # Cold start: per category, the newest in-stock items without interactions yet (kept up
-    # to new_arrivals_max, new_arrival_candidates read per user category).
+    """Popular items read per such category."""
     new_arrival_candidates: int = 10
+    """Cold start: the newest in-stock items without interactions yet read per user
+    category."""
     new_arrivals_max: int = 200
-    # A stock-out of an item in more current lists than this pages its users (ZSCAN) rather
-    # than reading them in the inventory script, which would block Redis for as long.
+    """Cold start: new arrivals kept per category."""
     refresh_chunk: int = 1000
+    """A stock-out of an item in more current lists than this pages its users (ZSCAN) rather
+    than reading them in the inventory script, which would block Redis for as long."""
     popular_candidates: int = 20
+    """Tenant-wide popular items read per user as candidates."""
     history_candidates: int = 20
+    """Items of a user's decayed history read as candidates."""
     drop_unknown_stock: bool = False
+    """Whether an item the inventory topic has never described is left out (otherwise it
+    counts as in stock)."""
     score_weights: dict[str, float] = Field(
         default_factory=lambda: {
             "recent": 2.0,
@@ -122,39 +165,68 @@ class Settings(BaseSettings):
             "popular": 0.2,
         }
     )
+    """Weight of each candidate source's normalised signal in the hand-tuned score (JSON
+    object); the learned ranker replaces it once a model carries one."""
     model_version: str = "decayed-counts-v1"
+    """Version stamped on lists while no learned model is promoted."""
     exploration: float = 0.0
+    """Share of lists whose last slot shows an item drawn from the rest of the candidates,
+    with its propensity logged (off-policy evaluation needs it above 0)."""
     audit_sample_rate: float = 0.01
+    """Share of published lists written to the ``audit`` topic with their signals and
+    propensities (labels for the learned ranker)."""
 
-    # Online matrix factorisation (the `mf` source).
+    # Online matrix factorisation (the ``mf`` source).
     mf_factors: int = 32
-    # The learner keeps vectors of this many recently seen users and items (≈0.4 KB each at 32
-    # factors); the idlest beyond are dropped (a user's comes back from Redis).
+    """Dimensions of the user and item vectors."""
     learner_users_max: int = 100_000
+    """Users whose vectors the learner keeps in memory (≈0.4 KB each at 32 factors; the idlest
+    beyond are dropped, and come back from Redis)."""
     learner_items_max: int = 200_000
+    """Items whose vectors the learner keeps in memory."""
     mf_loss: str = "pairwise"
+    """Loss the learner optimises: ``pairwise`` (BPR on sampled negatives) or ``pointwise``
+    (logistic)."""
     mf_candidates: int = 20
+    """Nearest items retrieved from the Annoy index per user vector."""
     mf_rebuild_every: int = 2000
+    """Events between index rebuilds in ``streamapp evaluate``."""
     retrieval_min_support: int = 2
+    """Interactions an item needs before it enters the retrieval index (a vector trained on
+    fewer is noise)."""
     model_poll_s: float = 2.0
+    """How often a worker checks the registry for a newly promoted model."""
     snapshot_interval_s: float = 30.0
+    """How often the learner saves a model snapshot, when new events arrived since the
+    last."""
     learner_auto_promote: bool = True
+    """Whether each snapshot the learner saves is promoted at once; off, an operator promotes
+    with ``streamapp model promote``."""
     learner_web_port: int = 6067
+    """Port of the learner's ``/metrics``."""
     learner_nice: int = 19
-    # The learner's fetches wait for this much data or this long (it has no latency target).
+    """The learner's niceness, so it yields the CPU to the worker on a shared machine."""
     learner_fetch_min_bytes: int = 256 * 1024
+    """The learner's fetches wait for this much data… (it has no latency target)"""
     learner_fetch_max_wait_ms: int = 500
-    # The learned ranker: an audited list's label window, and whether serving re-ranks with it.
+    """…or this long."""
     ranker_window_s: float = 600.0
+    """An audited list's label window: an item the user touches within it is a positive."""
     learned_ranker: bool = True
+    """Whether serving re-ranks with the promoted model's learned ranker."""
     experiment_variant: str = "control"
+    """Variant stamped on lists and API answers, for A/B analysis downstream."""
 
     # Operations.
     lag_interval_s: float = 5.0
-    # Tracing (streamapp.ops.tracing): off | console | otlp; root events sampled at tracing_sample.
+    """How often consumer lag is measured and exported."""
     tracing: Literal["off", "console", "otlp"] = "off"
+    """Where spans go: nowhere (an input ``traceparent`` is still passed on), stdout, or
+    OTLP/HTTP."""
     tracing_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    """The OTLP/HTTP traces endpoint."""
     tracing_sample: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Share of events without a producer's ``traceparent`` that are traced."""
 
     @property
     def decay_rate(self) -> float:

@@ -39,10 +39,12 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases, datasets
+from streamapp.bench.measures import memory_usage
 from streamapp.bench.otlp_receiver import OtlpReceiver
 from streamapp.databases import with_database
 from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
+from streamapp.state import keys
 from streamapp.state.store import Store
 from streamapp.worker.heap import tune_collector
 
@@ -199,7 +201,7 @@ class Bench:
 
     async def applied(self, client: aioredis.Redis) -> int:
         """Interaction records applied so far (sum over partitions of last offset + 1)."""
-        return sum(int(v) + 1 for v in await client.hvals(f"{self.settings.app_id}:wm"))
+        return sum(int(v) + 1 for v in await client.hvals(keys.app(self.settings.app_id, "wm")))
 
     async def throughput(self, count: int) -> float:
         """Worker events/s over ``count`` waiting records, from first to last applied."""
@@ -413,14 +415,16 @@ async def _phases(
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
         served = await asyncio.to_thread(bench.served_model)
         async with Store(bench.settings) as store:
-            users, user_bytes = await store.memory_usage("default:u:*")
-            _, item_bytes = await store.memory_usage("default:item:*")
-            items, cv_bytes = await store.memory_usage("default:cv:*")
-            _, shown_bytes = await store.memory_usage("default:shown:*")
+            users, user_bytes = await memory_usage(store.redis, keys.tenant("default", "u", "*"))
+            _, item_bytes = await memory_usage(store.redis, keys.tenant("default", "item", "*"))
+            items, cv_bytes = await memory_usage(store.redis, keys.tenant("default", "cv", "*"))
+            _, shown_bytes = await memory_usage(store.redis, keys.tenant("default", "shown", "*"))
             active = len(
                 {
                     k.split(b":")[2]
-                    async for k in store.redis.scan_iter(match="default:u:*:items", count=1000)
+                    async for k in store.redis.scan_iter(
+                        match=keys.user("default", "*", "items"), count=1000
+                    )
                 }
             )
     finally:

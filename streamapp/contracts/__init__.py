@@ -1,4 +1,6 @@
-"""The contracts that producers, consumers and operators share, shipped inside the package.
+"""The contracts that producers, consumers and operators share, shipped inside the package:
+records and their decoding (:mod:`.events`), the messages the worker publishes
+(:mod:`.messages`), the audit codec (:mod:`.audit`) and schema validation (:mod:`.schemas`).
 
 ``schemas/`` holds the JSON Schema of every message and the OpenAPI document of the HTTP API;
 ``topics/`` holds the topic declarations that ``streamapp topics apply`` makes true. They are

@@ -108,39 +108,3 @@ def refresh(tenant: str, user_id: str, item_id: str, event_id: str, ts: int) -> 
     return orjson.dumps(
         {"user_id": user_id, "tenant": tenant, "item_id": item_id, "event_id": event_id, "ts": ts}
     )
-
-
-def audit(
-    head: dict[str, Any],
-    exploration: float,
-    candidates: int,
-    shown: list[Ranked],
-    slot: list[Ranked],
-) -> bytes:
-    """The audit record of one published list (``head``: its user, tenant, version, trigger).
-
-    ``slot`` is the last slot's action set before exploration: the ranking's own pick first,
-    then the items exploration draws from.
-    """
-    return orjson.dumps(
-        {
-            **head,
-            "exploration": exploration,
-            "candidates": candidates,
-            "items": [
-                {
-                    "item_id": r.item_id,
-                    "position": n,
-                    "source": r.source,
-                    "score": round(r.score, 6),
-                    "signals": r.signals,
-                    "propensity": r.propensity,
-                }
-                for n, r in enumerate(shown, 1)
-            ],
-            "slot": [
-                {"item_id": r.item_id, "score": round(r.score, 6), "signals": r.signals}
-                for r in slot
-            ],
-        }
-    )

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from streamapp.datasets.catalog import KINDS, NAMED_LOGS, READERS, load, locate
+from streamapp.datasets.catalog import KINDS, NAMED_LOGS, READERS, Interaction, load, locate
 
-__all__ = ["KINDS", "NAMED_LOGS", "READERS", "load", "locate"]
+__all__ = ["KINDS", "NAMED_LOGS", "READERS", "Interaction", "load", "locate"]

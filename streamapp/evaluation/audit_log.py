@@ -3,7 +3,7 @@
 Reads the ``audit`` topic and the interaction topics from the beginning up to their end offsets
 at the start of the call (a bounded, repeatable read), and labels the last slot of every audited
 list as clicked when the user interacted with that item within ``window_s`` after the list was
-generated.
+generated — the attribution the learner's labels use too (``contracts.audit``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamapp.contracts.audit import attributed, decode
 from streamapp.evaluation.off_policy import Impression, SlotItem
 from streamapp.settings import Settings
 
@@ -77,31 +78,26 @@ def join(audits: list[dict], interactions: list[dict], window_ms: int) -> list[I
         if isinstance(event.get("ts"), int):
             seen[key].append(event["ts"])
     out = []
-    for record in audits:
-        if not record.get("items"):
+    for record in map(decode, audits):
+        if not record.items:
             continue
-        last = record["items"][-1]
-        share = float(record.get("exploration", 0.0))
-        propensity = float(last["propensity"])
-        start = record["generated_at"]
-        times = seen.get((record["tenant"], record["user_id"], last["item_id"]), [])
-        slot = tuple(
-            SlotItem(str(i["item_id"]), float(i["score"]), i["signals"])
-            for i in record.get("slot", ())
-        )
+        last = record.items[-1]
+        share = record.exploration
+        slot = tuple(SlotItem(r.item_id, r.score, r.signals) for r in record.slot)
         if slot:  # the action set says whether the ranking's own pick was replaced
-            explored = last["item_id"] != slot[0].item_id
+            explored = last.item_id != slot[0].item_id
             tail = max(1, len(slot) - 1)
         else:  # older records: only the propensity tells
-            explored = share > 0 and abs(propensity - (1.0 - share)) > 1e-9
-            tail = max(1, round(share / propensity)) if explored else 1
+            explored = share > 0 and abs(last.propensity - (1.0 - share)) > 1e-9
+            tail = max(1, round(share / last.propensity)) if explored else 1
+        times = seen.get((record.tenant, record.user_id, last.item_id), [])
         out.append(
             Impression(
-                propensity=propensity,
+                propensity=last.propensity,
                 explored=explored,
                 tail=tail,
-                clicked=any(start < ts <= start + window_ms for ts in times),
-                item_id=str(last["item_id"]),
+                clicked=any(attributed(record.generated_at, ts, window_ms) for ts in times),
+                item_id=last.item_id,
                 slot=slot,
             )
         )

@@ -13,8 +13,10 @@ the weights instead of n, trading a small bias for much lower variance.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -135,3 +137,45 @@ def estimate(impressions: Sequence[Impression], policy: Policy) -> Estimate:
 def estimate_exploration(impressions: Sequence[Impression], share: float) -> Estimate:
     """SNIPS estimate of the last slot's click rate if lists explored ``share`` of the time."""
     return estimate(impressions, lambda i: exploration_policy(i, share))
+
+
+def candidate(
+    kind: str, exploration: float = 0.0, weights: Mapping[str, float] | None = None, of: str = ""
+) -> tuple[str, Policy]:
+    """The candidate policy of ``streamapp ips --policy``, and how the report describes it:
+    an exploration share, or a greedy ranking by hand weights or by the learned ranker
+    ``weights`` of snapshot ``of``.
+
+    >>> candidate("exploration", exploration=0.2)[0]
+    'explore the last slot in 20% of lists'
+    >>> candidate("ranker", weights={}, of="mf-1")[0]
+    'rank by the learned ranker of snapshot mf-1'
+    """
+    weights = dict(weights or {})
+    if kind == "exploration":
+        described = f"explore the last slot in {exploration:.0%} of lists"
+        return described, functools.partial(exploration_policy, share=exploration)
+    if kind == "weights":
+        return f"rank by hand weights {weights}", greedy_policy(weights_scorer(weights))
+    if kind == "ranker":
+        described = f"rank by the learned ranker of snapshot {of}"
+        return described, greedy_policy(ranker_scorer(weights))
+    raise ValueError(f"unknown policy {kind!r}")
+
+
+def comparable(impressions: Sequence[Impression], kind: str) -> list[Impression]:
+    """The impressions a candidate can be judged on: rankings are compared on the last slot's
+    action set, which records older than it lack; exploration needs only the propensity."""
+    return list(impressions) if kind == "exploration" else [i for i in impressions if i.slot]
+
+
+def report(impressions: Sequence[Impression], described: str, policy: Policy) -> dict[str, Any]:
+    """The estimate with what it was estimated from (what ``streamapp ips`` prints)."""
+    clicked = sum(i.clicked for i in impressions)
+    return {
+        "policy": described,
+        "impressions": len(impressions),
+        "clicked": clicked,
+        "logged_click_rate": clicked / len(impressions),
+        **asdict(estimate(impressions, policy)),
+    }

@@ -36,8 +36,9 @@ from streamapp.learning.retrieval import Hits, Index, build_for, retrievable
 from streamapp.recommend.learned_ranker import RERANK_DEPTH, LearnedRanker
 from streamapp.recommend.pipeline import recommend_user
 from streamapp.settings import Settings
-from streamapp.state.store import Store, TenantSignals, UserSignals
-from streamapp.worker.interactions import state_row
+from streamapp.state.rows import event_row
+from streamapp.state.store import Store
+from streamapp.state.types import EventRow, TenantSignals, UserSignals
 
 TENANT = "default"
 METRICS = ("hr", "ndcg", "map")
@@ -182,10 +183,10 @@ async def evaluate(
         await store.redis.flushdb()
         try:
             landmark = await store.landmark(TENANT, log[0].ts_ms) if log else 0.0
-            previous: list[tuple[Any, ...]] = []
+            previous: list[EventRow] = []
             for n, event in enumerate(tqdm(log, unit="ev", disable=not progress, desc="evaluate")):
                 gathered = await store.ingest(previous, [(TENANT, event.user_id)])
-                previous = [state_row(_as_event(event, n), "eval:0", n, landmark, settings)]
+                previous = [event_row(_as_event(event, n), "eval:0", n, landmark, settings)]
                 if n % settings.mf_rebuild_every == 0:
                     ids, vectors = mf.item_vectors()
                     index = build_for(

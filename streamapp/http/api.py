@@ -29,8 +29,10 @@ from redis.exceptions import RedisError
 from streamapp.http import openapi
 from streamapp.http.openapi import InvalidRequest, Operation
 from streamapp.learning.serving import ServingModel
+from streamapp.recommend.scoring import top_up
 from streamapp.settings import Settings
-from streamapp.state.store import Scored, Store
+from streamapp.state.store import Store
+from streamapp.state.types import Scored
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,8 @@ def answer(
     is the source of the top item, as on the topic.
     """
     items = [i for i in (current or {}).get("items", []) if i["item_id"] not in exclude][:limit]
-    have = {i["item_id"] for i in items}
-    for item_id, score in popular:
-        if len(items) >= limit:
-            break
-        if item_id not in have and item_id not in exclude:
-            items.append({"item_id": item_id, "score": score, "source": "popular"})
-            have.add(item_id)
+    extra = top_up((i["item_id"] for i in items), popular, exclude, limit - len(items))
+    items += [{"item_id": i, "score": score, "source": "popular"} for i, score in extra]
     out: dict[str, Any] = {
         "user_id": user_id,
         "tenant": tenant,

@@ -9,10 +9,11 @@ Kafka orders nothing across topics: an interaction read before the audit record 
 followed is not credited to that list. The learner reads both topics as they arrive, so this
 costs a few labels around restarts, never a wrong positive.
 
+>>> from streamapp.contracts.audit import decode
 >>> lists = ShownLists(window_ms=100)
->>> lists.add({"tenant": "t", "user_id": "u", "generated_at": 10,
-...            "items": [{"item_id": "a", "score": 2.0, "source": "recent",
-...                       "signals": {"recent": 1.0}, "propensity": 1.0}]})
+>>> lists.add(decode({"tenant": "t", "user_id": "u", "generated_at": 10,
+...                   "items": [{"item_id": "a", "score": 2.0, "source": "recent",
+...                              "signals": {"recent": 1.0}, "propensity": 1.0}]}))
 >>> lists.interaction("t", "u", "a", 50)
 >>> [(p.shown[0].item_id, p.interacted) for p in lists.closed(now_ms=111)]
 [('a', {'a'})]
@@ -22,8 +23,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
+from streamapp.contracts.audit import AuditRecord, attributed
 from streamapp.contracts.messages import Ranked
 
 
@@ -43,26 +44,16 @@ class ShownLists:
         self.by_user: dict[tuple[str, str], list[ShownList]] = {}
         self.order: deque[tuple[tuple[str, str], ShownList]] = deque()
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: AuditRecord) -> None:
         """One audit record (as the worker publishes it)."""
-        shown = [
-            Ranked(
-                str(i["item_id"]),
-                float(i["score"]),
-                str(i["source"]),
-                {str(k): float(v) for k, v in i["signals"].items()},
-                float(i["propensity"]),
-            )
-            for i in record["items"]
-        ]
-        key = (str(record["tenant"]), str(record["user_id"]))
-        pending = ShownList(int(record["generated_at"]), shown)
+        key = (record.tenant, record.user_id)
+        pending = ShownList(record.generated_at, record.items)
         self.by_user.setdefault(key, []).append(pending)
         self.order.append((key, pending))
 
     def interaction(self, tenant: str, user_id: str, item_id: str, ts: int) -> None:
         for pending in self.by_user.get((tenant, user_id), ()):
-            if pending.generated_at < ts <= pending.generated_at + self.window_ms:
+            if attributed(pending.generated_at, ts, self.window_ms):
                 pending.interacted.add(item_id)
 
     def closed(self, now_ms: int) -> list[ShownList]:

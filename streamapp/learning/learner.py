@@ -33,9 +33,11 @@ import orjson
 from river import drift
 
 from streamapp.clock import now_ms
+from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at
 from streamapp.learning.factors import ImplicitMF
 from streamapp.learning.labels import ShownLists
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import Snapshot, SnapshotError
 from streamapp.ops import metrics
 from streamapp.recommend.learned_ranker import LearnedRanker
@@ -92,6 +94,7 @@ class Learner:
     def __init__(self, settings: Settings, store: Store, seed: int = 0) -> None:
         self.settings = settings
         self.store = store
+        self.registry = ModelRegistry(store)
         self.mf = ImplicitMF(
             settings.mf_factors,
             loss=settings.mf_loss,
@@ -111,11 +114,11 @@ class Learner:
 
     async def start(self) -> None:
         """Warm start from the promoted snapshot: its item vectors, events and offsets."""
-        version = await self.store.promoted_version()
+        version = await self.registry.promoted_version()
         if version is None:
             return
         try:
-            snapshot = await self.store.load_snapshot(version)
+            snapshot = await self.registry.load(version)
         except SnapshotError as exc:
             log.warning("learner starts cold: snapshot %s is unusable: %s", version, exc)
             return
@@ -181,7 +184,7 @@ class Learner:
     def _audited(self, record: Record) -> None:
         """An audited list joins the ones waiting for labels (a malformed one is skipped)."""
         try:
-            self.shown.add(orjson.loads(record.value or b""))
+            self.shown.add(audit.decode(orjson.loads(record.value or b"")))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("audit record skipped at %s@%d: %s", record.tp, record.offset, exc)
 
@@ -230,7 +233,7 @@ class Learner:
             self.mf.supports(ids),
         )
         try:
-            await self.store.save_snapshot(snapshot, promote=self.settings.learner_auto_promote)
+            await self.registry.save(snapshot, promote=self.settings.learner_auto_promote)
         except SnapshotError as exc:
             log.warning("snapshot not published: %s", exc)
             return None

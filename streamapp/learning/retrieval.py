@@ -13,7 +13,6 @@ so a query sees either the old index or the new one, never a half-built one.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -174,48 +173,3 @@ class SwappableIndex:
 
     def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]:
         return self.current.query_many(vectors, k)
-
-
-def measure(
-    sizes: Sequence[int],
-    dim: int = 32,
-    queries: int = 200,
-    k: int = 10,
-    search_k: int = 5000,
-    seed: int = 0,
-) -> list[dict[str, float]]:
-    """Recall@k of Annoy against exact search and per-query latency of both, per catalogue size.
-
-    Synthetic Gaussian vectors (the scaling table is about cost, not about a real model).
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in sizes:
-        ids = [str(i) for i in range(n)]
-        data = rng.normal(size=(n, dim)).astype(np.float32)
-        probe = rng.normal(size=(queries, dim)).astype(np.float32)
-        exact = ExactIndex(ids, data)
-        started = time.perf_counter()
-        annoy = AnnoyIndex(ids, data, n_trees=10, search_k=search_k)
-        build_s = time.perf_counter() - started
-        truth, exact_ms = [], []
-        for q in probe:
-            t = time.perf_counter()
-            truth.append({i for i, _ in exact.query(q, k)})
-            exact_ms.append((time.perf_counter() - t) * 1000)
-        hits, annoy_ms = 0, []
-        for q, expected in zip(probe, truth, strict=True):
-            t = time.perf_counter()
-            found = annoy.query(q, k)
-            annoy_ms.append((time.perf_counter() - t) * 1000)
-            hits += len({i for i, _ in found} & expected)
-        rows.append(
-            {
-                "items": n,
-                "exact_ms_p50": round(float(np.median(exact_ms)), 3),
-                "annoy_ms_p50": round(float(np.median(annoy_ms)), 3),
-                "annoy_recall_at_10": round(hits / (queries * k), 3),
-                "annoy_build_s": round(build_s, 2),
-            }
-        )
-    return rows

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.retrieval import Hits, SwappableIndex, build_for, retrievable
 from streamapp.learning.snapshots import SnapshotError
 from streamapp.ops import metrics
-from streamapp.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,9 @@ class ServingModel:
         self.ranker: dict[str, float] = {}
         self.failed: set[str] = set()
 
-    async def refresh(self, store: Store) -> None:
+    async def refresh(self, registry: ModelRegistry) -> None:
         """Follow the promoted version (promote, rollback, or none at all)."""
-        promoted = await store.promoted_version()
+        promoted = await registry.promoted_version()
         if promoted == self.version or promoted in self.failed:
             return
         if promoted is None:
@@ -44,7 +44,7 @@ class ServingModel:
             self._publish_version(None, {})
             return
         try:
-            snapshot = await store.load_snapshot(promoted)
+            snapshot = await registry.load(promoted)
         except SnapshotError as exc:
             self.failed.add(promoted)
             metrics.MODEL_LOADS.labels("failed").inc()

@@ -15,7 +15,6 @@ numbers keep it compact (4 bytes per factor) and fast to load (one ``frombuffer`
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,26 +115,3 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
         ranker=ranker,
         support=support,
     )
-
-
-def measure(items: int, factors: int = 32) -> dict[str, float]:
-    """Encoded size and decode time of a snapshot of ``items`` random vectors."""
-    rng = np.random.default_rng(0)
-    snap = Snapshot(
-        "bench",
-        0,
-        0,
-        {},
-        "pairwise",
-        [f"item-{i}" for i in range(items)],
-        rng.normal(size=(items, factors)).astype(np.float32),
-    )
-    fields = encode(snap)
-    started = time.perf_counter()
-    decode(fields)
-    return {
-        "items": items,
-        "factors": factors,
-        "bytes": sum(len(v) for v in fields.values()),
-        "decode_ms": round((time.perf_counter() - started) * 1000, 2),
-    }

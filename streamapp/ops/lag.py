@@ -53,6 +53,23 @@ def export(group: str, rows: list[PartitionLag], now_ms: int) -> None:
         metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(row.seconds(now_ms))
 
 
+def table(rows: list[PartitionLag], now_ms: int) -> str:
+    """The lag of every partition as a fixed-width table (what ``streamapp lag`` prints).
+
+    >>> print(table([PartitionLag("clicks", 0, 5, 9, 1000)], 3000))
+    TOPIC                    PARTITION    COMMITTED          END       LAG     LAG_S
+    clicks                           0            5            9         4       2.0
+    """
+    head = f"{'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>12} {'END':>12} {'LAG':>9} {'LAG_S':>9}"
+    lines = [head]
+    lines += [
+        f"{r.topic:<24} {r.partition:>9} {r.committed:>12} {r.end:>12} {r.lag:>9} "
+        f"{r.seconds(now_ms):>9.1f}"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 class LagReader(Lifecycle):
     """Reads committed and end offsets; ``async with LagReader(bootstrap) as reader:``."""
 

@@ -146,7 +146,7 @@ class TopicAdmin:
         if grow:
             await self.admin.create_partitions(grow)
             changes += [
-                f"{name}: partitions raised to {np.total_count}" for name, np in grow.items()
+                f"{name}: partitions raised to {new.total_count}" for name, new in grow.items()
             ]
         drifted = {d.topic for d in await self.diff(specs) if d.what not in ("partitions",)}
         to_alter = [s for s in specs if s.name in drifted and s.name in present]

@@ -1,6 +1,6 @@
 """From gathered state to a ranked list: the functions serving and evaluation share.
 
->>> from streamapp.state.store import TenantSignals, UserSignals
+>>> from streamapp.state.types import TenantSignals, UserSignals
 >>> user = UserSignals("default", "u1", ["a"], [[("b", 3.0), ("c", 1.0)]], [], [], {"c"})
 >>> shop = TenantSignals(popular=[("d", 9.0)], catalog=["e"], blocked={"b"})
 >>> [(r.item_id, r.source) for r in recommend_user(user, shop, {"covisit": 1, "popular": .2}, 3)]
@@ -26,7 +26,7 @@ from streamapp.recommend.scoring import (
     rank,
     recent_signal,
 )
-from streamapp.state.store import TenantSignals, UserSignals
+from streamapp.state.types import TenantSignals, UserSignals
 
 
 def candidates_for(

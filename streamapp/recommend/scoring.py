@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from streamapp.contracts.messages import Ranked
@@ -223,12 +223,32 @@ def explore(ranked: list[Ranked], k: int, share: float, rng: random.Random) -> l
     return top
 
 
+def top_up(
+    present: Iterable[str],
+    candidates: Iterable[tuple[str, float]],
+    exclude: Collection[str],
+    room: int,
+) -> list[tuple[str, float]]:
+    """Up to ``room`` of ``candidates``, in their order, neither present nor excluded: the one
+    rule the worker's catalogue fill and the HTTP popularity top-up share.
+
+    >>> top_up(["a"], [("a", 3.0), ("b", 2.0), ("c", 1.0), ("d", 0.5)], {"c"}, 2)
+    [('b', 2.0), ('d', 0.5)]
+    """
+    taken = set(present)
+    out: list[tuple[str, float]] = []
+    for item_id, score in candidates:
+        if len(out) >= room:
+            break
+        if item_id not in taken and item_id not in exclude:
+            out.append((item_id, score))
+            taken.add(item_id)
+    return out
+
+
 def fill(ranked: list[Ranked], catalog: Iterable[str], exclude: set[str], limit: int) -> None:
     """Top up a short list from in-stock catalogue items, so no list is empty while any exist."""
-    present = {r.item_id for r in ranked}
-    for item in catalog:
-        if len(ranked) >= limit:
-            return
-        if item not in present and item not in exclude:
-            ranked.append(Ranked(item, 0.0, "catalog"))
-            present.add(item)
+    extra = top_up(
+        (r.item_id for r in ranked), ((i, 0.0) for i in catalog), exclude, limit - len(ranked)
+    )
+    ranked.extend(Ranked(item_id, score, "catalog") for item_id, score in extra)

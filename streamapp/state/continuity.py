@@ -49,7 +49,8 @@ from streamapp.failures import Transient
 from streamapp.ops import metrics
 from streamapp.ops.log_reader import LogReader
 from streamapp.settings import Settings
-from streamapp.state.store import StateLost, Store
+from streamapp.state.store import Store
+from streamapp.state.types import StateLost
 
 __all__ = ["Continuity", "ContinuityFailed"]
 

@@ -1,38 +1,7 @@
 """All I/O with Redis: the key layout, the server-side scripts and the pipelines.
 
-No other module builds a Redis key. Keys are ``<tenant>:<kind>:<id>``:
-
-====================  =======  ==========================================================
-key                   type     what
-====================  =======  ==========================================================
-t:landmark            string   forward-decay landmark (epoch ms), set by the first event
-t:u:U:ids             zset     the user's recent event ids (dedupe), bounded
-t:u:U:items           zset     decayed user → item affinity (the history source), bounded
-t:u:U:cats            zset     decayed user → category affinity, bounded
-t:u:U:recent          zset     session: recent items by time, bounded
-t:u:U:bought          zset     purchased items (excluded from lists), bounded
-t:u:U:shown           set      items of the user's current list
-t:u:U:last            string   the user's current list (the published JSON)
-t:pop                 zset     decayed global popularity, bounded
-t:catpop:C            zset     decayed popularity within category C, bounded
-t:new:C               zset     category C's in-stock items without interactions, by arrival
-t:cv:I                zset     decayed co-visitation I → other items, bounded
-t:cvitems             zset     items with a t:cv row, by last event (the idlest rows dropped)
-t:categories          zset     categories with t:catpop/t:new rows, likewise
-t:item:I              hash     product table: stock, price, margin, category, brand, ts
-t:price, t:margin     hash     item → price, item → margin (copies the gather reads in bulk)
-t:oos                 set      out-of-stock items
-t:instock             zset     in-stock items by last update (last-resort candidates)
-t:shown:I             zset     reverse index: users whose current list has I, by time
-t:u:U:vec             string   the user's factor vector (JSON floats), written by the learner
-<app>:wm              hash     per topic:partition, the last applied input offset
-<app>:logs            hash     per input topic, the id of the topic the watermarks are from
-<app>:epoch           string   the state's epoch: set once the state is whole, gone with it
-<app>:rebuilds        set      epochs of rebuilds under way (gone if Redis loses the state)
-<app>:models          zset     model snapshot versions by creation time
-<app>:model:V         hash     snapshot V: meta (JSON), ids (JSON), vectors (float32)
-<app>:promoted        list     promoted versions, newest first (rollback pops the head)
-====================  =======  ==========================================================
+Keys follow the table of :mod:`streamapp.state.keys` (``<tenant>:<kind>:<id>``), the
+only place a key is spelled.
 
 Every per-user key carries the idle-user TTL; per-item structures are trimmed to their bound
 once per batch, and how many items and categories have them is bounded as well (the idlest
@@ -47,39 +16,34 @@ import contextlib
 import contextvars
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
-from streamapp.failures import Transient
-from streamapp.learning.snapshots import Snapshot, SnapshotError, decode, encode
 from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
 from streamapp.settings import Settings
+from streamapp.state import keys
 from streamapp.state.decay import rescale_factor
+from streamapp.state.replies import Scored, pairs, seq, text
+from streamapp.state.types import (
+    EventRow,
+    Gathered,
+    InventoryOutcome,
+    InventoryRow,
+    ListToCommit,
+    Outcome,
+    RankedItem,
+    Ranking,
+    StateGap,
+    StateLost,
+    TenantSignals,
+    UserSignals,
+)
 
 LUA_DIR = folder(__package__, "lua")
-
-
-class Outcome(IntEnum):
-    """What a state script did with one event (the numbers the Lua scripts answer with)."""
-
-    APPLIED = 1
-    DUPLICATE = 2  # an event id the user's dedupe window holds
-    REPLAYED = 3  # an offset at or below its partition's watermark
-    STALE = 4  # an inventory update older than the one stored
-
-    @property
-    def label(self) -> str:
-        """The ``outcome`` label of ``streamapp_events_total``.
-
-        >>> Outcome(3).label
-        'replayed'
-        """
-        return self.name.lower()
 
 
 # The settings a script reads, passed with every call so that a script holds no configuration.
@@ -106,8 +70,6 @@ INGEST_CONFIG = (
     "drop_unknown_stock",
 )
 
-Scored = list[tuple[str, float]]
-
 # KEYS = epoch, rebuilds; ARGV = candidate. Atomic: the note and the epoch in one state.
 ESTABLISH_EPOCH = """
 if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
@@ -116,103 +78,21 @@ return redis.call('GET', KEYS[1])
 """
 
 
-class StateGap(Transient):
-    """A batch starts past its partition's watermark + 1: the records in between are not in the
-    state (a failover to a replica that lagged). Nothing was changed; the caller applies them
-    (:mod:`streamapp.state.continuity`, from ``Store.gaps``) and tries again."""
+def _tuple(value: Any) -> tuple[Any, ...]:
+    """The rows of :mod:`.types` are named tuples, which orjson leaves to its ``default``."""
+    if isinstance(value, tuple):
+        return tuple(value)
+    raise TypeError(f"{type(value).__name__} is not a script argument")
 
-    def __init__(self, gaps: dict[str, int]) -> None:
-        super().__init__(f"the state lacks records before this batch: {gaps}")
-        self.gaps = gaps  # per partition, the state's watermark
+
+def _argument(request: dict[str, Any]) -> bytes:
+    """A script's one argument: the request as JSON, rows as arrays."""
+    return orjson.dumps(request, default=_tuple)
 
 
 _REBUILDING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "rebuilding", default=None
 )
-
-
-class StateLost(Transient):
-    """The state is not the epoch this process knows: Redis lost it (restarted without its
-    data, flushed) or another worker rebuilt it since. Nothing was changed; the caller recovers
-    (:mod:`streamapp.state.continuity`) and tries again."""
-
-
-def _seq(value: Any) -> list[Any]:
-    """Redis' cjson encodes an empty Lua table as ``{}``: read it back as an empty list."""
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    """A Redis reply (bytes) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: Any) -> Scored:
-    """``[item, score, item, score, ...]`` (ZREVRANGE WITHSCORES) as (item, score) pairs."""
-    flat = _seq(flat)
-    return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-@dataclass
-class UserSignals:
-    """Raw state of one user as gathered for ranking (plain values, no Redis types)."""
-
-    tenant: str
-    user_id: str
-    recent: list[str]
-    covisit: list[Scored]
-    categories: Scored
-    category_popular: list[Scored]
-    purchased: set[str]
-    history: Scored = field(default_factory=list)
-    vector: list[float] | None = None
-    # Per category of ``categories``: its new arrivals (item, arrival ts), newest first.
-    category_new: list[Scored] = field(default_factory=list)
-
-
-@dataclass
-class TenantSignals:
-    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items, and
-    the price and margin of the candidates the product table knows."""
-
-    popular: Scored
-    catalog: list[str]
-    blocked: set[str]
-    prices: dict[str, float] = field(default_factory=dict)
-    margins: dict[str, float] = field(default_factory=dict)
-
-
-# A list for commit_lists: tenant, user, message head, ranked (item, JSON fragment, source)
-# deeper than the list, and the model version that ranked it (False: the user's kept ranking).
-ListToCommit = tuple[str, str, str, list[tuple[str, str, str]], str | bool]
-
-
-@dataclass
-class Ranking:
-    """A user's stored ranking: the model version that made it and its (item, fragment, source)."""
-
-    version: str
-    ranked: list[tuple[str, str, str]]
-
-
-@dataclass
-class Gathered:
-    """What one ingest call returns: per-event outcome and the state to rank from."""
-
-    status: list[Outcome]
-    users: list[UserSignals]
-    tenants: dict[str, TenantSignals]
-
-
-@dataclass
-class InventoryOutcome:
-    """What one inventory event did: applied or stale, the stock transition, users to refresh."""
-
-    status: Outcome
-    transition: str
-    affected_users: list[str]
-    # Too many users to name in the script's reply: page them with Store.shown_to.
-    page: bool = False
 
 
 class Store(Lifecycle):
@@ -227,19 +107,14 @@ class Store(Lifecycle):
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
-        guard = (LUA_DIR / "guard.lua").read_text()
-        self._ingest = self.redis.register_script(guard + (LUA_DIR / "ingest.lua").read_text())
-        self._commit = self.redis.register_script((LUA_DIR / "commit.lua").read_text())
-        self._kept_rankings = self.redis.register_script(
-            (LUA_DIR / "kept_rankings.lua").read_text()
-        )
-        self._inventory = self.redis.register_script(
-            guard + (LUA_DIR / "inventory.lua").read_text()
-        )
-        self._top_up = self.redis.register_script((LUA_DIR / "top_up.lua").read_text())
+        self._ingest = self._script("guard", "ingest")
+        self._commit = self._script("commit")
+        self._kept_rankings = self._script("kept_rankings")
+        self._inventory = self._script("guard", "inventory")
+        self._top_up = self._script("top_up")
         self._establish = self.redis.register_script(ESTABLISH_EPOCH)
-        self._advance = self.redis.register_script(guard + (LUA_DIR / "advance.lua").read_text())
-        self._rescale = self.redis.register_script(guard + (LUA_DIR / "rescale.lua").read_text())
+        self._advance = self._script("guard", "advance")
+        self._rescale = self._script("guard", "rescale")
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
         self._landmarks: dict[str, float] = {}
         # The epoch the scripts check, once :mod:`streamapp.state.continuity` guards this store (a
@@ -249,6 +124,11 @@ class Store(Lifecycle):
         # Per partition, the first offset of a batch refused for starting past its watermark.
         self.gaps: dict[str, int] = {}
 
+    def _script(self, *parts: str) -> AsyncScript:
+        """A script from ``lua/`` parts (``guard`` first where the script is guarded)."""
+        source = "".join((LUA_DIR / f"{part}.lua").read_text() for part in parts)
+        return self.redis.register_script(source)
+
     async def start(self) -> None:
         await self.redis.ping()
 
@@ -257,12 +137,12 @@ class Store(Lifecycle):
 
     @property
     def watermark_key(self) -> str:
-        return f"{self.settings.app_id}:wm"
+        return keys.app(self.settings.app_id, "wm")
 
     async def watermarks(self) -> dict[str, int]:
         """The last applied offset of every input ``topic:partition`` the state has seen."""
         raw = await self.redis.hgetall(self.watermark_key)
-        return {_text(tp): int(offset) for tp, offset in raw.items()}
+        return {text(tp): int(offset) for tp, offset in raw.items()}
 
     async def forget_watermarks(self, partitions: list[str]) -> None:
         """Drop the watermarks of partitions whose log is not the one they were taken from."""
@@ -271,11 +151,11 @@ class Store(Lifecycle):
 
     @property
     def epoch_key(self) -> str:
-        return f"{self.settings.app_id}:epoch"
+        return keys.app(self.settings.app_id, "epoch")
 
     async def stored_epoch(self) -> str | None:
         value = await self.redis.get(self.epoch_key)
-        return None if value is None else _text(value)
+        return None if value is None else text(value)
 
     async def begin_rebuild(self, candidate: str) -> None:
         """Note a rebuild that will set epoch ``candidate`` (see :meth:`establish_epoch`)."""
@@ -287,11 +167,11 @@ class Store(Lifecycle):
         :meth:`begin_rebuild` is gone with it: the rebuild wrote into a state that is not
         whole, and starts again)."""
         epoch = await self._establish(keys=[self.epoch_key, self._rebuilds_key], args=[candidate])
-        return None if epoch is None else _text(epoch)
+        return None if epoch is None else text(epoch)
 
     @property
     def _rebuilds_key(self) -> str:
-        return f"{self.settings.app_id}:rebuilds"
+        return keys.app(self.settings.app_id, "rebuilds")
 
     def adopt(self, epoch: str | None) -> None:
         """Work in ``epoch`` from now on (None: in none, every guarded call fails with
@@ -313,11 +193,11 @@ class Store(Lifecycle):
 
     async def log_ids(self) -> dict[str, str]:
         """Per input topic, the id of the topic the state's watermarks were taken from."""
-        raw = await self.redis.hgetall(f"{self.settings.app_id}:logs")
-        return {_text(topic): _text(topic_id) for topic, topic_id in raw.items()}
+        raw = await self.redis.hgetall(keys.app(self.settings.app_id, "logs"))
+        return {text(topic): text(topic_id) for topic, topic_id in raw.items()}
 
     async def record_log_id(self, topic: str, topic_id: str) -> None:
-        await self.redis.hset(f"{self.settings.app_id}:logs", topic, topic_id)
+        await self.redis.hset(keys.app(self.settings.app_id, "logs"), topic, topic_id)
 
     def _checked(self, request: dict[str, Any]) -> dict[str, Any]:
         """``request`` with what its script must find to go ahead (``lua/guard.lua``)."""
@@ -347,7 +227,7 @@ class Store(Lifecycle):
     async def advance_watermark(self, tp: str, offset: int) -> None:
         """The records of ``tp`` up to ``offset`` are all applied (or no longer in the log)."""
         request = {"wm": self.watermark_key, "tp": tp, "offset": offset}
-        self._reply(await self._advance(args=[orjson.dumps(self._checked(request))]))
+        self._reply(await self._advance(args=[_argument(self._checked(request))]))
 
     async def landmark(self, tenant: str, first_ts: float) -> float:
         """The tenant's forward-decay landmark, set to ``first_ts`` by the very first event.
@@ -357,7 +237,7 @@ class Store(Lifecycle):
         """
         cached = self._landmarks.get(tenant)
         if cached is None:
-            key = f"{tenant}:landmark"
+            key = keys.tenant(tenant, "landmark")
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(key, int(first_ts), nx=True)
                 pipe.get(key)
@@ -384,7 +264,7 @@ class Store(Lifecycle):
         }
         if rebuild is None or rebuild[0] == "epoch":
             request["epoch"] = epoch
-        reply = self._reply(await self._rescale(args=[orjson.dumps(self._checked(request))]))
+        reply = self._reply(await self._rescale(args=[_argument(self._checked(request))]))
         if reply["moved"] and rebuild is None:
             self.adopt(epoch)
         else:
@@ -393,17 +273,14 @@ class Store(Lifecycle):
 
     async def ingest(
         self,
-        events: list[tuple[Any, ...]],
+        events: list[EventRow],
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
     ) -> Gathered:
         """Apply a batch of interactions and gather ranking state for ``users``, atomically.
 
-        ``events`` rows are ``(tenant, "topic:partition", offset, event_id, user, item,
-        category or False, forward_weight, ts, purchased 0|1, price or False)``: a price is
-        only known from logs that carry one (the evaluator's REES46); inventory events are the
-        product table's usual source. ``spans``: per ``topic:partition`` the batch's first and
-        last offset, dead-lettered records included (a worker's batch; see ``lua/ingest.lua``).
+        ``spans``: per ``topic:partition`` the batch's first and last offset, dead-lettered
+        records included (a worker's batch; see ``lua/ingest.lua``).
         """
         if not events and not users and not spans:
             return Gathered([], [], {})
@@ -414,45 +291,45 @@ class Store(Lifecycle):
             "events": events,
             "users": users,
         }
-        raw = await self._ingest(args=[orjson.dumps(self._checked(request))])
+        raw = await self._ingest(args=[_argument(self._checked(request))])
         reply = self._continuing(raw, spans or {})
         covisit: dict[str, dict[str, Scored]] = {}
         category: dict[str, dict[str, Scored]] = {}
         arrivals: dict[str, dict[str, Scored]] = {}
         tenants: dict[str, TenantSignals] = {}
         for t, v in (reply["tenants"] or {}).items():
-            covisit[t] = {item: _pairs(flat) for item, flat in (v["covisit"] or {}).items()}
-            category[t] = {cat: _pairs(flat) for cat, flat in (v["category"] or {}).items()}
-            arrivals[t] = {cat: _pairs(flat) for cat, flat in (v["new"] or {}).items()}
-            flat = _seq(v["attributes"])
+            covisit[t] = {item: pairs(flat) for item, flat in (v["covisit"] or {}).items()}
+            category[t] = {cat: pairs(flat) for cat, flat in (v["category"] or {}).items()}
+            arrivals[t] = {cat: pairs(flat) for cat, flat in (v["new"] or {}).items()}
+            flat = seq(v["attributes"])
             triples = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
             tenants[t] = TenantSignals(
-                popular=_pairs(v["popular"]),
-                catalog=_seq(v["catalog"]),
-                blocked=set(_seq(v["blocked"])),
+                popular=pairs(v["popular"]),
+                catalog=seq(v["catalog"]),
+                blocked=set(seq(v["blocked"])),
                 prices={item: price for item, price, _ in triples if price is not False},
                 margins={item: margin for item, _, margin in triples if margin is not False},
             )
         signals: list[UserSignals] = []
-        for t, u, recent, cats, bought, history, vector in _seq(reply["users"]):
-            categories = _pairs(cats)
+        for t, u, recent, cats, bought, history, vector in seq(reply["users"]):
+            categories = pairs(cats)
             signals.append(
                 UserSignals(
                     tenant=t,
                     user_id=u,
-                    recent=_seq(recent),
+                    recent=seq(recent),
                     covisit=[
-                        covisit[t][item] for item in _seq(recent)[: self.settings.covisit_window]
+                        covisit[t][item] for item in seq(recent)[: self.settings.covisit_window]
                     ],
                     categories=categories,
                     category_popular=[category[t][c] for c, _ in categories],
                     category_new=[arrivals[t][c] for c, _ in categories],
-                    purchased=set(_seq(bought)),
-                    history=_pairs(history),
+                    purchased=set(seq(bought)),
+                    history=pairs(history),
                     vector=orjson.loads(vector) if vector else None,
                 )
             )
-        status = [Outcome(s) for s in _seq(reply["status"])]
+        status = [Outcome(s) for s in seq(reply["status"])]
         return Gathered(status=status, users=signals, tenants=tenants)
 
     async def commit_lists(self, lists: list[ListToCommit], now_ms: int) -> list[tuple[str, bytes]]:
@@ -466,7 +343,7 @@ class Store(Lifecycle):
             "now": now_ms,
             "lists": lists,
         }
-        result = await self._commit(args=[orjson.dumps(request)])
+        result = await self._commit(args=[_argument(request)])
         return [(source.decode(), message) for source, message in result]
 
     async def rankings(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], Ranking]:
@@ -476,25 +353,23 @@ class Store(Lifecycle):
             return {}
         depth = 2 * self.settings.top_k
         request = {"k": self.settings.top_k, "depth": depth, "users": users}
-        stored = await self._kept_rankings(args=[orjson.dumps(request)])
+        stored = await self._kept_rankings(args=[_argument(request)])
         out = {}
         for user, raw in zip(users, stored, strict=True):
             if raw:
                 version, ranked = orjson.loads(raw)
-                out[user] = Ranking(version, [(i, f, s) for i, f, s in _seq(ranked)])
+                out[user] = Ranking(version, [RankedItem(*r) for r in seq(ranked)])
         return out
 
     async def apply_inventory(
         self,
-        events: list[tuple[str, str, int, int, dict[str, Any], str, int]],
+        events: list[InventoryRow],
         now_ms: int,
         spans: dict[str, tuple[int, int]] | None = None,
     ) -> list[InventoryOutcome]:
         """Upsert products and the out-of-stock set (see ``lua/inventory.lua``); a stock-out
         names the users whose list, as of ``now_ms``, is still within its lifetime.
-
-        ``events`` rows are ``(tenant, item, ts, stock, product fields, "topic:partition",
-        offset)``; ``spans`` as for :meth:`ingest`.
+        ``spans`` as for :meth:`ingest`.
         """
         if not events and not spans:
             return []
@@ -509,10 +384,10 @@ class Store(Lifecycle):
             "horizon": self._list_horizon(now_ms),
             "events": events,
         }
-        raw = await self._inventory(args=[orjson.dumps(self._checked(request))])
+        raw = await self._inventory(args=[_argument(self._checked(request))])
         reply = self._continuing(raw, spans or {})
         return [
-            InventoryOutcome(Outcome(status), transition, _seq(users), page)
+            InventoryOutcome(Outcome(status), transition, seq(users), page)
             for status, transition, users, page in reply
         ]
 
@@ -524,11 +399,11 @@ class Store(Lifecycle):
         """The users whose current list holds ``item``, ``refresh_chunk`` or so at a time (for
         an index too long to read in one call; a user may come twice)."""
         horizon = self._list_horizon(now_ms)
-        key = f"{tenant}:shown:{item}"
+        key = keys.tenant(tenant, "shown", item)
         cursor = 0
         while True:
             cursor, page = await self.redis.zscan(key, cursor, count=self.settings.refresh_chunk)
-            yield [_text(user) for user, score in page if float(score) >= horizon]
+            yield [text(user) for user, score in page if float(score) >= horizon]
             if cursor == 0:
                 return
 
@@ -539,12 +414,12 @@ class Store(Lifecycle):
         items that went out of stock since it was made (None when there is none), and up to
         ``top_up`` in-stock items by popularity that the user has not bought and the caller did
         not exclude."""
-        prefix = f"{tenant}:u:{user_id}"
+        oos = keys.tenant(tenant, "oos")
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(f"{prefix}:last")
-            pipe.sinter([f"{prefix}:shown", f"{tenant}:oos"])
+            pipe.get(keys.user(tenant, user_id, "last"))
+            pipe.sinter([keys.user(tenant, user_id, "shown"), oos])
             await self._top_up(
-                keys=[f"{tenant}:pop", f"{tenant}:oos", f"{prefix}:bought"],
+                keys=[keys.tenant(tenant, "pop"), oos, keys.user(tenant, user_id, "bought")],
                 args=[top_up, *exclude],
                 client=pipe,
             )
@@ -558,107 +433,19 @@ class Store(Lifecycle):
             message["items"] = [i for i in message["items"] if i["item_id"] not in names]
         return message, popular
 
-    # Model snapshots -------------------------------------------------------------------
-
-    def _model_key(self, version: str) -> str:
-        return f"{self.settings.app_id}:model:{version}"
-
-    @property
-    def _models_key(self) -> str:
-        return f"{self.settings.app_id}:models"
-
-    @property
-    def _promoted_key(self) -> str:
-        return f"{self.settings.app_id}:promoted"
-
-    async def save_snapshot(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
-        """Store a snapshot (and promote it); an existing version is never overwritten (a worker
-        serving it would not notice the change).
-
-        The newest ``keep`` snapshots stay, and so does every version in the promotion history
-        (which a promotion here trims to its newest ``keep`` entries), so rollback always has
-        something to return to.
-        """
-        models, promoted = self._models_key, self._promoted_key
-        if await self.redis.exists(self._model_key(snapshot.version)):
-            raise SnapshotError(f"snapshot {snapshot.version!r} exists: versions are immutable")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._model_key(snapshot.version), mapping=cast(Any, encode(snapshot)))
-            pipe.zadd(models, {snapshot.version: snapshot.created_at})
-            if promote:
-                pipe.lpush(promoted, snapshot.version)
-                pipe.ltrim(promoted, 0, keep - 1)
-            await pipe.execute()
-        versions = [_text(v) for v in await self.redis.zrange(models, 0, -1)]
-        kept = {_text(v) for v in await self.redis.lrange(promoted, 0, -1)}
-        stale = [v for v in versions[:-keep] if v not in kept]
-        if stale:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(models, *stale)
-                pipe.delete(*[self._model_key(v) for v in stale])
-                await pipe.execute()
-
-    async def load_snapshot(self, version: str) -> Snapshot:
-        """One snapshot, validated (:class:`SnapshotError` if it must not be served)."""
-        return decode(cast(Any, await self.redis.hgetall(self._model_key(version))))
-
-    async def snapshot_metas(self) -> list[dict[str, Any]]:
-        """Metadata of every stored snapshot, oldest first."""
-        versions = [_text(v) for v in await self.redis.zrange(self._models_key, 0, -1)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for v in versions:
-                pipe.hget(self._model_key(v), "meta")
-            metas = await pipe.execute()
-        return [
-            orjson.loads(m) if m else {"version": v, "broken": True}
-            for v, m in zip(versions, metas, strict=True)
-        ]
-
-    async def promoted_version(self) -> str | None:
-        head = await self.redis.lindex(self._promoted_key, 0)
-        return _text(head) if head else None
-
-    async def promote(self, version: str) -> None:
-        if not await self.redis.exists(self._model_key(version)):
-            raise KeyError(f"no snapshot {version!r}")
-        await self.redis.lpush(self._promoted_key, version)
-
-    async def rollback(self) -> str | None:
-        """Un-promote the current version; returns the version now promoted (or None)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(self._promoted_key)
-            pipe.lindex(self._promoted_key, 0)
-            _, head = await pipe.execute()
-        return _text(head) if head else None
-
     async def read_user_vectors(
         self, users: list[tuple[str, str]]
     ) -> dict[tuple[str, str], list[float]]:
         """The stored vectors of (tenant, user) pairs, for those that have one."""
         if not users:
             return {}
-        values = await self.redis.mget([f"{t}:u:{u}:vec" for t, u in users])
+        values = await self.redis.mget([keys.user(t, u, "vec") for t, u in users])
         return {pair: orjson.loads(v) for pair, v in zip(users, values, strict=True) if v}
 
     async def write_user_vectors(self, tenant: str, vectors: dict[str, list[float]]) -> None:
         """The learner's latest user vectors, one pipeline per batch."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, vector in vectors.items():
-                pipe.set(
-                    f"{tenant}:u:{user}:vec", orjson.dumps(vector), ex=self.settings.user_ttl_s
-                )
+                key = keys.user(tenant, user, "vec")
+                pipe.set(key, orjson.dumps(vector), ex=self.settings.user_ttl_s)
             await pipe.execute()
-
-    async def memory_usage(self, pattern: str, sample: int = 200) -> tuple[int, int]:
-        """(keys matching ``pattern``, estimated total bytes from a sample of MEMORY USAGE)."""
-        keys = [k async for k in self.redis.scan_iter(match=pattern, count=1000)]
-        if not keys:
-            return 0, 0
-        step = max(1, len(keys) // sample)
-        picked = keys[::step]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for k in picked:
-                pipe.memory_usage(k)
-            sizes = await pipe.execute()
-        mean = sum(s or 0 for s in sizes) / len(picked)
-        return len(keys), int(mean * len(keys))

@@ -38,12 +38,14 @@ from streamapp.contracts.events import Headers, Record
 from streamapp.http import api, operations
 from streamapp.http.health import Health
 from streamapp.learning.learner import Learner
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import lag, metrics, tracing
 from streamapp.ops.lag import LagReader
 from streamapp.settings import Settings
 from streamapp.state.continuity import Continuity
-from streamapp.state.store import StateGap, StateLost, Store
+from streamapp.state.store import Store
+from streamapp.state.types import StateGap, StateLost
 from streamapp.worker.batch_runner import BatchRunner, Process, Reject
 from streamapp.worker.fetch_batching import batch_fetches
 from streamapp.worker.heap import tune_collector
@@ -182,6 +184,7 @@ def create_app(settings: Settings) -> faust.App:
     app = _faust_app(settings, settings.app_id, settings.web_port)
     batch_fetches(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
     store = Store(settings)
+    registry = ModelRegistry(store)
     sink = FaustSink(app)
 
     model = ServingModel(settings.retrieval_min_support)
@@ -272,7 +275,7 @@ def create_app(settings: Settings) -> faust.App:
 
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:
-            await carry_on("follow_model", model.refresh(store))
+            await carry_on("follow_model", model.refresh(registry))
 
         @Service.timer(1.0)
         async def watch_state(self) -> None:

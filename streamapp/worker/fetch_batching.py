@@ -5,23 +5,14 @@ the broker answers a fetch as soon as one record is there: at 1,000 events/s, a 
 every millisecond or two, each a response over all the consumer's input partitions (21 for the
 worker) that Faust's consumer thread decodes in Python and hands to the event loop.
 
-- The learner has no latency target: 256 KiB / 500 ms. About half its CPU had gone to the
-  consumer thread, taken from the worker on the same cores (the worker's freshness p99 went
-  from 106–157 ms to 40–72 ms, in runs of the bench phases).
-- The worker waits at most 4 ms, in the broker, and mostly while it is still processing the
-  batch before; its batch window shrinks from 5 to 3 ms to match. Tried against 1 byte and a
-  5 ms window in 7 interleaved pairs of 20 s bench phases with the learner's model served, with
-  a 2 ms window: worker CPU 63 → 57 % of a core; pooled freshness p50 24.3/24.5 → 23.2/23.3 ms,
-  p90 34.2/34.9 → 31.9/32.3 ms, p99 47.0/50.5 → 43.9/45.8 ms; runs with p99 ≥ 50 ms 3 of 7 →
-  0 of 7. But a 2 ms window cut catch-up throughput from ≈4.4k to 3.0–3.2k events/s (smaller
-  batches), so the default is 3 ms: ≈3.7k events/s, freshness p99 38.4, 40.2 and 40.8 ms in
-  three ``streamapp bench --seconds 20`` runs (before the co-visitation window went from 5 to
-  3; docs/performance.md has the current figures). A 1 ms window, or a 6 ms wait, gave pooled p99
-  54–55 ms (3 runs each, not interleaved).
+The learner has no latency target and waits for 256 KiB or 500 ms; the worker lets the broker
+hold a fetch up to 4 ms, mostly while it still processes the batch before. What each choice
+gained, measured: docs/performance.md.
 
 aiokafka keeps the constructor's fetch settings on the consumer until ``start()`` builds its
-fetcher from them; this transport sets them in between. ``tests/integration/test_fetch_batching.py``
-fails if an aiokafka or Faust upgrade moves either seam.
+fetcher from them; this transport sets them in between.
+``tests/integration/test_fetch_batching.py`` fails if an aiokafka or Faust upgrade moves either
+seam.
 """
 
 from __future__ import annotations

@@ -18,22 +18,20 @@ import orjson
 from opentelemetry.trace import Tracer
 
 from streamapp.clock import now_ms
+from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
-from streamapp.contracts.messages import Ranked, audit, item_fragment, recommendation_head, trigger
+from streamapp.contracts.messages import Ranked, item_fragment, recommendation_head, trigger
 from streamapp.failures import Transient
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
 from streamapp.ops.tracing import BatchTraces, Stages
 from streamapp.recommend.pipeline import candidates_for, choose
-from streamapp.recommend.scoring import explore
+from streamapp.recommend.scoring import Signals, explore
 from streamapp.settings import Settings
-from streamapp.state.decay import forward_weight, needs_rescale
-from streamapp.state.store import (
-    Gathered,
-    ListToCommit,
-    Ranking,
-    Store,
-)
+from streamapp.state.decay import needs_rescale
+from streamapp.state.rows import event_row
+from streamapp.state.store import Store
+from streamapp.state.types import EventRow, Gathered, ListToCommit, RankedItem, Ranking
 from streamapp.worker.dead_letters import DeadLetters
 from streamapp.worker.sink import Sink
 
@@ -45,30 +43,12 @@ class LandmarkMoved(Transient):
     are against the old one, so the batch starts again (nothing was applied)."""
 
 
+# Why a user's list is made again (the message's ``trigger``), and when its cause was produced.
+Trigger = tuple[dict[str, Any], int]
+# A list to commit, with what its audit record needs when it was sampled (shown order, ranking).
+Pending = tuple[ListToCommit, tuple[list[Ranked], list[Ranked]] | None]
+
 AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
-
-
-def state_row(
-    event: dict[str, Any], tp: str, offset: int, landmark: float, settings: Settings
-) -> tuple[Any, ...]:
-    """One decoded interaction as a row of ``Store.ingest`` (its forward-decayed weight).
-
-    Shared by the worker and the evaluator, so both write state the same way.
-    """
-    weight = settings.weights.get(event["interaction"], 0.0)
-    return (
-        event["tenant"],
-        tp,
-        offset,
-        event["event_id"],
-        event["user_id"],
-        event["item_id"],
-        event.get("category") or False,
-        forward_weight(weight, event["ts"], landmark, settings.decay_rate),
-        event["ts"],
-        1 if event["interaction"] == "purchase" else 0,
-        event.get("price") or False,
-    )
 
 
 class InteractionProcessor:
@@ -106,9 +86,9 @@ class InteractionProcessor:
         now = now_ms()
         limits = limits_at(self.settings, now)
         counts = metrics.BatchCounts()
-        rows: list[tuple[Any, ...]] = []
+        rows: list[EventRow] = []
         row_topics: list[str] = []
-        triggers: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
+        triggers: dict[tuple[str, str], Trigger] = {}
         changed: set[tuple[str, str]] = set()
         for record in records:
             contract = self.contracts[record.topic]
@@ -143,14 +123,22 @@ class InteractionProcessor:
         stages.mark()
         for topic, status in zip(row_topics, gathered.status, strict=True):
             counts.events[(topic, status.label)] += 1
-        await self._publish(gathered, stored, triggers, now, counts, stages, traces)
+        candidates = self._candidates(gathered)
+        stages.mark()
+        lists = self._rank(gathered, candidates, triggers, now)
+        lists += self._from_kept(stored, triggers, now)
+        stages.mark()
+        traces.publishing(stages)
+        await self._send(lists, triggers, now, counts, traces)
+        stages.mark()
+        traces.published(stages)
         # Counted once the broker has confirmed every output: a retried batch counts once.
         await self.sink.flush()
         counts.flush()
         metrics.BATCH_SIZE.labels("interactions").observe(len(records))
         metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
 
-    async def _row(self, record: Record, event: dict[str, Any]) -> tuple[Any, ...]:
+    async def _row(self, record: Record, event: dict[str, Any]) -> EventRow:
         tenant, ts = event["tenant"], event["ts"]
         landmark = await self.store.landmark(tenant, ts)
         if needs_rescale(ts, landmark, self.rate):
@@ -163,39 +151,36 @@ class InteractionProcessor:
                 "here" if moved else "by another worker",
             )
             raise LandmarkMoved(f"tenant {tenant}: the batch is ranked again on the new landmark")
-        return state_row(event, record.tp, record.offset, landmark, self.settings)
+        return event_row(event, record.tp, record.offset, landmark, self.settings)
 
-    async def _publish(
+    def _candidates(self, gathered: Gathered) -> list[Signals]:
+        """Every gathered user's candidates: each source's, and the items nearest the user's
+        vector in the served model (when the ``mf`` source has a weight)."""
+        users = gathered.users
+        if self.settings.score_weights.get("mf", 0.0) != 0.0:
+            vectors = [(u.tenant, u.vector) for u in users]
+            retrieved = self.model.retrieve(vectors, self.settings.mf_candidates)
+        else:
+            retrieved = [[] for _ in users]
+        return [
+            candidates_for(user, gathered.tenants[user.tenant], hits)
+            for user, hits in zip(users, retrieved, strict=True)
+        ]
+
+    def _rank(
         self,
         gathered: Gathered,
-        stored: dict[tuple[str, str], Ranking],
-        triggers: dict[tuple[str, str], tuple[dict[str, Any], int]],
+        candidates: list[Signals],
+        triggers: dict[tuple[str, str], Trigger],
         now: int,
-        counts: metrics.BatchCounts,
-        stages: Stages,
-        traces: BatchTraces,
-    ) -> None:
-        """Candidates for every gathered user, then ranking, then commit and send (with the
-        ``stored`` rankings that answer stock-outs): batch-wide stages, each one span of every
-        traced event. Lists from a stored ranking are not audited: they rank nothing anew."""
+    ) -> list[Pending]:
+        """A new list for every gathered user: the score (hand weights or the learned ranker),
+        then exploration. The ranking is kept deeper than the list, for the commit's in-stock
+        check and for a later stock-out; a sampled share carries what the audit records."""
         settings = self.settings
-        use_mf = settings.score_weights.get("mf", 0.0) != 0.0
-        retrieved = (
-            self.model.retrieve(
-                [(u.tenant, u.vector) for u in gathered.users], settings.mf_candidates
-            )
-            if use_mf
-            else [[] for _ in gathered.users]
-        )
-        candidates = [
-            candidates_for(user, gathered.tenants[user.tenant], hits)
-            for user, hits in zip(gathered.users, retrieved, strict=True)
-        ]
-        stages.mark()
         ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
-        lists: list[ListToCommit] = []
-        explained: list[tuple[list[Ranked], list[Ranked]] | None] = []
+        out: list[Pending] = []
         for user, found in zip(gathered.users, candidates, strict=True):
             audited = self.rng.random() < settings.audit_sample_rate
             ranked = choose(
@@ -207,6 +192,9 @@ class InteractionProcessor:
                 explain=audited,
                 ranker=ranker,
             )
+            shown = explore(ranked, settings.top_k, settings.exploration, self.rng)
+            chosen = {r.item_id for r in shown}
+            ordered = shown + [r for r in ranked if r.item_id not in chosen]
             head = recommendation_head(
                 user.tenant,
                 user.user_id,
@@ -215,36 +203,50 @@ class InteractionProcessor:
                 settings.experiment_variant,
                 triggers[(user.tenant, user.user_id)][0],
             )
-            shown = explore(ranked, settings.top_k, settings.exploration, self.rng)
-            chosen = {r.item_id for r in shown}
-            ordered = shown + [r for r in ranked if r.item_id not in chosen]
-            fragments = [(r.item_id, item_fragment(r), r.source) for r in ordered]
-            lists.append((user.tenant, user.user_id, head, fragments, version))
-            explained.append((ordered, ranked) if audited else None)
+            items = [RankedItem(r.item_id, item_fragment(r), r.source) for r in ordered]
+            to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, kept=False)
+            out.append((to_commit, (ordered, ranked) if audited else None))
+        return out
+
+    def _from_kept(
+        self,
+        stored: dict[tuple[str, str], Ranking],
+        triggers: dict[tuple[str, str], Trigger],
+        now: int,
+    ) -> list[Pending]:
+        """Lists answered from the users' kept rankings (a stock-out elsewhere in them): they
+        rank nothing anew, so they are not audited."""
+        out: list[Pending] = []
         for (tenant, user_id), ranking in stored.items():
             cause = triggers[(tenant, user_id)][0]
-            head = recommendation_head(
-                tenant, user_id, now, ranking.version, settings.experiment_variant, cause
+            variant = self.settings.experiment_variant
+            head = recommendation_head(tenant, user_id, now, ranking.version, variant, cause)
+            to_commit = ListToCommit(
+                tenant, user_id, head, ranking.ranked, ranking.version, kept=True
             )
-            lists.append((tenant, user_id, head, ranking.ranked, False))
-            explained.append(None)
-        stages.mark()
-        traces.publishing(stages)
-        messages = await self.store.commit_lists(lists, now)
+            out.append((to_commit, None))
+        return out
+
+    async def _send(
+        self,
+        lists: list[Pending],
+        triggers: dict[tuple[str, str], Trigger],
+        now: int,
+        counts: metrics.BatchCounts,
+        traces: BatchTraces,
+    ) -> None:
+        """Commit the lists (the in-stock check happens there, atomically), then send each as
+        it became current, with its audit record when it was sampled."""
+        messages = await self.store.commit_lists([to_commit for to_commit, _ in lists], now)
         sent_at = now_ms()
-        for (tenant, user_id, *_), (source, message), explanation in zip(
-            lists, messages, explained, strict=True
-        ):
-            key = (tenant, user_id)
-            await self.sink.send(
-                self.recommendations, user_id.encode(), message, traces.headers(key)
-            )
+        for (to_commit, explanation), (source, message) in zip(lists, messages, strict=True):
+            key = (to_commit.tenant, to_commit.user_id)
+            user_key = to_commit.user_id.encode()
+            await self.sink.send(self.recommendations, user_key, message, traces.headers(key))
             counts.lists[source] += 1
             metrics.FRESHNESS_SECONDS.observe(max(0, sent_at - triggers[key][1]) / 1e3)
             if explanation is not None:
-                await self._audit(user_id, message, explanation)
-        stages.mark()
-        traces.published(stages)
+                await self._audit(to_commit.user_id, message, explanation)
 
     async def _audit(
         self, user_id: str, message: bytes, explanation: tuple[list[Ranked], list[Ranked]]
@@ -258,5 +260,5 @@ class InteractionProcessor:
         shown = [by_id[i["item_id"]] for i in final["items"]]
         head = {k: final[k] for k in AUDIT_HEAD}
         slot = ranked[self.settings.top_k - 1 :]
-        record = audit(head, self.settings.exploration, len(ordered), shown, slot)
+        record = audit.encode(head, self.settings.exploration, len(ordered), shown, slot)
         await self.sink.send(self.audit_topic, user_id.encode(), record)

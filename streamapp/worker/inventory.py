@@ -16,7 +16,8 @@ from streamapp.contracts.messages import refresh
 from streamapp.ops import metrics
 from streamapp.ops.tracing import TRACEPARENT, traceparent
 from streamapp.settings import Settings
-from streamapp.state.store import InventoryOutcome, Outcome, Store
+from streamapp.state.store import Store
+from streamapp.state.types import InventoryOutcome, InventoryRow, Outcome
 from streamapp.worker.dead_letters import DeadLetters
 from streamapp.worker.sink import Sink
 
@@ -45,7 +46,7 @@ class InventoryProcessor:
             except InvalidEvent as error:
                 await self.dead_letters.send(record, error, now, counts)
         rows = [
-            (
+            InventoryRow(
                 event["tenant"],
                 event["item_id"],
                 event["ts"],

@@ -146,7 +146,7 @@ SECRET = "hunter2-not-for-logs"
             id="missing-file",
         ),
         pytest.param(
-            ["evaluate", "--format", "rees46"],
+            ["evaluate", "--dataset", "rees46"],
             {"STREAMAPP_DATASETS_DIR": "/no/datasets"},
             "the rees46 event log is not at /no/datasets/rees46-oct2019-slice/2019-Oct.csv",
             id="missing-dataset",

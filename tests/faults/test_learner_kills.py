@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import SnapshotError
 from streamapp.state.store import Store
 from tests.support import Worker, free_port, now_ms, send, wait_for
@@ -52,24 +53,25 @@ async def test_the_promoted_snapshot_always_loads_after_the_learner_is_killed(de
     loaded = []
     try:
         async with Store(deployment.settings) as store:
+            registry = ModelRegistry(store)
             for kill in range(KILLS):
                 learner = Worker(deployment, fast, command="learner")
                 deployment.workers.append(learner)
                 started = time.monotonic()
                 learner.start()
-                before = await store.promoted_version()
+                before = await registry.promoted_version()
 
                 async def published(before: str | None = before) -> str | None:
-                    version = await store.promoted_version()
+                    version = await registry.promoted_version()
                     return version if version != before else None
 
                 await wait_for(published, timeout=60, what=f"a snapshot before kill {kill}")
                 await asyncio.sleep(rng.uniform(0.0, 0.2))
                 learner.kill()
-                version = await store.promoted_version()
+                version = await registry.promoted_version()
                 assert version is not None
                 try:
-                    snapshot = await store.load_snapshot(version)
+                    snapshot = await registry.load(version)
                 except SnapshotError as exc:
                     pytest.fail(
                         f"kill {kill}: the promoted snapshot {version} does not load: {exc}"

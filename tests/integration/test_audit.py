@@ -98,7 +98,7 @@ async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
             lambda rs: sum(r["trigger"]["event_id"].startswith("follow") for r in rs) == 4
         )
     out = subprocess.run(
-        [str(BIN), "evaluate", "--ips", "--exploration", "0.2"],
+        [str(BIN), "ips", "--exploration", "0.2"],
         env=deployment.env,
         capture_output=True,
         check=True,
@@ -111,7 +111,7 @@ async def test_ips_estimates_an_exploration_policy_from_the_audit_log(
     assert 0 < report["effective_sample_size"] <= report["impressions"]
     # Another ranking, estimated from the same log: by co-visitation alone.
     out = subprocess.run(
-        [str(BIN), "evaluate", "--ips", "--policy", "weights", "--weights", '{"covisit": 1}'],
+        [str(BIN), "ips", "--policy", "weights", "--weights", '{"covisit": 1}'],
         env=deployment.env,
         capture_output=True,
         check=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamapp.learning.registry import ModelRegistry
 from streamapp.state.store import Store
 from tests.support import Tail, Worker, free_port, now_ms, send, send_clicks, wait_for
 
@@ -30,9 +31,10 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
             {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": t + n},
         )
     async with Store(deployment.settings) as store:
-        version = await wait_for(store.promoted_version, timeout=60, what="a promoted snapshot")
+        registry = ModelRegistry(store)
+        version = await wait_for(registry.promoted_version, timeout=60, what="a promoted snapshot")
         assert version.startswith("mf-")
-        snapshot = await store.load_snapshot(version)
+        snapshot = await registry.load(version)
         assert set(snapshot.ids) <= {f"default:i{n}" for n in range(9)}
         assert await store.redis.get("default:u:u1:vec")
     await wait_for(
@@ -71,16 +73,17 @@ async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployme
     for n in range(40):
         await click(n, f"old{n % 6}")
     async with Store(deployment.settings) as store:
+        registry = ModelRegistry(store)
 
         async def learned_all() -> str | None:
-            version = await store.promoted_version()
-            done = version and (await store.load_snapshot(version)).events_seen == 40
+            version = await registry.promoted_version()
+            done = version and (await registry.load(version)).events_seen == 40
             return version if done else None
 
         before = await wait_for(learned_all, timeout=60, what="a snapshot of all 40 events")
         first.stop()
-        assert await store.promoted_version() == before
-        old = await store.load_snapshot(before)
+        assert await registry.promoted_version() == before
+        old = await registry.load(before)
         second = Worker(deployment, fast, command="learner")
         deployment.workers.append(second)
         second.start()
@@ -88,10 +91,10 @@ async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployme
             await click(n, "new0")
 
         async def newer() -> str | None:
-            version = await store.promoted_version()
+            version = await registry.promoted_version()
             return version if version != before else None
 
-        after = await store.load_snapshot(await wait_for(newer, timeout=60, what="a new one"))
+        after = await registry.load(await wait_for(newer, timeout=60, what="a new one"))
     assert set(old.ids) < set(after.ids), "item vectors carried over, the new item added"
     assert after.events_seen == old.events_seen + 10
 
@@ -132,14 +135,15 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
             },
         )
     async with Store(deployment.settings) as store:
+        registry = ModelRegistry(store)
 
         async def with_ranker() -> str | None:
-            version = await store.promoted_version()
-            snap = await store.load_snapshot(version) if version else None
+            version = await registry.promoted_version()
+            snap = await registry.load(version) if version else None
             return version if snap and snap.ranker else None
 
         version = await wait_for(with_ranker, timeout=60, what="a snapshot with ranker weights")
-        snapshot = await store.load_snapshot(version)
+        snapshot = await registry.load(version)
     assert snapshot.quality["ranker_examples"] > 0
     assert set(snapshot.ranker) >= {"bias", "prior"}
     labelled = learner.text("/metrics")

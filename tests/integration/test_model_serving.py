@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import Snapshot
 from streamapp.state.store import Store
 from tests.support import Tail, now_ms, send, wait_for
@@ -43,8 +44,9 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
             {"event_id": f"inv-{item}", "item_id": item, "stock": 5, "ts": t},
         )
     async with Store(deployment.settings) as store:
+        registry = ModelRegistry(store)
         await store.write_user_vectors("default", {"shopper": [1.0, 0.0]})
-        await store.save_snapshot(snapshot("mf-good"), promote=True)
+        await registry.save(snapshot("mf-good"), promote=True)
         await wait_for(
             lambda: (
                 'streamapp_model_version_info{version="mf-good"} 1.0' in worker.text("/metrics")
@@ -82,7 +84,7 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
                 mapping={"meta": b"{", "ids": b"[]", "vectors": b""},
             )
             await store.redis.zadd(f"{deployment.settings.app_id}:models", {"mf-broken": 1})
-            await store.promote("mf-broken")
+            await registry.promote("mf-broken")
             await wait_for(
                 lambda: (
                     'streamapp_model_loads_total{outcome="failed"} 1.0' in worker.text("/metrics")
@@ -109,8 +111,8 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
             )
 
             # Rolling back past every snapshot returns to hand-weighted ranking.
-            await store.rollback()
-            await store.rollback()
+            await registry.rollback()
+            await registry.rollback()
             await wait_for(
                 lambda: "streamapp_model_version_info{" not in worker.text("/metrics"),
                 what="model unloaded",

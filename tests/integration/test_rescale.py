@@ -10,7 +10,8 @@ import time
 import pytest
 
 from streamapp.state.decay import forward_weight
-from streamapp.state.store import StateLost, Store
+from streamapp.state.store import Store
+from streamapp.state.types import StateLost
 from tests.state import snapshot
 from tests.support import Tail, send, wait_for
 

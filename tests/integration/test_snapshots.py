@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import Snapshot, SnapshotError
 from streamapp.state.store import Store
 
@@ -25,33 +26,35 @@ def snapshot(version: str, created: int) -> Snapshot:
 
 async def test_round_trip_promote_and_rollback(deployment):
     async with Store(deployment.settings) as store:
-        assert await store.promoted_version() is None
-        await store.save_snapshot(snapshot("v1", 1), promote=True)
-        await store.save_snapshot(snapshot("v2", 2), promote=True)
-        await store.save_snapshot(snapshot("v3", 3), promote=False)
-        assert await store.promoted_version() == "v2"
-        loaded = await store.load_snapshot("v2")
+        registry = ModelRegistry(store)
+        assert await registry.promoted_version() is None
+        await registry.save(snapshot("v1", 1), promote=True)
+        await registry.save(snapshot("v2", 2), promote=True)
+        await registry.save(snapshot("v3", 3), promote=False)
+        assert await registry.promoted_version() == "v2"
+        loaded = await registry.load("v2")
         assert loaded.ids == ["a", "b"] and loaded.vectors.shape == (2, 2)
-        assert [m["version"] for m in await store.snapshot_metas()] == ["v1", "v2", "v3"]
+        assert [m["version"] for m in await registry.metas()] == ["v1", "v2", "v3"]
         with pytest.raises(SnapshotError, match="immutable"):
-            await store.save_snapshot(snapshot("v2", 9), promote=True)
-        assert (await store.load_snapshot("v2")).events_seen == 2
-        assert await store.promoted_version() == "v2"
+            await registry.save(snapshot("v2", 9), promote=True)
+        assert (await registry.load("v2")).events_seen == 2
+        assert await registry.promoted_version() == "v2"
 
-        await store.promote("v3")
-        assert await store.promoted_version() == "v3"
-        assert await store.rollback() == "v2"
-        assert await store.rollback() == "v1"
-        assert await store.rollback() is None
+        await registry.promote("v3")
+        assert await registry.promoted_version() == "v3"
+        assert await registry.rollback() == "v2"
+        assert await registry.rollback() == "v1"
+        assert await registry.rollback() is None
         with pytest.raises(KeyError):
-            await store.promote("nope")
+            await registry.promote("nope")
 
 
 async def test_only_recent_unpromoted_snapshots_are_kept(deployment):
     async with Store(deployment.settings) as store:
-        await store.save_snapshot(snapshot("keep-me", 0), promote=True, keep=3)
+        registry = ModelRegistry(store)
+        await registry.save(snapshot("keep-me", 0), promote=True, keep=3)
         for n in range(1, 8):
-            await store.save_snapshot(snapshot(f"v{n}", n), promote=False, keep=3)
-        versions = [m["version"] for m in await store.snapshot_metas()]
+            await registry.save(snapshot(f"v{n}", n), promote=False, keep=3)
+        versions = [m["version"] for m in await registry.metas()]
         assert versions == ["keep-me", "v5", "v6", "v7"]
-        assert (await store.load_snapshot("keep-me")).ids == ["a", "b"]
+        assert (await registry.load("keep-me")).ids == ["a", "b"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from streamapp.state.store import Outcome, Store
+from streamapp.state.store import Store
+from streamapp.state.types import Outcome
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from redis.exceptions import OutOfMemoryError, ResponseError
 from streamapp.contracts.events import Record
 from streamapp.http.health import Health
 from streamapp.state.continuity import ContinuityFailed
-from streamapp.state.store import StateGap, StateLost
+from streamapp.state.types import StateGap, StateLost
 from streamapp.worker.batch_runner import BatchRunner
 
 

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from streamapp.cli.main import ENVIRONMENT, build_parser, env_name, main
+from streamapp.cli.main import build_parser, main
+from streamapp.cli.parsing import env_name
 from streamapp.settings import Settings
 
 PARSER = build_parser()
@@ -31,7 +32,8 @@ def test_every_command_has_a_summary_and_every_option_help(name):
     for action in options(command):
         assert action.help, f"{name} {action.option_strings or action.dest} has no help"
     text = command.format_help()
-    assert "(default:" in text or not any(a.option_strings for a in options(command)), name
+    valued = [a for a in options(command) if a.option_strings and a.nargs != 0]
+    assert "(default:" in text or not valued, name
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS.choices))
@@ -39,8 +41,23 @@ def test_every_command_names_the_settings_it_reads(name):
     text = COMMANDS.choices[name].format_help()
     named = set(re.findall(r"STREAMAPP_[A-Z_]+", text)) - {"STREAMAPP_"}
     fields = {env_name(field) for field in Settings.model_fields}
-    assert {env_name(s) for s in ENVIRONMENT[name]} <= named
+    assert {env_name(s) for s in COMMANDS.choices[name].get_default("reads")} <= named
     assert named <= fields, named - fields
+
+
+def test_every_command_that_reads_a_log_takes_the_same_dataset_flags():
+    readers = {
+        name: {o for a in options(command) for o in a.option_strings}
+        for name, command in COMMANDS.choices.items()
+        if "--dataset" in {o for a in options(command) for o in a.option_strings}
+    }
+    assert set(readers) == {"evaluate", "replay"}
+    for flags in readers.values():
+        assert {"--dataset", "--path", "--head", "--tail"} <= flags
+    args = PARSER.parse_args(["replay", "--dataset", "rees46", "--tail", "5"])
+    assert (args.dataset, args.head, args.tail) == ("rees46", 0, 5)
+    with pytest.raises(SystemExit):
+        PARSER.parse_args(["evaluate", "--head", "1", "--tail", "1"])
 
 
 def test_version_is_the_installed_package(capsys):

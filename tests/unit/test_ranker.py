@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 
+from streamapp.contracts.audit import AuditRecord, decode
 from streamapp.contracts.messages import Ranked
 from streamapp.learning.labels import ShownLists
 from streamapp.recommend.learned_ranker import BIAS, LearnedRanker, rerank, score
 from streamapp.recommend.pipeline import recommend_user
-from streamapp.state.store import TenantSignals, UserSignals
+from streamapp.state.types import TenantSignals, UserSignals
 
 
 def item(item_id: str, hand: float, **signals: float) -> Ranked:
@@ -65,22 +66,24 @@ def test_recommend_user_reorders_its_top_candidates_with_the_ranker():
     assert all(r.signals for r in learned), "re-ranked items carry the signals it read"
 
 
-def audit(user: str, at: int, *items: str) -> dict:
-    return {
-        "tenant": "default",
-        "user_id": user,
-        "generated_at": at,
-        "items": [
-            {
-                "item_id": i,
-                "score": 1.0,
-                "source": "recent",
-                "signals": {"recent": 1.0},
-                "propensity": 1.0,
-            }
-            for i in items
-        ],
-    }
+def audit(user: str, at: int, *items: str) -> AuditRecord:
+    return decode(
+        {
+            "tenant": "default",
+            "user_id": user,
+            "generated_at": at,
+            "items": [
+                {
+                    "item_id": i,
+                    "score": 1.0,
+                    "source": "recent",
+                    "signals": {"recent": 1.0},
+                    "propensity": 1.0,
+                }
+                for i in items
+            ],
+        }
+    )
 
 
 def test_labels_count_only_shown_items_touched_inside_the_window():

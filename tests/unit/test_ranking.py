@@ -5,7 +5,7 @@ import pytest
 from streamapp.contracts.messages import Ranked
 from streamapp.recommend.pipeline import recommend_user
 from streamapp.recommend.scoring import category_signal, covisit_signal, fill, popular_signal, rank
-from streamapp.state.store import TenantSignals, UserSignals
+from streamapp.state.types import TenantSignals, UserSignals
 
 WEIGHTS = {"covisit": 1.0, "category": 0.5, "popular": 0.2}
 

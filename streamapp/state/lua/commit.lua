@@ -4,17 +4,17 @@
 -- stays current with an out-of-stock item.
 --
 -- A new ranking (deeper than the list) is kept with the version that made it, so a later
--- stock-out can be answered from it (kept_rankings.lua); a list answered from a kept ranking has
--- version false and leaves it as it is.
+-- stock-out can be answered from it (kept_rankings.lua); a list answered from a kept ranking
+-- leaves it as it is.
 --
--- ARGV[1] = JSON {k, ttl, now,
---                 lists = [[tenant, user, head, [[item, fragment, source], ...], version], ...]}
+-- ARGV[1] = JSON {k, ttl, now, lists = [ListToCommit, ...]} (streamapp/state/types.py: tenant,
+--                 user, head, [RankedItem = [item, fragment, source], ...], version, kept)
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
 local horizon = req.now - req.ttl * 1000
 for idx, list in ipairs(req.lists) do
-  local t, user, head, ranked = list[1], list[2], list[3], list[4]
+  local t, user, head, ranked, version, kept_ranking = unpack(list)
   local ids = {}
   for i, r in ipairs(ranked) do ids[i] = r[1] end
   local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}
@@ -59,8 +59,8 @@ for idx, list in ipairs(req.lists) do
   if #kept > 0 then redis.call('EXPIRE', shown, req.ttl) end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
   redis.call('SET', u .. ':last', message, 'EX', req.ttl)
-  if list[5] then
-    redis.call('SET', u .. ':ranked', cjson.encode({list[5], ranked}), 'EX', req.ttl)
+  if not kept_ranking then
+    redis.call('SET', u .. ':ranked', cjson.encode({version, ranked}), 'EX', req.ttl)
   end
   out[idx] = {source, message}
 end

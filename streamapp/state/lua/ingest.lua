@@ -102,8 +102,7 @@ local function category_of(t, item)
 end
 
 for idx, ev in ipairs(req.events) do
-  local t, tp, offset, eid, user, item, cat, f, ts, bought, price =
-    ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7], ev[8], ev[9], ev[10], ev[11]
+  local t, tp, offset, eid, user, item, cat, f, ts, bought, price = unpack(ev)  -- an EventRow
   local wm = watermarks[tp]
   if wm == nil then
     wm = tonumber(redis.call('HGET', req.wm, tp) or '-1')

@@ -42,7 +42,7 @@ local function shown_to(t, item)
   return redis.call('ZRANGE', index, req.horizon, '+inf', 'BYSCORE'), false
 end
 for idx, ev in ipairs(req.events) do
-  local t, item, ts, stock, fields, tp, offset = ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7]
+  local t, item, ts, stock, fields, tp, offset = unpack(ev)  -- an InventoryRow
   local key = t .. ':item:' .. item
   local stored = tonumber(redis.call('HGET', key, 'ts') or '-1')
   if watermarks[tp] == nil then

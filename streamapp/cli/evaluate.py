@@ -1,0 +1,126 @@
+"""``streamapp evaluate`` (prequential ranking quality of an event log) and ``streamapp ips``
+(off-policy estimates of another ranking policy from the audit log)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import orjson
+
+from streamapp.cli.parsing import BOTH, REDIS, Commands, load_log, with_dataset
+from streamapp.errors import UsageError
+from streamapp.settings import Settings, get_settings
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from streamapp.evaluation.prequential import evaluate, markdown, write
+
+    report = asyncio.run(
+        evaluate(
+            get_settings(), load_log(args), k=10, train_fraction=args.train_fraction, seed=args.seed
+        )
+    )
+    paths = write(report, Path(args.out))
+    print(markdown(report))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+async def _promoted_ranker(settings: Settings, version: str | None) -> tuple[str, dict]:
+    from streamapp.learning.registry import ModelRegistry
+    from streamapp.state.store import Store
+
+    async with Store(settings) as store:
+        registry = ModelRegistry(store)
+        version = version or await registry.promoted_version()
+        if version is None:
+            raise UsageError("no promoted snapshot; pass --version")
+        return version, (await registry.load(version)).ranker
+
+
+def _ips(args: argparse.Namespace) -> int:
+    from streamapp.evaluation import off_policy
+    from streamapp.evaluation.audit_log import impressions
+
+    settings = get_settings()
+    weights, version = orjson.loads(args.weights), ""
+    if args.policy == "ranker":
+        version, weights = asyncio.run(_promoted_ranker(settings, args.version))
+    described, policy = off_policy.candidate(args.policy, args.exploration, weights, version)
+    logged = off_policy.comparable(asyncio.run(impressions(settings, args.window)), args.policy)
+    if not logged:
+        print(
+            "streamapp: no audited lists to evaluate (is STREAMAPP_AUDIT_SAMPLE_RATE > 0?)",
+            file=sys.stderr,
+        )
+        return 1
+    report = off_policy.report(logged, described, policy)
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def register(commands: Commands) -> None:
+    ev = commands.add(
+        "evaluate",
+        "prequential ranking quality of an event log",
+        _evaluate,
+        REDIS,
+        (
+            "redis_url",
+            "kafka_bootstrap",
+            "datasets_dir",
+            "half_life_s",
+            "weights",
+            "score_weights",
+            "mf_factors",
+            "mf_loss",
+        ),
+    )
+    with_dataset(ev)
+    ev.add_argument(
+        "--train-fraction",
+        type=float,
+        default=0.0,
+        help="learn on the first X of the log (by time) before testing",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and MF")
+    ev.add_argument("--out", default="eval-results", help="folder for JSON, markdown, PNG")
+
+    ips = commands.add(
+        "ips",
+        "off-policy estimate of the last slot's click rate under another policy, from the "
+        "audit log",
+        _ips,
+        BOTH,
+        ("kafka_bootstrap", "redis_url", "app_id", "topic_prefix", "audit_sample_rate"),
+    )
+    ips.add_argument(
+        "--policy",
+        choices=["exploration", "weights", "ranker"],
+        default="exploration",
+        help="the candidate policy: an exploration share, hand weights, or the learned ranker "
+        "of a snapshot",
+    )
+    ips.add_argument(
+        "--exploration",
+        type=float,
+        default=0.0,
+        help="with --policy exploration: the candidate's exploration share",
+    )
+    ips.add_argument(
+        "--weights",
+        default="{}",
+        help='with --policy weights: JSON, e.g. \'{"covisit": 1, "recent": 2}\'',
+    )
+    ips.add_argument(
+        "--version", help="with --policy ranker: the snapshot (default: the promoted one)"
+    )
+    ips.add_argument(
+        "--window",
+        type=float,
+        default=600.0,
+        help="seconds after a list in which an interaction counts",
+    )

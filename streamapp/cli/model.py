@@ -1,0 +1,54 @@
+"""``streamapp model list|promote|rollback``: which snapshot workers serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import orjson
+
+from streamapp.cli.parsing import REDIS, Commands
+from streamapp.errors import UsageError
+from streamapp.settings import get_settings
+
+
+def _model(args: argparse.Namespace) -> int:
+    from streamapp.learning.registry import ModelRegistry
+    from streamapp.state.store import Store
+
+    async def run() -> int:
+        async with Store(get_settings()) as store:
+            registry = ModelRegistry(store)
+            if args.action == "list":
+                current = await registry.promoted_version()
+                for meta in await registry.metas():
+                    mark = "*" if meta["version"] == current else " "
+                    print(f"{mark} {orjson.dumps(meta).decode()}")
+            elif args.action == "promote":
+                try:
+                    await registry.promote(args.version)
+                except KeyError:
+                    raise UsageError(
+                        f"no snapshot {args.version!r}; `streamapp model list` shows them"
+                    ) from None
+                print(f"promoted {args.version}")
+            else:
+                print(f"promoted {await registry.rollback() or 'nothing (hand-weighted ranking)'}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def register(commands: Commands) -> None:
+    model = commands.add(
+        "model",
+        "list, promote or roll back model snapshots",
+        _model,
+        REDIS,
+        ("redis_url", "app_id", "tenants"),
+    )
+    actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="snapshots, newest first; * marks the promoted one")
+    promote = actions.add_parser("promote", help="serve a snapshot from now on")
+    promote.add_argument("version", help="a version that `streamapp model list` shows")
+    actions.add_parser("rollback", help="serve the snapshot promoted before the current one")

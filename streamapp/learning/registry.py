@@ -1,0 +1,91 @@
+"""The model registry in Redis: snapshots by version, and which one workers serve.
+
+Versions are immutable; promotion pushes onto a history that rollback pops, so a bad model is
+one command from gone (``streamapp model rollback``). The keys are in :mod:`streamapp.state.keys`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+
+from streamapp.learning.snapshots import Snapshot, SnapshotError, decode, encode
+from streamapp.state import keys
+from streamapp.state.replies import text
+from streamapp.state.store import Store
+
+__all__ = ["ModelRegistry"]
+
+
+class ModelRegistry:
+    """Save, load, promote and roll back snapshots in the Redis a :class:`Store` talks to."""
+
+    def __init__(self, store: Store) -> None:
+        self.redis: aioredis.Redis = store.redis
+        self.app_id = store.settings.app_id
+        self.models = keys.app(self.app_id, "models")
+        self.promoted = keys.app(self.app_id, "promoted")
+
+    def _model(self, version: str) -> str:
+        return keys.app(self.app_id, "model", version)
+
+    async def save(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
+        """Store a snapshot (and promote it); an existing version is never overwritten (a worker
+        serving it would not notice the change).
+
+        The newest ``keep`` snapshots stay, and so does every version in the promotion history
+        (which a promotion here trims to its newest ``keep`` entries), so rollback always has
+        something to return to.
+        """
+        if await self.redis.exists(self._model(snapshot.version)):
+            raise SnapshotError(f"snapshot {snapshot.version!r} exists: versions are immutable")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._model(snapshot.version), mapping=cast(Any, encode(snapshot)))
+            pipe.zadd(self.models, {snapshot.version: snapshot.created_at})
+            if promote:
+                pipe.lpush(self.promoted, snapshot.version)
+                pipe.ltrim(self.promoted, 0, keep - 1)
+            await pipe.execute()
+        versions = [text(v) for v in await self.redis.zrange(self.models, 0, -1)]
+        kept = {text(v) for v in await self.redis.lrange(self.promoted, 0, -1)}
+        stale = [v for v in versions[:-keep] if v not in kept]
+        if stale:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.models, *stale)
+                pipe.delete(*[self._model(v) for v in stale])
+                await pipe.execute()
+
+    async def load(self, version: str) -> Snapshot:
+        """One snapshot, validated (:class:`SnapshotError` if it must not be served)."""
+        return decode(cast(Any, await self.redis.hgetall(self._model(version))))
+
+    async def metas(self) -> list[dict[str, Any]]:
+        """Metadata of every stored snapshot, oldest first."""
+        versions = [text(v) for v in await self.redis.zrange(self.models, 0, -1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for v in versions:
+                pipe.hget(self._model(v), "meta")
+            found = await pipe.execute()
+        return [
+            orjson.loads(m) if m else {"version": v, "broken": True}
+            for v, m in zip(versions, found, strict=True)
+        ]
+
+    async def promoted_version(self) -> str | None:
+        head = await self.redis.lindex(self.promoted, 0)
+        return text(head) if head else None
+
+    async def promote(self, version: str) -> None:
+        if not await self.redis.exists(self._model(version)):
+            raise KeyError(f"no snapshot {version!r}")
+        await self.redis.lpush(self.promoted, version)
+
+    async def rollback(self) -> str | None:
+        """Un-promote the current version; returns the version now promoted (or None)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpop(self.promoted)
+            pipe.lindex(self.promoted, 0)
+            _, head = await pipe.execute()
+        return text(head) if head else None

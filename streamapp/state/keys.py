@@ -1,0 +1,77 @@
+"""The key layout of the state in Redis: one table, and the functions that build the keys.
+
+Python builds keys only through these functions; the Lua scripts build the same patterns from
+the tenant and ids they are handed, and a unit test checks that every segment a script appends
+is one this table declares. Keys are ``<tenant>:<kind>:<id>`` for the shop's state and
+``<app>:<kind>`` for the process group's own.
+
+>>> user("default", "u1", "vec")
+'default:u:u1:vec'
+>>> tenant("default", "shown", "i9")
+'default:shown:i9'
+>>> app("streamapp", "model", "mf-1")
+'streamapp:model:mf-1'
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["LAYOUT", "Key", "app", "tenant", "user"]
+
+
+class Key(NamedTuple):
+    """One row of the layout: the pattern (``t`` tenant, ``U`` user, ``I`` item, ``C``
+    category, ``V`` version), the Redis type and what it holds."""
+
+    pattern: str
+    type: str
+    what: str
+
+
+LAYOUT: tuple[Key, ...] = (
+    Key("t:landmark", "string", "forward-decay landmark (epoch ms), set by the first event"),
+    Key("t:u:U:ids", "zset", "the user's recent event ids (dedupe), bounded"),
+    Key("t:u:U:items", "zset", "decayed user → item affinity (the history source), bounded"),
+    Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),
+    Key("t:u:U:recent", "zset", "session: recent items by time, bounded"),
+    Key("t:u:U:bought", "zset", "purchased items (excluded from lists), bounded"),
+    Key("t:u:U:shown", "set", "items of the user's current list"),
+    Key("t:u:U:last", "string", "the user's current list (the published JSON)"),
+    Key("t:u:U:ranked", "string", "the ranking behind the current list, deeper than it"),
+    Key("t:u:U:vec", "string", "the user's factor vector (JSON floats), written by the learner"),
+    Key("t:pop", "zset", "decayed global popularity, bounded"),
+    Key("t:catpop:C", "zset", "decayed popularity within category C, bounded"),
+    Key("t:new:C", "zset", "category C's in-stock items without interactions, by arrival"),
+    Key("t:cv:I", "zset", "decayed co-visitation I → other items, bounded"),
+    Key("t:cvitems", "zset", "items with a t:cv row, by last event (the idlest rows dropped)"),
+    Key("t:categories", "zset", "categories with t:catpop/t:new rows, likewise"),
+    Key("t:item:I", "hash", "product table: stock, price, margin, category, brand, ts"),
+    Key("t:price", "hash", "item → price (a copy the gather reads in bulk)"),
+    Key("t:margin", "hash", "item → margin (likewise)"),
+    Key("t:oos", "set", "out-of-stock items"),
+    Key("t:instock", "zset", "in-stock items by last update (last-resort candidates)"),
+    Key("t:shown:I", "zset", "reverse index: users whose current list has I, by time"),
+    Key("app:wm", "hash", "per topic:partition, the last applied input offset"),
+    Key("app:logs", "hash", "per input topic, the id of the topic the watermarks are from"),
+    Key("app:epoch", "string", "the state's epoch: set once the state is whole, gone with it"),
+    Key("app:rebuilds", "set", "epochs of rebuilds under way (gone if Redis loses the state)"),
+    Key("app:models", "zset", "model snapshot versions by creation time"),
+    Key("app:model:V", "hash", "snapshot V: meta (JSON), ids (JSON), vectors (float32)"),
+    Key("app:promoted", "list", "promoted versions, newest first (rollback pops the head)"),
+)
+
+
+def tenant(tenant_id: str, kind: str, *ids: str) -> str:
+    """A key of a tenant's shared state (``t:pop``, ``t:shown:I``)."""
+    return ":".join((tenant_id, kind, *ids))
+
+
+def user(tenant_id: str, user_id: str, kind: str) -> str:
+    """A key of one user's state (``t:u:U:kind``)."""
+    return f"{tenant_id}:u:{user_id}:{kind}"
+
+
+def app(app_id: str, kind: str, *ids: str) -> str:
+    """A key of the process group's own bookkeeping (``app:wm``, ``app:model:V``)."""
+    return ":".join((app_id, kind, *ids))

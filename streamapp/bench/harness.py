@@ -6,15 +6,19 @@ started as a subprocess (the same ``streamapp worker`` operators run) and, unles
 timestamps. Phases:
 
 1. bare: a plain aiokafka consume loop over N pre-produced click records (the baseline);
-2. throughput: the worker processes the same N records; events/s from first to last applied;
+2. throughput: the worker catches up on the same N records; events/s from first to last
+   applied. This also fills the users' histories, so the phases after it run on warm state
+   (``history_fill`` says how close to their bound);
 3. freshness: R events/s for a warm-up (not timed), then for T seconds; produce →
-   recommendation consumed, per event. A fresh broker's JVM is still compiling (``jstat``
-   counted 2,700 → 7,500 compiled methods over the first 70 s of a bench): right after a
-   broker start, 20 s timed without a warm-up gave p99 147 and 189 ms with the broker at ≈55 %
-   CPU (≈22 % once warm), and the first run with the 10 s warm-up still gave 79 ms — on a
-   fresh stack, time the second run;
-4. invalidation: stock-outs of items in current lists; produce → every affected user's
+   recommendation consumed, per event. A fresh broker's JVM is still compiling for its first
+   minute or so: on a fresh stack, time the second run (docs/performance.md);
+4. sustained rate: freshness at each of a ladder of rates, up to the first whose p99 misses
+   the 50 ms objective;
+5. invalidation: stock-outs of items in current lists; produce → every affected user's
    corrected list consumed.
+
+Every phase that times events also reads the CPU time each process spent
+(:mod:`streamapp.bench.cpu`): microseconds per event are what a capacity plan is made of.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases, datasets
+from streamapp.bench.cpu import CpuMeter, broker_pid, per_event
 from streamapp.bench.measures import memory_usage
 from streamapp.bench.otlp_receiver import OtlpReceiver
 from streamapp.databases import with_database
@@ -47,6 +52,9 @@ from streamapp.settings import Settings
 from streamapp.state import keys
 from streamapp.state.store import Store
 from streamapp.worker.heap import tune_collector
+
+OBJECTIVE_P99_MS = 50.0  # the freshness promise (docs/performance.md)
+RATES = [1000, 2000, 5000, 10_000, 20_000]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,17 +211,42 @@ class Bench:
         """Interaction records applied so far (sum over partitions of last offset + 1)."""
         return sum(int(v) + 1 for v in await client.hvals(keys.app(self.settings.app_id, "wm")))
 
-    async def throughput(self, count: int) -> float:
-        """Worker events/s over ``count`` waiting records, from first to last applied."""
+    async def throughput(self, count: int, meter: CpuMeter) -> tuple[float, dict[str, float]]:
+        """Worker events/s over ``count`` waiting records, from first to last applied, and the
+        CPU microseconds each event cost every process meanwhile."""
         client = aioredis.Redis.from_url(self.settings.redis_url)
         try:
             while await self.applied(client) == 0:
                 assert self.worker and self.worker.poll() is None, "worker exited"
                 await asyncio.sleep(0.005)
-            first, started = await self.applied(client), time.perf_counter()
+            first, started, cpu = (
+                await self.applied(client),
+                time.perf_counter(),
+                await meter.read(),
+            )
             while (done := await self.applied(client)) < count:
                 await asyncio.sleep(0.01)
-            return (done - first) / (time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            return (done - first) / elapsed, per_event(cpu, await meter.read(), done - first)
+        finally:
+            await client.aclose()
+
+    async def history_fill(self, bound: int) -> float:
+        """Mean length of the active users' histories as a share of their bound: how close the
+        timed phases are to the steady state a shop lives in."""
+        client = aioredis.Redis.from_url(self.settings.redis_url)
+        try:
+            found = [
+                k
+                async for k in client.scan_iter(
+                    match=keys.user("default", "*", "items"), count=1000
+                )
+            ]
+            async with client.pipeline(transaction=False) as pipe:
+                for key in found:
+                    pipe.zcard(key)
+                sizes = await pipe.execute()
+            return round(statistics.fmean(sizes) / bound, 3) if sizes else 0.0
         finally:
             await client.aclose()
 
@@ -237,7 +270,37 @@ class Bench:
             await producer.send(topic, value, key=key.encode())
         await producer.flush()
         await tail.wait(lambda: len(tail.fresh) >= total, 30)
-        return tail.fresh
+        return list(tail.fresh)
+
+    async def sustained(
+        self,
+        producer: AIOKafkaProducer,
+        rates: list[int],
+        seconds: float,
+        tail: Tail,
+        meter: CpuMeter,
+    ) -> list[dict[str, Any]]:
+        """Freshness at each rate in turn (2 s untimed, then ``seconds`` timed), until one's p99
+        passes the objective or its lists do not arrive within 30 s of the last event."""
+        steps = []
+        for rate in rates:
+            step: dict[str, Any] = {"rate_per_s": rate}
+            try:
+                await self.freshness(producer, rate, 2.0, tail)
+                tail.fresh.clear()
+                before = await meter.read()
+                fresh = await self.freshness(producer, rate, seconds, tail)
+                step["cpu_us_per_event"] = per_event(before, await meter.read(), len(fresh))
+                step["p50_ms"] = round(percentile(fresh, 50), 2)
+                step["p99_ms"] = round(percentile(fresh, 99), 2)
+            except TimeoutError:
+                step["p99_ms"] = None  # fell behind: the lists never caught up
+            tail.fresh.clear()
+            tail.pending.clear()
+            steps.append(step)
+            if step["p99_ms"] is None or step["p99_ms"] > OBJECTIVE_P99_MS:
+                break
+        return steps
 
     async def invalidation(
         self, producer: AIOKafkaProducer, stockouts: int, tail: Tail, widest: bool
@@ -355,6 +418,8 @@ async def run_bench(
     with_learner: bool = True,
     tracing_sample: float | None = None,
     warmup: float = 10.0,
+    rates: list[int] | None = None,
+    step_seconds: float = 5.0,
 ) -> dict[str, Any]:
     """Run all phases and return the figures (see the module docstring).
 
@@ -372,7 +437,16 @@ async def run_bench(
                 "STREAMAPP_TRACING_SAMPLE": str(tracing_sample),
             }
         result = await _phases(
-            base, rate, seconds, warmup, max_events, stockouts, with_learner, tracing
+            base,
+            rate,
+            seconds,
+            warmup,
+            max_events,
+            stockouts,
+            with_learner,
+            tracing,
+            RATES if rates is None else rates,
+            step_seconds,
         )
         result["tracing_sample"] = tracing_sample
         result["spans_exported"] = len(receiver.spans()) if receiver else 0
@@ -388,6 +462,8 @@ async def _phases(
     stockouts: int,
     with_learner: bool,
     worker_env: dict[str, str],
+    rates: list[int],
+    step_seconds: float,
 ) -> dict[str, Any]:
     bench = Bench(base)
     await bench.setup()
@@ -396,6 +472,7 @@ async def _phases(
     producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
     await producer.start()
     tail = Tail(bench.settings)
+    stack = contextlib.AsyncExitStack()
     try:
         await bench.produce(producer, max_events)
         # The event log and clients stay to the end: keep this process's own collections short,
@@ -403,14 +480,26 @@ async def _phases(
         tune_collector()
         bare = await bench.bare_consumer(max_events)
         bench.start(workdir, with_learner, worker_env)
-        worker_rate = await bench.throughput(max_events)
+        assert bench.worker is not None
+        redis_client = aioredis.Redis.from_url(bench.settings.redis_url)
+        stack.push_async_callback(redis_client.aclose)
+        pids = {"worker": bench.worker.pid, "broker": broker_pid()}
+        if bench.learner is not None:
+            pids["learner"] = bench.learner.pid
+        meter = CpuMeter(redis_client, pids)
+        worker_rate, catch_up_cpu = await bench.throughput(max_events, meter)
+        fill = await bench.history_fill(base.user_items_max)
         if with_learner:
             await bench.model_served()
         await tail.start()
         if warmup > 0:
             await bench.freshness(producer, rate, warmup, tail)
             tail.fresh.clear()
+        before = await meter.read()
         fresh = await bench.freshness(producer, rate, seconds, tail)
+        steady_cpu = per_event(before, await meter.read(), len(fresh))
+        tail.fresh.clear()
+        steps = await bench.sustained(producer, rates, step_seconds, tail, meter)
         invalid, affected = await bench.invalidation(producer, stockouts, tail, widest=False)
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
         served = await asyncio.to_thread(bench.served_model)
@@ -428,9 +517,11 @@ async def _phases(
                 }
             )
     finally:
+        await stack.aclose()
         await tail.stop()
         await producer.stop()
         await bench.teardown()
+    passed = [s["rate_per_s"] for s in steps if (s["p99_ms"] or 1e9) <= OBJECTIVE_P99_MS]
     return {
         "learner_running": with_learner,
         **served,
@@ -440,6 +531,11 @@ async def _phases(
         "freshness_p50_ms": round(percentile(fresh, 50), 2),
         "freshness_p99_ms": round(percentile(fresh, 99), 2),
         "freshness_mean_ms": round(statistics.fmean(fresh), 2),
+        "cpu_us_per_event_at_rate": steady_cpu,
+        "cpu_us_per_event_catch_up": catch_up_cpu,
+        "sustained_rate_per_s": max(passed, default=0),
+        "rate_steps": steps,
+        "history_fill": fill,
         "invalidation_stockouts": len(invalid),
         "invalidation_p50_ms": round(percentile(invalid, 50), 2),
         "invalidation_p99_ms": round(percentile(invalid, 99), 2),

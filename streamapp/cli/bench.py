@@ -27,6 +27,8 @@ def _bench(args: argparse.Namespace) -> int:
             with_learner=not args.no_learner,
             tracing_sample=args.tracing_sample,
             warmup=args.warmup,
+            rates=[int(r) for r in args.rates.split(",") if r],
+            step_seconds=args.step_seconds,
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -79,6 +81,15 @@ def register(commands: Commands) -> None:
         "--max-events", type=int, default=100_000, help="events for the max-throughput phase"
     )
     bench.add_argument("--stockouts", type=int, default=20, help="stock-outs to time")
+    bench.add_argument(
+        "--rates",
+        default="1000,2000,5000,10000,20000",
+        help="rates tried in turn for the highest one with freshness p99 within 50 ms "
+        "(empty: skip)",
+    )
+    bench.add_argument(
+        "--step-seconds", type=float, default=5.0, help="seconds timed at each of --rates"
+    )
     bench.add_argument("--no-learner", action="store_true", help="run the worker alone")
     bench.add_argument(
         "--tracing-sample",

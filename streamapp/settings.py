@@ -104,8 +104,10 @@ class Settings(BaseSettings):
     covisit_window: int = 3
     """Co-visitation pairs an item with the newest this many of the session, and reads their
     neighbours."""
-    user_items_max: int = 200
-    """Items a user's decayed history keeps (the idlest beyond are dropped)."""
+    user_items_max: int = 120
+    """Items a user's decayed history keeps (the idlest beyond are dropped). Under Redis'
+    listpack limit (128 entries) the set stays a compact array; ranking reads only the top
+    ``history_candidates``."""
     user_categories_max: int = 50
     """Categories a user's decayed affinity keeps."""
     covisit_max: int = 100

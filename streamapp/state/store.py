@@ -1,4 +1,4 @@
-"""All I/O with Redis: the key layout, the server-side scripts and the pipelines.
+"""All I/O with Redis: the server-side scripts and the pipelines that run them.
 
 Keys follow the table of :mod:`streamapp.state.keys` (``<tenant>:<kind>:<id>``), the
 only place a key is spelled.

@@ -1,7 +1,7 @@
 -- Apply one batch of interactions and gather what ranking needs for the users it touched.
 -- One call per batch: Redis runs it atomically, so an event's dedupe mark and its increments
 -- land together or not at all (a crash between them cannot double-count on replay).
--- Key layout is owned by streamapp/state/store.py; this script follows it.
+-- Keys follow the table in streamapp/state/keys.py (a unit test checks every segment used here).
 --
 -- A batch must continue from its partitions' watermarks (continues() in guard.lua).
 --

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = 4
     """…or once it has held the fetch this long (while the worker processes the batch
     before)."""
+    catch_up_lag: int = 10
+    """A partition with at least this many records in the log past a batch is behind: the
+    next batches are merged with it (larger batches, fewer lists per event)."""
+    catch_up_within_s: float = 0.05
+    """How long batches are merged while behind, at most."""
 
     # Decayed state.
     half_life_s: float = 86400.0

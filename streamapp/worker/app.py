@@ -47,6 +47,7 @@ from streamapp.state.continuity import Continuity
 from streamapp.state.store import Store
 from streamapp.state.types import StateGap, StateLost
 from streamapp.worker.batch_runner import BatchRunner, Process, Reject
+from streamapp.worker.catch_up import merge_while_behind
 from streamapp.worker.fetch_batching import batch_fetches
 from streamapp.worker.heap import tune_collector
 from streamapp.worker.interactions import InteractionProcessor
@@ -94,9 +95,24 @@ def _collect(delivery: asyncio.Future[Any]) -> None:
         delivery.exception()
 
 
-def batches(settings: Settings, stream: StreamT) -> AsyncIterator[Sequence[EventT]]:
-    """Events with their Kafka metadata, acked only when the next batch is asked for."""
-    return cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+def batches(settings: Settings, app: faust.App, stream: StreamT) -> AsyncIterator[list[EventT]]:
+    """Events with their Kafka metadata, merged while their partition is behind
+    (:mod:`.catch_up`), each held by one more reference until :func:`held` acknowledges it."""
+
+    def behind(event: EventT) -> bool:
+        message = event.message
+        try:
+            end = app.consumer.highwater(message.tp)
+        except (AssertionError, AttributeError):  # aiokafka's answer for a revoked partition
+            return False
+        return end is not None and end - message.offset - 1 >= settings.catch_up_lag
+
+    taken = cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
+    return merge_while_behind(taken, behind, settings.batch_max, settings.catch_up_within_s, _hold)
+
+
+def _hold(event: EventT) -> None:
+    event.message.incref()
 
 
 @contextlib.asynccontextmanager
@@ -106,12 +122,11 @@ async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]
     ``take_events`` acks a batch in a ``finally`` when its generator moves on or is closed,
     also when the agent is cancelled (shutdown, rebalance) in the middle of a batch that keeps
     failing, and Faust's consumer commits acknowledged offsets when it stops and when partitions
-    are revoked: those events could be skipped for good. One more reference per message makes
-    that ack a mere decrement: the message is acknowledged (and its offset can be committed)
-    only after our own ack below, which an exception or a cancellation skips.
+    are revoked: those events could be skipped for good. The one more reference per message
+    that :func:`batches` took makes that ack a mere decrement: the message is acknowledged (and
+    its offset can be committed) only after our own ack below, which an exception or a
+    cancellation skips.
     """
-    for event in events:
-        event.message.incref()
     yield
     for event in events:
         await stream.ack(event)
@@ -244,13 +259,13 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(input_topic, concurrency=1)
     async def interaction_agent(stream: StreamT) -> None:
-        async for batch in batches(settings, stream):
+        async for batch in batches(settings, app, stream):
             async with held(stream, batch):
                 await interaction_batches.run(records(batch))
 
     @app.agent(inventory_topic, concurrency=1)
     async def inventory_agent(stream: StreamT) -> None:
-        async for batch in batches(settings, stream):
+        async for batch in batches(settings, app, stream):
             async with held(stream, batch):
                 await inventory_batches.run(records(batch))
 
@@ -313,7 +328,7 @@ def create_learner_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs, concurrency=1)
     async def learn(stream: StreamT) -> None:
-        async for batch in batches(settings, stream):
+        async for batch in batches(settings, app, stream):
             async with held(stream, batch):
                 await learning.run(records(batch))
 

@@ -219,11 +219,8 @@ class Bench:
             while await self.applied(client) == 0:
                 assert self.worker and self.worker.poll() is None, "worker exited"
                 await asyncio.sleep(0.005)
-            first, started, cpu = (
-                await self.applied(client),
-                time.perf_counter(),
-                await meter.read(),
-            )
+            first, cpu = await self.applied(client), await meter.read()
+            started = time.perf_counter()
             while (done := await self.applied(client)) < count:
                 await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - started
@@ -472,7 +469,7 @@ async def _phases(
     producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
     await producer.start()
     tail = Tail(bench.settings)
-    stack = contextlib.AsyncExitStack()
+    redis_client = aioredis.Redis.from_url(bench.settings.redis_url)
     try:
         await bench.produce(producer, max_events)
         # The event log and clients stay to the end: keep this process's own collections short,
@@ -481,8 +478,6 @@ async def _phases(
         bare = await bench.bare_consumer(max_events)
         bench.start(workdir, with_learner, worker_env)
         assert bench.worker is not None
-        redis_client = aioredis.Redis.from_url(bench.settings.redis_url)
-        stack.push_async_callback(redis_client.aclose)
         pids = {"worker": bench.worker.pid, "broker": broker_pid()}
         if bench.learner is not None:
             pids["learner"] = bench.learner.pid
@@ -517,7 +512,7 @@ async def _phases(
                 }
             )
     finally:
-        await stack.aclose()
+        await redis_client.aclose()
         await tail.stop()
         await producer.stop()
         await bench.teardown()

@@ -29,6 +29,7 @@ processed, so a merged batch is at-least-once like any other.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from typing import TypeVar
@@ -46,22 +47,47 @@ async def merge_while_behind(
     hold: Callable[[E], None],
 ) -> AsyncIterator[list[E]]:
     """Batches from ``taken``, merged while the last event of each says its partition is
-    ``behind``, up to ``max_events`` or ``within_s`` after the first of them arrived."""
+    ``behind``, up to ``max_events`` or ``within_s`` after the first of them arrived.
+
+    The time bound holds even when nothing more arrives (a rebalance can stop the flow that
+    ``behind`` promised): the merged events are handed on at the deadline while the next
+    batch is still awaited.
+    """
+    source = aiter(taken)
     pending: list[E] = []
     started = 0.0
-    async for batch in taken:
-        if not batch:
-            continue
-        if not pending:
-            started = time.monotonic()
-        for event in batch:
-            hold(event)
-        pending.extend(batch)
-        if (
-            len(pending) < max_events
-            and time.monotonic() - started < within_s
-            and behind(batch[-1])
-        ):
-            continue
-        out, pending = pending, []
-        yield out
+    waiting: asyncio.Future[Sequence[E]] | None = None
+    try:
+        while True:
+            if pending:
+                if waiting is None:
+                    waiting = asyncio.ensure_future(anext(source))
+                left = within_s - (time.monotonic() - started)
+                done, _ = await asyncio.wait({waiting}, timeout=max(0.0, left))
+                if not done:
+                    out, pending = pending, []
+                    yield out
+                    continue
+            try:
+                batch = await (waiting if waiting is not None else anext(source))
+            except StopAsyncIteration:
+                return
+            waiting = None
+            if not batch:
+                continue
+            if not pending:
+                started = time.monotonic()
+            for event in batch:
+                hold(event)
+            pending.extend(batch)
+            if (
+                len(pending) < max_events
+                and time.monotonic() - started < within_s
+                and behind(batch[-1])
+            ):
+                continue
+            out, pending = pending, []
+            yield out
+    finally:
+        if waiting is not None:
+            waiting.cancel()

@@ -55,3 +55,30 @@ def test_a_merged_batch_stops_at_the_time_bound():
     assert [e for batch in out for e in batch] == [1, 2, 3, 4]
     assert len(out) >= 2 and all(len(batch) <= 3 for batch in out)
     assert held == [1, 2, 3, 4]
+
+
+def test_merged_events_are_handed_on_at_the_deadline_when_nothing_more_arrives():
+    """A rebalance can stop the records ``behind`` promised: the merged batch must not wait
+    for them."""
+    stalled = asyncio.Event()
+
+    async def stalls() -> AsyncIterator[list[int]]:
+        yield [1]
+        yield [2]
+        await stalled.wait()
+        yield [3]
+        await asyncio.Event().wait()  # nothing more, ever
+
+    held: list[int] = []
+
+    async def first_two() -> list[list[int]]:
+        out = []
+        async for batch in merge_while_behind(stalls(), lambda e: True, 100, 0.05, held.append):
+            out.append(batch)
+            stalled.set()
+            if sum(len(b) for b in out) == 3:
+                break
+        return out
+
+    assert asyncio.run(asyncio.wait_for(first_two(), 5)) == [[1, 2], [3]]
+    assert held == [1, 2, 3]

@@ -105,10 +105,10 @@ class Settings(BaseSettings):
     )
     """Weight of each interaction type in every score it feeds (JSON object)."""
     session_items: int = 20
-    """Items a user's session (the ``recent`` signal) keeps."""
+    """Items a user's recently viewed list (the ``recent`` signal) keeps."""
     covisit_window: int = 3
-    """Co-visitation pairs an item with the newest this many of the session, and reads their
-    neighbours."""
+    """Co-visitation pairs an item with the user's newest this many recently viewed items, and
+    reads their neighbours."""
     user_items_max: int = 120
     """Items a user's decayed history keeps (the idlest beyond are dropped). Under Redis'
     listpack limit (128 entries) the set stays a compact array; ranking reads only the top
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     top_k: int = 10
     """Items in a published list."""
     covisit_per_item: int = 20
-    """Co-visited neighbours read per session item."""
+    """Co-visited neighbours read per recently viewed item."""
     categories_per_user: int = 2
     """A user's strongest categories read for category candidates."""
     category_candidates: int = 20

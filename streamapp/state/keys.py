@@ -34,7 +34,7 @@ LAYOUT: tuple[Key, ...] = (
     Key("t:u:U:ids", "zset", "the user's recent event ids (dedupe), bounded"),
     Key("t:u:U:items", "zset", "decayed user → item affinity (the history source), bounded"),
     Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),
-    Key("t:u:U:recent", "zset", "session: recent items by time, bounded"),
+    Key("t:u:U:recent", "zset", "recently viewed items by time, bounded"),
     Key("t:u:U:bought", "zset", "purchased items (excluded from lists), bounded"),
     Key("t:u:U:shown", "set", "items of the user's current list"),
     Key("t:u:U:last", "string", "the user's current list (the published JSON)"),

@@ -27,7 +27,7 @@ def _bench(args: argparse.Namespace) -> int:
             with_learner=not args.no_learner,
             tracing_sample=args.tracing_sample,
             warmup=args.warmup,
-            rates=[int(r) for r in args.rates.split(",") if r],
+            rates=None if args.rates is None else [int(r) for r in args.rates.split(",") if r],
             step_seconds=args.step_seconds,
         )
     )
@@ -83,9 +83,8 @@ def register(commands: Commands) -> None:
     bench.add_argument("--stockouts", type=int, default=20, help="stock-outs to time")
     bench.add_argument(
         "--rates",
-        default="1000,2000,5000,10000,20000",
-        help="rates tried in turn for the highest one with freshness p99 within 50 ms "
-        "(empty: skip)",
+        help="comma-separated rates tried in turn for the highest one with freshness p99 within "
+        "50 ms (empty: skip; default: 1000,2000,5000,10000,20000)",
     )
     bench.add_argument(
         "--step-seconds", type=float, default=5.0, help="seconds timed at each of --rates"

@@ -3,12 +3,14 @@
 Everything runs on a private topic prefix, consumer group and Redis database, with a worker
 started as a subprocess (the same ``streamapp worker`` operators run) and, unless
 ``--no-learner``, the learner beside it; events are real Taobao interactions with fresh ids and
-timestamps. Phases:
+timestamps. The log's 814 shoppers are folded onto ``--users`` of them (250), so that every
+shopper's history reaches its bounds: the bench times the steady state a shop lives in, not a
+young state whose every list is cheap. Phases:
 
 1. bare: a plain aiokafka consume loop over N pre-produced click records (the baseline);
-2. throughput: the worker catches up on the same N records; events/s from first to last
-   applied. This also fills the users' histories, so the phases after it run on warm state
-   (``history_fill`` says how close to their bound);
+2. warm-up and throughput: W records (``--warm-events``) and then N more wait in the topic; the
+   worker catches up on all of them, timed over the N only (events/s from the W-th applied to
+   the last), on state the W have filled (``history_fill`` says how close to their bounds);
 3. freshness: R events/s for a warm-up (not timed), then for T seconds; produce →
    recommendation consumed, per event. A fresh broker's JVM is still compiling for its first
    minute or so: on a fresh stack, time the second run (docs/performance.md);
@@ -34,6 +36,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases, datasets
 from streamapp.bench.cpu import CpuMeter, broker_pid, per_event
+from streamapp.bench.defaults import RATES, USERS, WARM_EVENTS
 from streamapp.bench.measures import memory_usage
 from streamapp.bench.otlp_receiver import OtlpReceiver
 from streamapp.databases import with_database
@@ -54,7 +58,6 @@ from streamapp.state.store import Store
 from streamapp.worker.heap import tune_collector
 
 OBJECTIVE_P99_MS = 50.0  # the freshness promise (docs/performance.md)
-RATES = [1000, 2000, 5000, 10_000, 20_000]
 
 
 def within_objective(step: dict[str, Any]) -> bool:
@@ -73,19 +76,30 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def _events(run: str) -> Iterator[tuple[str, bytes]]:
-    """Endless real interactions as (user key, click JSON) with fresh ids and timestamps."""
+def fold(user_id: str, users: int) -> str:
+    """The bench shopper a log's shopper is folded onto: a stable bucket of ``users``.
+
+    >>> fold("1001018", 250) == fold("1001018", 250)
+    True
+    """
+    return f"s{zlib.crc32(user_id.encode()) % users}"
+
+
+def _events(run: str, users: int) -> Iterator[tuple[str, bytes]]:
+    """Endless real interactions as (user key, click JSON) with fresh ids and timestamps, the
+    log's shoppers folded onto ``users`` (each then sees the items of several real ones)."""
     log = datasets.load("taobao")
     n = 0
     while True:
         for row in log:
             n += 1
+            user_id = fold(row.user_id, users)
             yield (
-                row.user_id,
+                user_id,
                 orjson.dumps(
                     {
                         "event_id": f"{run}-{n}",
-                        "user_id": row.user_id,
+                        "user_id": user_id,
                         "item_id": row.item_id,
                         "category": row.category,
                         "ts": int(time.time() * 1000),
@@ -97,7 +111,7 @@ def _events(run: str) -> Iterator[tuple[str, bytes]]:
 class Bench:
     """One benchmark run on its own topics, group and Redis database."""
 
-    def __init__(self, base: Settings) -> None:
+    def __init__(self, base: Settings, users: int = USERS) -> None:
         self.run = uuid.uuid4().hex[:6]
         self.settings = base.model_copy(
             update={
@@ -106,7 +120,7 @@ class Bench:
                 "redis_url": with_database(base.redis_url, databases.BENCH),
             }
         )
-        self.events = _events(self.run)
+        self.events = _events(self.run, users)
         self.worker: subprocess.Popen[bytes] | None = None
         self.learner: subprocess.Popen[bytes] | None = None
         self.port = base.web_port + 100
@@ -216,17 +230,23 @@ class Bench:
         """Interaction records applied so far (sum over partitions of last offset + 1)."""
         return sum(int(v) + 1 for v in await client.hvals(keys.app(self.settings.app_id, "wm")))
 
-    async def throughput(self, count: int, meter: CpuMeter) -> tuple[float, dict[str, float]]:
-        """Worker events/s over ``count`` waiting records, from first to last applied, and the
-        CPU microseconds each event cost every process meanwhile."""
+    async def throughput(
+        self, warm: int, count: int, meter: CpuMeter
+    ) -> tuple[float, dict[str, float]]:
+        """Worker events/s over ``count`` waiting records after the first ``warm`` (untimed),
+        from the first of them to the last applied, and the CPU microseconds each event cost
+        every process meanwhile."""
+        worker = self.worker
+        assert worker is not None, "start the worker first"
         client = aioredis.Redis.from_url(self.settings.redis_url)
         try:
-            while await self.applied(client) == 0:
-                assert self.worker and self.worker.poll() is None, "worker exited"
+            while await self.applied(client) <= warm:
+                assert worker.poll() is None, "worker exited"
                 await asyncio.sleep(0.005)
             first, cpu = await self.applied(client), await meter.read()
             started = time.perf_counter()
-            while (done := await self.applied(client)) < count:
+            while (done := await self.applied(client)) < warm + count:
+                assert worker.poll() is None, "worker exited"
                 await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - started
             return (done - first) / elapsed, per_event(cpu, await meter.read(), done - first)
@@ -422,6 +442,8 @@ async def run_bench(
     warmup: float = 10.0,
     rates: list[int] | None = None,
     step_seconds: float = 5.0,
+    users: int = USERS,
+    warm_events: int = WARM_EVENTS,
 ) -> dict[str, Any]:
     """Run all phases and return the figures (see the module docstring).
 
@@ -449,6 +471,8 @@ async def run_bench(
             tracing,
             RATES if rates is None else rates,
             step_seconds,
+            users,
+            warm_events,
         )
         result["tracing_sample"] = tracing_sample
         result["spans_exported"] = len(receiver.spans()) if receiver else 0
@@ -466,8 +490,10 @@ async def _phases(
     worker_env: dict[str, str],
     rates: list[int],
     step_seconds: float,
+    users: int,
+    warm_events: int,
 ) -> dict[str, Any]:
-    bench = Bench(base)
+    bench = Bench(base, users)
     await bench.setup()
     workdir = Path(base.datadir) / f"bench{bench.run}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -476,7 +502,7 @@ async def _phases(
     tail = Tail(bench.settings)
     redis_client = aioredis.Redis.from_url(bench.settings.redis_url)
     try:
-        await bench.produce(producer, max_events)
+        await bench.produce(producer, warm_events + max_events)
         # The event log and clients stay to the end: keep this process's own collections short,
         # or its pauses would be timed as the worker's latency.
         tune_collector()
@@ -487,7 +513,7 @@ async def _phases(
         if bench.learner is not None:
             pids["learner"] = bench.learner.pid
         meter = CpuMeter(redis_client, pids)
-        worker_rate, catch_up_cpu = await bench.throughput(max_events, meter)
+        worker_rate, catch_up_cpu = await bench.throughput(warm_events, max_events, meter)
         fill = await bench.history_fill(base.user_items_max)
         if with_learner:
             await bench.model_served()
@@ -548,6 +574,8 @@ async def _phases(
         "bare_consumer_events_per_s": round(bare),
         "throughput_ratio": round(worker_rate / bare, 3),
         "throughput_events": max_events,
+        "warm_events": warm_events,
+        "users": users,
         "redis_bytes_per_user": round(user_bytes / max(1, active)),
         "redis_bytes_per_item": round((item_bytes + cv_bytes + shown_bytes) / max(1, items)),
         "active_users": active,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from streamapp.bench.defaults import RATES, USERS, WARM_EVENTS
 from streamapp.cli.parsing import BOTH, Commands
 from streamapp.settings import get_settings
 
@@ -29,6 +30,8 @@ def _bench(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             rates=None if args.rates is None else [int(r) for r in args.rates.split(",") if r],
             step_seconds=args.step_seconds,
+            users=args.users,
+            warm_events=args.warm_events,
         )
     )
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -80,11 +83,23 @@ def register(commands: Commands) -> None:
     bench.add_argument(
         "--max-events", type=int, default=100_000, help="events for the max-throughput phase"
     )
+    bench.add_argument(
+        "--warm-events",
+        type=int,
+        default=WARM_EVENTS,
+        help="events applied before the max-throughput phase, untimed, to fill the histories",
+    )
+    bench.add_argument(
+        "--users",
+        type=int,
+        default=USERS,
+        help="shoppers the event log is folded onto (fewer: histories reach their bounds sooner)",
+    )
     bench.add_argument("--stockouts", type=int, default=20, help="stock-outs to time")
     bench.add_argument(
         "--rates",
         help="comma-separated rates tried in turn for the highest one with freshness p99 within "
-        "50 ms (empty: skip; default: 1000,2000,5000,10000,20000)",
+        f"50 ms (empty: skip; default: {','.join(map(str, RATES))})",
     )
     bench.add_argument(
         "--step-seconds", type=float, default=5.0, help="seconds timed at each of --rates"

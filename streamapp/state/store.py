@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
@@ -47,6 +48,7 @@ LUA_DIR = folder(__package__, "lua")
 
 
 # The settings a script reads, passed with every call so that a script holds no configuration.
+LISTPACK_ENTRIES = 128  # Redis's default zset-max-listpack-entries
 INGEST_CONFIG = (
     "seen_event_ids",
     "user_items_max",
@@ -116,6 +118,7 @@ class Store(Lifecycle):
         self._advance = self._script("guard", "advance")
         self._rescale = self._script("guard", "rescale")
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
+        self._config["listpack_entries"] = LISTPACK_ENTRIES
         self._landmarks: dict[str, float] = {}
         # The epoch the scripts check, once :mod:`streamapp.state.continuity` guards this store (a
         # worker; the evaluator and tools write without); None until it has adopted one.
@@ -131,6 +134,16 @@ class Store(Lifecycle):
 
     async def start(self) -> None:
         await self.redis.ping()
+        self._config["listpack_entries"] = await self._listpack_entries()
+
+    async def _listpack_entries(self) -> int:
+        """Up to how many members the server keeps a sorted set compact (ingest.lua keeps the
+        bounded ones so); Redis's default where the server refuses CONFIG (managed ones)."""
+        try:
+            reply = await self.redis.config_get("zset-max-listpack-entries")
+        except ResponseError:
+            return LISTPACK_ENTRIES
+        return int(next(iter(reply.values()), None) or LISTPACK_ENTRIES)
 
     async def stop(self) -> None:
         await self.redis.aclose()

@@ -103,6 +103,23 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
     assert b"i7" not in before["default:pop"] and b"i7" not in final["default:pop"]
 
 
+async def test_a_batch_that_overflows_a_bound_leaves_its_structures_compact(deployment):
+    """Redis turns a sorted set of over zset-max-listpack-entries members into a skiplist and
+    keeps it one after a trim: a catch-up batch of 200 new items for one user (and so 199
+    co-visited items for the last one) must leave both at their bound in the compact form."""
+    settings = deployment.settings.model_copy(update={"covisit_window": 200})
+    client = deployment.redis
+    async with Store(settings) as store:
+        await store.ingest(rows(0, [("u", f"i{n}", "c0", 0) for n in range(200)]), [])
+    history, covisited = "default:u:u:items", "default:cv:i199"
+    assert client.zcard(history) == settings.user_items_max
+    assert client.zcard(covisited) == settings.covisit_max
+    assert client.object("encoding", history) == b"listpack"
+    assert client.object("encoding", covisited) == b"listpack"
+    # What the trim kept is the top of the history: the 120 latest (heaviest) items.
+    assert set(client.zrange(history, 0, -1)) == {f"i{n}".encode() for n in range(80, 200)}
+
+
 async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
     settings = deployment.settings
     client = deployment.redis

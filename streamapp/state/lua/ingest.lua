@@ -163,9 +163,23 @@ for u, writes in pairs(session_writes) do
   touched[u .. ':recent'] = cfg.session_items
 end
 close_spans(req.wm, watermarks, req.spans)
+-- A sorted set that once held more than zset-max-listpack-entries members stays a skiplist
+-- (several times the bytes) after a trim brings it back under: one whose bound fits a
+-- listpack but that a batch pushed over (a catch-up batch adding many items to a user's
+-- history) is written anew once trimmed, and is compact again.
+local function compact(key)
+  local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local args = {}
+  for i = 1, #flat, 2 do args[#args + 1] = flat[i + 1]; args[#args + 1] = flat[i] end
+  redis.call('DEL', key)
+  redis.call('ZADD', key, unpack(args))
+end
 for key, limit in pairs(touched) do
   local n = redis.call('ZCARD', key)
-  if n > limit then redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1) end
+  if n > limit then
+    redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1)
+    if n > cfg.listpack_entries and limit <= cfg.listpack_entries then compact(key) end
+  end
 end
 for u, _ in pairs(touched_users) do
   for _, suffix in ipairs({':ids', ':items', ':cats', ':recent', ':bought'}) do

@@ -90,14 +90,14 @@ class MemoryStore:
         for to_commit in lists:
             self.committed.append(to_commit)
             oos = self.out_of_stock(to_commit.tenant)
-            kept = [r for r in to_commit.ranked if r.item_id not in oos][: self.top_k]
+            ranking = [r for r in to_commit.ranked if r.item_id not in oos]
+            kept = ranking[: self.top_k]
             source = kept[0].source if kept else "empty"
             body = ",".join(r.fragment for r in kept)
             message = f'{to_commit.head}{body}],"source":"{source}"}}'.encode()
             key = (to_commit.tenant, to_commit.user_id)
             self.last[key] = [r.item_id for r in kept]
-            if not to_commit.kept:
-                self.kept[key] = Ranking(to_commit.version, to_commit.ranked)
+            self.kept[key] = Ranking(to_commit.version, ranking, to_commit.whole)
             out.append((source, message))
         return out
 

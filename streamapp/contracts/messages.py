@@ -61,11 +61,14 @@ def recommendation_head(
     return head[:-1].decode() + ',"items":['
 
 
+def item_entry(item_id: str, score: float, source: str) -> dict[str, Any]:
+    """One element of ``items``, its score rounded as published."""
+    return {"item_id": item_id, "score": round(score, 6), "source": source}
+
+
 def item_fragment(ranked: Ranked) -> str:
-    """One element of ``items``."""
-    return orjson.dumps(
-        {"item_id": ranked.item_id, "score": round(ranked.score, 6), "source": ranked.source}
-    ).decode()
+    """One element of ``items``, as JSON."""
+    return orjson.dumps(item_entry(ranked.item_id, ranked.score, ranked.source)).decode()
 
 
 def trigger(record: Record, event_id: str, event_ts: int, reason: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from streamapp.package_data import folder
 from streamapp.settings import Settings
 from streamapp.state import keys
 from streamapp.state.decay import rescale_factor
+from streamapp.state.lists import StoredList
 from streamapp.state.replies import Scored, pairs, seq, text
 from streamapp.state.types import (
     EventRow,
@@ -36,7 +37,6 @@ from streamapp.state.types import (
     InventoryRow,
     ListToCommit,
     Outcome,
-    RankedItem,
     Ranking,
     StateGap,
     StateLost,
@@ -364,14 +364,13 @@ class Store(Lifecycle):
         those with a full list still in stock. A user missing from the answer is ranked again."""
         if not users:
             return {}
-        depth = 2 * self.settings.top_k
-        request = {"k": self.settings.top_k, "depth": depth, "users": users}
+        request = {"k": self.settings.top_k, "users": users}
         stored = await self._kept_rankings(args=[_argument(request)])
         out = {}
         for user, raw in zip(users, stored, strict=True):
             if raw:
-                version, ranked = orjson.loads(raw)
-                out[user] = Ranking(version, [RankedItem(*r) for r in seq(ranked)])
+                list_ = StoredList.parse(raw)
+                out[user] = Ranking(list_.version, list_.ranked(), list_.whole)
         return out
 
     async def apply_inventory(
@@ -429,7 +428,7 @@ class Store(Lifecycle):
         not exclude."""
         oos = keys.tenant(tenant, "oos")
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(keys.user(tenant, user_id, "last"))
+            pipe.get(keys.user(tenant, user_id, "list"))
             pipe.sinter([keys.user(tenant, user_id, "shown"), oos])
             await self._top_up(
                 keys=[keys.tenant(tenant, "pop"), oos, keys.user(tenant, user_id, "bought")],
@@ -440,11 +439,7 @@ class Store(Lifecycle):
         popular = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         if raw is None:
             return None, popular
-        message: dict[str, Any] = orjson.loads(raw)
-        if gone:
-            names = {g.decode() for g in gone}
-            message["items"] = [i for i in message["items"] if i["item_id"] not in names]
-        return message, popular
+        return StoredList.parse(raw).message({g.decode() for g in gone}), popular
 
     async def read_user_vectors(
         self, users: list[tuple[str, str]]

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+import orjson
+
+from streamapp.contracts.messages import item_entry
 from streamapp.failures import Transient
 from streamapp.state.replies import Scored
 
@@ -96,18 +99,25 @@ class InventoryRow(NamedTuple):
 
 
 class RankedItem(NamedTuple):
-    """One item of a ranking as stored and committed: its id, its JSON fragment in the
-    published list, and its source."""
+    """One item of a ranking as committed: its id, its JSON fragment in the published list,
+    its source and its score as published (what the stored ranking keeps of it)."""
 
     item_id: str
     fragment: str
     source: str
+    score: float
+
+    @classmethod
+    def of(cls, item_id: str, score: float, source: str) -> RankedItem:
+        entry = item_entry(item_id, score, source)
+        return cls(item_id, orjson.dumps(entry).decode(), source, entry["score"])
 
 
 class ListToCommit(NamedTuple):
     """A list for ``Store.commit_lists`` (``lua/commit.lua``): the message head, the ranking
-    deeper than the list (the commit keeps the in-stock top ``k``), the model version that
-    ranked it, and whether it re-uses the user's kept ranking (which is then not stored again)."""
+    deeper than the list (the commit publishes the in-stock top ``k`` and keeps the in-stock
+    rest behind it), the model version that ranked it, whether it re-uses the user's kept
+    ranking, and whether the ranking held every candidate there was (shorter than asked)."""
 
     tenant: str
     user_id: str
@@ -115,6 +125,7 @@ class ListToCommit(NamedTuple):
     ranked: list[RankedItem]
     version: str
     kept: bool
+    whole: bool
 
 
 @dataclass
@@ -148,10 +159,12 @@ class TenantSignals:
 
 @dataclass
 class Ranking:
-    """A user's stored ranking: the model version that made it and its items."""
+    """A user's stored ranking: the model version that made it, its items, and whether it
+    held every candidate there was."""
 
     version: str
     ranked: list[RankedItem]
+    whole: bool
 
 
 @dataclass

@@ -20,7 +20,7 @@ from opentelemetry.trace import Tracer
 from streamapp.clock import now_ms
 from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
-from streamapp.contracts.messages import Ranked, item_fragment, recommendation_head, trigger
+from streamapp.contracts.messages import Ranked, recommendation_head, trigger
 from streamapp.failures import Transient
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
@@ -180,6 +180,7 @@ class InteractionProcessor:
         settings = self.settings
         ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
+        depth = 2 * settings.top_k
         out: list[Pending] = []
         for user, found in zip(gathered.users, candidates, strict=True):
             audited = self.rng.random() < settings.audit_sample_rate
@@ -188,7 +189,7 @@ class InteractionProcessor:
                 user,
                 gathered.tenants[user.tenant],
                 settings.score_weights,
-                2 * settings.top_k,
+                depth,
                 explain=audited,
                 ranker=ranker,
             )
@@ -203,8 +204,11 @@ class InteractionProcessor:
                 settings.experiment_variant,
                 triggers[(user.tenant, user.user_id)][0],
             )
-            items = [RankedItem(r.item_id, item_fragment(r), r.source) for r in ordered]
-            to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, kept=False)
+            items = [RankedItem.of(r.item_id, r.score, r.source) for r in ordered]
+            whole = len(ordered) < depth
+            to_commit = ListToCommit(
+                user.tenant, user.user_id, head, items, version, kept=False, whole=whole
+            )
             out.append((to_commit, (ordered, ranked) if audited else None))
         return out
 
@@ -221,9 +225,8 @@ class InteractionProcessor:
             cause = triggers[(tenant, user_id)][0]
             variant = self.settings.experiment_variant
             head = recommendation_head(tenant, user_id, now, ranking.version, variant, cause)
-            to_commit = ListToCommit(
-                tenant, user_id, head, ranking.ranked, ranking.version, kept=True
-            )
+            ranked, version, whole = ranking.ranked, ranking.version, ranking.whole
+            to_commit = ListToCommit(tenant, user_id, head, ranked, version, kept=True, whole=whole)
             out.append((to_commit, None))
         return out
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from streamapp.state.store import Store
-from streamapp.state.types import Outcome
+from streamapp.state.types import ListToCommit, Outcome, RankedItem
 
 pytestmark = pytest.mark.integration
 
@@ -126,9 +126,9 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
     now = 10_000_000_000_000
     ttl_ms = settings.user_ttl_s * 1000
 
-    def listed(user: str, *items: str) -> tuple[object, ...]:
-        ranked = [[item, f'{{"item_id":"{item}"}}', "popular"] for item in items]
-        return ("default", user, '{"items":[', ranked, "v1")
+    def listed(user: str, *items: str) -> ListToCommit:
+        ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
+        return ListToCommit("default", user, '{"items":[', ranked, "v1", kept=False, whole=True)
 
     async with Store(settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
@@ -153,9 +153,9 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
 async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_again(deployment):
     now = 10_000_000_000_000
 
-    def listed(user: str, *items: str) -> tuple[object, ...]:
-        ranked = [[item, f'{{"item_id":"{item}"}}', "popular"] for item in items]
-        return ("default", user, '{"items":[', ranked, "v1")
+    def listed(user: str, *items: str) -> ListToCommit:
+        ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
+        return ListToCommit("default", user, '{"items":[', ranked, "v1", kept=False, whole=True)
 
     async with Store(deployment.settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b")], now)
@@ -178,7 +178,9 @@ async def test_a_stock_out_in_very_many_lists_is_paged_not_read_in_one_call(depl
     now = 10_000_000_000_000
     users = [f"u{n}" for n in range(1_050)]
     lists = [
-        ("default", user, '{"items":[', [["b", '{"item_id":"b"}', "popular"]], "v1")
+        ListToCommit(
+            "default", user, '{"items":[', [RankedItem.of("b", 0.5, "popular")], "v1", False, True
+        )
         for user in users
     ]
     async with Store(settings) as store:

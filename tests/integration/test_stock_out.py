@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import jsonschema
-import orjson
 import pytest
 
+from streamapp.contracts.messages import item_entry
 from streamapp.contracts.schemas import load
+from streamapp.state.lists import StoredList
 from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration
@@ -228,7 +229,8 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
     last = f"e{seq}"
     async with Tail(deployment.topic("recommendations")) as recs:
         await recs.until(lambda rs: any(r["trigger"]["event_id"] == last for r in rs))
-        version, ranked = orjson.loads(deployment.redis.get("default:u:me:ranked"))
+        stored = StoredList.parse(deployment.redis.get("default:u:me:list"))
+        version, ranked = stored.version, stored.items
         assert len(ranked) == 20, "the ranking is kept twice the list length deep"
         out: list[str] = []
         for n in range(11):
@@ -260,13 +262,11 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
                 # Ten items of the ranking are still in stock: answered from it, unchanged.
                 expected = [r for r in ranked if r[0] not in out][:10]
                 assert items == [r[0] for r in expected]
-                assert [orjson.dumps(i).decode() for i in corrected["items"]] == [
-                    r[1] for r in expected
-                ]
+                assert corrected["items"] == [item_entry(*r) for r in expected]
                 assert corrected["model_version"] == version
         # The eleventh stock-out left 9 of the ranking in stock: ranked again, a full list.
         assert len(items) == 10
-        _, reranked = orjson.loads(deployment.redis.get("default:u:me:ranked"))
+        reranked = StoredList.parse(deployment.redis.get("default:u:me:list")).items
         assert not {r[0] for r in reranked} & set(out)
     metrics = worker.text("/metrics")
     assert corrections(metrics, "stored") >= 10

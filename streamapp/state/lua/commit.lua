@@ -3,28 +3,35 @@
 -- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
 -- stays current with an out-of-stock item.
 --
--- A new ranking (deeper than the list) is kept with the version that made it, so a later
--- stock-out can be answered from it (kept_rankings.lua); a list answered from a kept ranking
--- leaves it as it is.
+-- A user's list is stored once, with the ranking behind it (t:u:U:list): the in-stock items
+-- of the ranking in order, the first `shown` of them the published list, so a later stock-out
+-- can be answered from it (kept_rankings.lua) and the HTTP API can answer the current list
+-- from it. JSON [model version, shown, whole, message head, [item, score, source, ...]]:
+-- whole says the ranking held every candidate there was (shorter than asked for).
 --
 -- ARGV[1] = JSON {k, ttl, now, lists = [ListToCommit, ...]} (streamapp/state/types.py: tenant,
---                 user, head, [RankedItem = [item, fragment, source], ...], version, kept)
+--                 user, head, [RankedItem = [item, fragment, source, score], ...], version,
+--                 kept, whole)
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
 local horizon = req.now - req.ttl * 1000
 for idx, list in ipairs(req.lists) do
-  local t, user, head, ranked, version, kept_ranking = unpack(list)
+  local t, user, head, ranked, version, _, whole = unpack(list)
   local ids = {}
   for i, r in ipairs(ranked) do ids[i] = r[1] end
   local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}
-  local kept, frags, source = {}, {}, 'empty'
+  local kept, frags, stored, source = {}, {}, {}, 'empty'
   for i, r in ipairs(ranked) do
     if out_of_stock[i] == 0 then
-      kept[#kept + 1] = r[1]
-      frags[#frags + 1] = r[2]
-      if #kept == 1 then source = r[3] end
-      if #kept == req.k then break end
+      if #kept < req.k then
+        kept[#kept + 1] = r[1]
+        frags[#frags + 1] = r[2]
+        if #kept == 1 then source = r[3] end
+      end
+      stored[#stored + 1] = r[1]
+      stored[#stored + 1] = r[4]
+      stored[#stored + 1] = r[3]
     end
   end
   -- The reverse index changes by the list's difference from the last one. Every entry of the
@@ -58,10 +65,8 @@ for idx, list in ipairs(req.lists) do
   if #added > 0 then redis.call('SADD', shown, unpack(added)) end
   if #kept > 0 then redis.call('EXPIRE', shown, req.ttl) end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
-  redis.call('SET', u .. ':last', message, 'EX', req.ttl)
-  if not kept_ranking then
-    redis.call('SET', u .. ':ranked', cjson.encode({version, ranked}), 'EX', req.ttl)
-  end
+  local list_json = cjson.encode({version, #kept, whole, head, stored})
+  redis.call('SET', u .. ':list', list_json, 'EX', req.ttl)
   out[idx] = {source, message}
 end
 return out

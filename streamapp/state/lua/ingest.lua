@@ -175,11 +175,9 @@ local function compact(key)
   redis.call('ZADD', key, unpack(args))
 end
 for key, limit in pairs(touched) do
-  local n = redis.call('ZCARD', key)
-  if n > limit then
-    redis.call('ZREMRANGEBYRANK', key, 0, n - limit - 1)
-    if n > cfg.listpack_entries and limit <= cfg.listpack_entries then compact(key) end
-  end
+  -- Everything below the top `limit` (nothing when there are no more): one call, no ZCARD.
+  local n = limit + redis.call('ZREMRANGEBYRANK', key, 0, -limit - 1)
+  if n > cfg.listpack_entries and limit <= cfg.listpack_entries then compact(key) end
 end
 for u, _ in pairs(touched_users) do
   for _, suffix in ipairs({':ids', ':items', ':cats', ':recent', ':bought'}) do

@@ -1,0 +1,58 @@
+"""A user's stored list (``t:u:U:list``, written by ``lua/commit.lua``): the current list and
+the ranking behind it in one value, so each list is stored once.
+
+The value is JSON ``[model version, shown, whole, message head, [item, score, source, ...]]``:
+the ranking's items that were in stock when it was committed, in order; the first ``shown`` of
+them are the published list. ``whole`` says the ranking held every candidate there was.
+
+>>> head = '{"user_id":"u","items":['
+>>> stored = StoredList.parse(orjson.dumps(["v1", 1, True, head, ["a", 0.5, "popular",
+...                                                                "b", 0.25, "covisit"]]))
+>>> stored.message(gone=set())["items"]
+[{'item_id': 'a', 'score': 0.5, 'source': 'popular'}]
+>>> stored.message(gone={"a"})
+{'user_id': 'u', 'items': [], 'source': 'popular'}
+>>> [r.item_id for r in stored.ranked()], stored.whole
+(['a', 'b'], True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamapp.contracts.messages import item_entry
+from streamapp.state.replies import seq
+from streamapp.state.types import RankedItem
+
+
+@dataclass(frozen=True)
+class StoredList:
+    version: str
+    shown: int
+    whole: bool
+    head: str
+    items: list[tuple[str, float, str]]
+
+    @classmethod
+    def parse(cls, raw: bytes) -> StoredList:
+        version, shown, whole, head, flat = orjson.loads(raw)
+        flat = seq(flat)
+        items = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
+        return cls(version, shown, whole, head, items)
+
+    def ranked(self) -> list[RankedItem]:
+        """The ranking, as a list to commit again (a stock-out answered from it)."""
+        return [RankedItem.of(*item) for item in self.items]
+
+    def message(self, gone: set[str]) -> dict[str, Any]:
+        """The published list without the items in ``gone`` (out of stock since); its
+        ``source`` stays the one it was published with."""
+        published = self.items[: self.shown]
+        source = published[0][2] if published else "empty"
+        message: dict[str, Any] = orjson.loads(self.head + "]}")
+        message["items"] = [item_entry(*item) for item in published if item[0] not in gone]
+        message["source"] = source
+        return message

@@ -131,8 +131,7 @@ class Settings(BaseSettings):
     seen_event_ids: int = 32
     """Event ids remembered per user, so an event a producer sent twice is not counted twice.
     A redelivered record is caught by the applied-offset watermark however old; this window
-    only has to span a producer's retries. Kept under Redis' listpack limit (128 entries), a
-    sorted set stays a compact array rather than a skiplist."""
+    only has to span a producer's retries. Each id costs 8 bytes (a digest)."""
     user_ttl_s: int = 30 * 86400
     """A user idle this long loses their state, list and vector."""
     rebuild_horizon_s: float = 7 * 86400.0

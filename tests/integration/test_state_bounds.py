@@ -10,6 +10,7 @@ import redis
 
 from streamapp.state.store import Store
 from streamapp.state.types import ListToCommit, Outcome, RankedItem
+from tests.state import seen_window
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +48,16 @@ def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tup
 
 
 def members(client: redis.Redis, pattern: str) -> dict[str, dict[bytes, float]]:
-    return {
-        key.decode(): dict(client.zrange(key, 0, -1, withscores=True))
-        for key in client.scan_iter(match=pattern)
-    }
+    """Every sorted set's members; a user's dedupe window (a string of 8-byte digests) as its
+    digests, scored by position."""
+    out = {}
+    for key in client.scan_iter(match=pattern):
+        if client.type(key) == b"string":
+            window = seen_window(client, key)
+            out[key.decode()] = {d: float(n) for n, d in enumerate(sorted(window))}
+        else:
+            out[key.decode()] = dict(client.zrange(key, 0, -1, withscores=True))
+    return out
 
 
 async def test_every_bounded_structure_stays_within_its_bound(deployment):
@@ -72,7 +79,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
             ":items": "user_items_max",
             ":cats": "user_categories_max",
             ":recent": "session_items",
-            ":ids": "seen_event_ids",
+            ":seen": "seen_event_ids",
             ":bought": "purchased_max",
         }
         for suffix, name in suffixes.items():
@@ -97,7 +104,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
     # added no member anywhere, only raised scores; the last batch brought members back, so
     # trimming was needed again.
     assert len(before["default:pop"]) == BOUNDS["popularity_max"]
-    summed = [k for k in before if not k.endswith((":ids", ":recent", ":bought"))]
+    summed = [k for k in before if not k.endswith((":seen", ":recent", ":bought"))]
     assert {k: set(after[k]) for k in summed} == {k: set(before[k]) for k in summed}
     assert after["default:pop"][b"i23"] > before["default:pop"][b"i23"]
     assert b"i7" not in before["default:pop"] and b"i7" not in final["default:pop"]

@@ -90,6 +90,36 @@ local function visit(u, s, item, ts)
   if (w[item] or -1) < ts then w[item] = ts end
 end
 
+-- The dedupe window: a user's last cfg.seen_event_ids event ids, each as the first 8 bytes of
+-- its SHA-1, in one string (t:u:U:seen) read once and written once per batch. Redeliveries are
+-- caught by the offset watermark however old; the window only has to span a producer's
+-- retries, and 8 bytes an id keep it under half a sorted set of the ids themselves.
+local windows = {}
+local function window(u)
+  local w = windows[u]
+  if w == nil then
+    local raw = redis.call('GET', u .. ':seen') or ''
+    w = {known = {}, order = {}}
+    for i = 1, #raw - 7, 8 do
+      local d = string.sub(raw, i, i + 7)
+      w.known[d] = true
+      w.order[#w.order + 1] = d
+    end
+    windows[u] = w
+  end
+  return w
+end
+local function first_sighting(u, event_id)
+  local w = window(u)
+  local h = redis.sha1hex(event_id)
+  local d = struct.pack('>I4I4', tonumber(string.sub(h, 1, 8), 16),
+                        tonumber(string.sub(h, 9, 16), 16))
+  if w.known[d] then return false end
+  w.known[d] = true
+  w.order[#w.order + 1] = d
+  return true
+end
+
 local categories = {}
 local function category_of(t, item)
   local key = t .. ':item:' .. item
@@ -111,11 +141,10 @@ for idx, ev in ipairs(req.events) do
   local u = t .. ':u:' .. user
   if offset <= wm then
     status[idx] = 3
-  elseif redis.call('ZADD', u .. ':ids', 'NX', ts, eid) == 0 then
+  elseif not first_sighting(u, eid) then
     status[idx] = 2
   else
     status[idx] = 1
-    touched[u .. ':ids'] = cfg.seen_event_ids
     touched_users[u] = true
     if f ~= 0 then
       if not cat then cat = category_of(t, item) end
@@ -180,7 +209,10 @@ for key, limit in pairs(touched) do
   if n > cfg.listpack_entries and limit <= cfg.listpack_entries then compact(key) end
 end
 for u, _ in pairs(touched_users) do
-  for _, suffix in ipairs({':ids', ':items', ':cats', ':recent', ':bought'}) do
+  local order = windows[u].order
+  local first = math.max(1, #order - cfg.seen_event_ids + 1)
+  redis.call('SET', u .. ':seen', table.concat(order, '', first), 'EX', cfg.user_ttl_s)
+  for _, suffix in ipairs({':items', ':cats', ':recent', ':bought'}) do
     redis.call('EXPIRE', u .. suffix, cfg.user_ttl_s)
   end
 end

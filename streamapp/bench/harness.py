@@ -530,7 +530,9 @@ async def _phases(
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
         served = await asyncio.to_thread(bench.served_model)
         async with Store(bench.settings) as store:
-            users, user_bytes = await memory_usage(store.redis, keys.tenant("default", "u", "*"))
+            user_keys, user_bytes = await memory_usage(
+                store.redis, keys.tenant("default", "u", "*")
+            )
             _, item_bytes = await memory_usage(store.redis, keys.tenant("default", "item", "*"))
             items, cv_bytes = await memory_usage(store.redis, keys.tenant("default", "cv", "*"))
             _, shown_bytes = await memory_usage(store.redis, keys.tenant("default", "shown", "*"))
@@ -579,6 +581,6 @@ async def _phases(
         "redis_bytes_per_user": round(user_bytes / max(1, active)),
         "redis_bytes_per_item": round((item_bytes + cv_bytes + shown_bytes) / max(1, items)),
         "active_users": active,
-        "user_keys": users,
+        "user_keys": user_keys,
         "items": items,
     }

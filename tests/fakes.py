@@ -34,6 +34,7 @@ class MemoryStore:
         self.last: dict[tuple[str, str], list[str]] = {}
         self.kept: dict[tuple[str, str], Ranking] = {}
         self.committed: list[ListToCommit] = []
+        self.gathered: list[list[tuple[str, str]]] = []  # the users of each ingest call
         self.ingested: list[EventRow] = []
 
     def out_of_stock(self, tenant: str) -> set[str]:
@@ -61,6 +62,7 @@ class MemoryStore:
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
     ) -> Gathered:
+        self.gathered.append(list(users))
         status = []
         for row in events:
             self.ingested.append(row)

@@ -48,9 +48,10 @@ from streamapp.state.types import (
 LUA_DIR = folder(__package__, "lua")
 
 
-# The settings a script reads, passed with every call so that a script holds no configuration.
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
 LISTPACK_ENTRIES = 128  # Redis's default zset-max-listpack-entries
+
+# The settings a script reads, passed with every call so that a script holds no configuration.
 INGEST_CONFIG = (
     "seen_event_ids",
     "user_items_max",

@@ -109,6 +109,7 @@ class RankedItem(NamedTuple):
 
     @classmethod
     def of(cls, item_id: str, score: float, source: str) -> RankedItem:
+        """From what a ranking or a stored list holds, its fragment made as published."""
         entry = item_entry(item_id, score, source)
         return cls(item_id, orjson.dumps(entry).decode(), source, entry["score"])
 
@@ -116,15 +117,14 @@ class RankedItem(NamedTuple):
 class ListToCommit(NamedTuple):
     """A list for ``Store.commit_lists`` (``lua/commit.lua``): the message head, the ranking
     deeper than the list (the commit publishes the in-stock top ``k`` and keeps the in-stock
-    rest behind it), the model version that ranked it, whether it re-uses the user's kept
-    ranking, and whether the ranking held every candidate there was (shorter than asked)."""
+    rest behind it), the model version that ranked it, and whether the ranking held every
+    candidate there was (shorter than asked)."""
 
     tenant: str
     user_id: str
     head: str
     ranked: list[RankedItem]
     version: str
-    kept: bool
     whole: bool
 
 

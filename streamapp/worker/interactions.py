@@ -206,9 +206,7 @@ class InteractionProcessor:
             )
             items = [RankedItem.of(r.item_id, r.score, r.source) for r in ordered]
             whole = len(ordered) < depth
-            to_commit = ListToCommit(
-                user.tenant, user.user_id, head, items, version, kept=False, whole=whole
-            )
+            to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, whole=whole)
             out.append((to_commit, (ordered, ranked) if audited else None))
         return out
 
@@ -226,7 +224,7 @@ class InteractionProcessor:
             variant = self.settings.experiment_variant
             head = recommendation_head(tenant, user_id, now, ranking.version, variant, cause)
             ranked, version, whole = ranking.ranked, ranking.version, ranking.whole
-            to_commit = ListToCommit(tenant, user_id, head, ranked, version, kept=True, whole=whole)
+            to_commit = ListToCommit(tenant, user_id, head, ranked, version, whole=whole)
             out.append((to_commit, None))
         return out
 

@@ -135,7 +135,7 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
 
     def listed(user: str, *items: str) -> ListToCommit:
         ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
-        return ListToCommit("default", user, '{"items":[', ranked, "v1", kept=False, whole=True)
+        return ListToCommit("default", user, '{"items":[', ranked, "v1", whole=True)
 
     async with Store(settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
@@ -162,7 +162,7 @@ async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_aga
 
     def listed(user: str, *items: str) -> ListToCommit:
         ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
-        return ListToCommit("default", user, '{"items":[', ranked, "v1", kept=False, whole=True)
+        return ListToCommit("default", user, '{"items":[', ranked, "v1", whole=True)
 
     async with Store(deployment.settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b")], now)
@@ -186,7 +186,7 @@ async def test_a_stock_out_in_very_many_lists_is_paged_not_read_in_one_call(depl
     users = [f"u{n}" for n in range(1_050)]
     lists = [
         ListToCommit(
-            "default", user, '{"items":[', [RankedItem.of("b", 0.5, "popular")], "v1", False, True
+            "default", user, '{"items":[', [RankedItem.of("b", 0.5, "popular")], "v1", True
         )
         for user in users
     ]

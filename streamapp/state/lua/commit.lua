@@ -11,13 +11,13 @@
 --
 -- ARGV[1] = JSON {k, ttl, now, lists = [ListToCommit, ...]} (streamapp/state/types.py: tenant,
 --                 user, head, [RankedItem = [item, fragment, source, score], ...], version,
---                 kept, whole)
+--                 whole)
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
 local horizon = req.now - req.ttl * 1000
 for idx, list in ipairs(req.lists) do
-  local t, user, head, ranked, version, _, whole = unpack(list)
+  local t, user, head, ranked, version, whole = unpack(list)
   local ids = {}
   for i, r in ipairs(ranked) do ids[i] = r[1] end
   local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}

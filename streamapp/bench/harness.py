@@ -79,8 +79,10 @@ def percentile(values: list[float], q: float) -> float:
 def fold(user_id: str, users: int) -> str:
     """The bench shopper a log's shopper is folded onto: a stable bucket of ``users``.
 
-    >>> fold("1001018", 250) == fold("1001018", 250)
-    True
+    >>> fold("1001018", 250)
+    's7'
+    >>> sorted({fold(str(shopper), 3) for shopper in range(100)})
+    ['s0', 's1', 's2']
     """
     return f"s{zlib.crc32(user_id.encode()) % users}"
 

@@ -109,12 +109,13 @@ class Settings(BaseSettings):
     covisit_window: int = 3
     """Co-visitation pairs an item with the user's newest this many recently viewed items, and
     reads their neighbours."""
-    user_items_max: int = 120
-    """Items a user's decayed history keeps (the idlest beyond are dropped). Under Redis'
-    listpack limit (128 entries) the set stays a compact array; ranking reads only the top
-    ``history_candidates``."""
-    user_categories_max: int = 50
-    """Categories a user's decayed affinity keeps."""
+    user_items_max: int = 60
+    """Items a user's decayed history keeps (the weakest beyond are dropped). Ranking reads
+    only the top ``history_candidates``; the rest is where an item can climb back from.
+    Every item costs ≈ 22 bytes per active user."""
+    user_categories_max: int = 20
+    """Categories a user's decayed affinity keeps (ranking reads the top
+    ``categories_per_user``)."""
     covisit_max: int = 100
     """Neighbours one item's co-visitation row keeps."""
     covisit_items_max: int = 200_000

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     user_items_max: int = 60
     """Items a user's decayed history keeps (the weakest beyond are dropped). Ranking reads
     only the top ``history_candidates``; the rest is where an item can climb back from.
-    Every item costs ≈ 22 bytes per active user."""
+    Every item costs ≈ 27 bytes per active user."""
     user_categories_max: int = 20
     """Categories a user's decayed affinity keeps (ranking reads the top
     ``categories_per_user``)."""

@@ -7,7 +7,7 @@ bytes are exactly the list that became current.
 >>> head = recommendation_head("default", "u1", 5, "v1", "control",
 ...     {"event_id": "e", "topic": "clicks", "partition": 0, "offset": 3, "event_ts": 4})
 >>> import orjson
->>> body = head + item_fragment(Ranked("i9", 0.5, "popular")) + '],"source":"popular"}'
+>>> body = head + item_fragment(item_entry("i9", 0.5, "popular")) + '],"source":"popular"}'
 >>> orjson.loads(body)["items"]
 [{'item_id': 'i9', 'score': 0.5, 'source': 'popular'}]
 """
@@ -66,9 +66,9 @@ def item_entry(item_id: str, score: float, source: str) -> dict[str, Any]:
     return {"item_id": item_id, "score": round(score, 6), "source": source}
 
 
-def item_fragment(ranked: Ranked) -> str:
-    """One element of ``items``, as JSON."""
-    return orjson.dumps(item_entry(ranked.item_id, ranked.score, ranked.source)).decode()
+def item_fragment(entry: dict[str, Any]) -> str:
+    """One element of ``items`` (:func:`item_entry`), as the JSON the commit appends."""
+    return orjson.dumps(entry).decode()
 
 
 def trigger(record: Record, event_id: str, event_ts: int, reason: str) -> dict[str, Any]:

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
 
-import orjson
-
-from streamapp.contracts.messages import item_entry
+from streamapp.contracts.messages import item_entry, item_fragment
 from streamapp.failures import Transient
 from streamapp.state.replies import Scored
 
@@ -111,7 +109,7 @@ class RankedItem(NamedTuple):
     def of(cls, item_id: str, score: float, source: str) -> RankedItem:
         """From what a ranking or a stored list holds, its fragment made as published."""
         entry = item_entry(item_id, score, source)
-        return cls(item_id, orjson.dumps(entry).decode(), source, entry["score"])
+        return cls(item_id, item_fragment(entry), source, entry["score"])
 
 
 class ListToCommit(NamedTuple):

@@ -6,8 +6,8 @@ import pytest
 
 from streamapp.contracts.events import InvalidEvent, Record
 from streamapp.contracts.messages import (
-    Ranked,
     dead_letter,
+    item_entry,
     item_fragment,
     recommendation_head,
     refresh,
@@ -39,7 +39,7 @@ def test_built_recommendation_follows_its_contract():
         "control",
         trigger(RECORD, "e1", 1_700_000_000_000, "interaction"),
     )
-    body = head + item_fragment(Ranked("i1", 0.25, "covisit")) + '],"source":"covisit"}'
+    body = head + item_fragment(item_entry("i1", 0.25, "covisit")) + '],"source":"covisit"}'
     jsonschema.validate(orjson.loads(body), load("recommendation"))
 
 

@@ -109,11 +109,11 @@ class Settings(BaseSettings):
     covisit_window: int = 3
     """Co-visitation pairs an item with the user's newest this many recently viewed items, and
     reads their neighbours."""
-    user_items_max: int = 60
+    user_items_max: int = 30
     """Items a user's decayed history keeps (the weakest beyond are dropped). Ranking reads
     only the top ``history_candidates``; the rest is where an item can climb back from.
-    Every item costs ≈ 27 bytes per active user."""
-    user_categories_max: int = 20
+    Every item costs ≈ 28 bytes per active user."""
+    user_categories_max: int = 10
     """Categories a user's decayed affinity keeps (ranking reads the top
     ``categories_per_user``)."""
     covisit_max: int = 100

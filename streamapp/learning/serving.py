@@ -75,7 +75,7 @@ class ServingModel:
         if version is not None:
             metrics.MODEL_VERSION.labels(version).set(1)
 
-    def retrieve(self, users: Sequence[tuple[str, list[float] | None]], k: int) -> list[Hits]:
+    def retrieve(self, users: Sequence[tuple[str, np.ndarray | None]], k: int) -> list[Hits]:
         """Per (tenant, user vector): the tenant's items nearest the vector; nothing without a
         model or a vector. One batched query for all users with a vector.
 

@@ -5,8 +5,8 @@ the tenant and ids they are handed, and a unit test checks that every segment a 
 is one this table declares. Keys are ``<tenant>:<kind>:<id>`` for the shop's state and
 ``<app>:<kind>`` for the process group's own.
 
->>> user("default", "u1", "vec")
-'default:u:u1:vec'
+>>> user("default", "u1", "factors")
+'default:u:u1:factors'
 >>> tenant("default", "shown", "i9")
 'default:shown:i9'
 >>> app("streamapp", "model", "mf-1")
@@ -38,7 +38,7 @@ LAYOUT: tuple[Key, ...] = (
     Key("t:u:U:bought", "zset", "purchased items (excluded from lists), bounded"),
     Key("t:u:U:shown", "set", "items of the user's current list"),
     Key("t:u:U:list", "string", "the current list and the ranking behind it (state.lists)"),
-    Key("t:u:U:vec", "string", "the user's factor vector (JSON floats), written by the learner"),
+    Key("t:u:U:factors", "string", "the user's factor vector (float32 bytes), by the learner"),
     Key("t:pop", "zset", "decayed global popularity, bounded"),
     Key("t:catpop:C", "zset", "decayed popularity within category C, bounded"),
     Key("t:new:C", "zset", "category C's in-stock items without interactions, by arrival"),

@@ -48,7 +48,6 @@ from streamapp.state.types import (
 LUA_DIR = folder(__package__, "lua")
 
 
-NUMPY = orjson.OPT_SERIALIZE_NUMPY
 LISTPACK_ENTRIES = 128  # Redis's default zset-max-listpack-entries
 
 # The settings a script reads, passed with every call so that a script holds no configuration.
@@ -81,6 +80,14 @@ if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 """
+
+
+def _factors(value: bytes | None) -> np.ndarray | None:
+    """A stored factor vector (``t:u:U:factors``), or None for none (or bytes that cannot be
+    one: the learner writes the vector again on the user's next event)."""
+    if not value or len(value) % 4:
+        return None
+    return np.frombuffer(value, dtype=np.float32)
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:
@@ -308,7 +315,8 @@ class Store(Lifecycle):
             "users": users,
         }
         raw = await self._ingest(args=[_argument(self._checked(request))])
-        reply = self._continuing(raw, spans or {})
+        body, vectors = (raw[0], raw[1:]) if isinstance(raw, list) else (raw, [])
+        reply = self._continuing(body, spans or {})
         covisit: dict[str, dict[str, Scored]] = {}
         category: dict[str, dict[str, Scored]] = {}
         arrivals: dict[str, dict[str, Scored]] = {}
@@ -327,7 +335,9 @@ class Store(Lifecycle):
                 margins={item: margin for item, _, margin in triples if margin is not False},
             )
         signals: list[UserSignals] = []
-        for t, u, recent, cats, bought, history, vector in seq(reply["users"]):
+        for (t, u, recent, cats, bought, history), vector in zip(
+            seq(reply["users"]), vectors, strict=True
+        ):
             categories = pairs(cats)
             signals.append(
                 UserSignals(
@@ -342,7 +352,7 @@ class Store(Lifecycle):
                     category_new=[arrivals[t][c] for c, _ in categories],
                     purchased=set(seq(bought)),
                     history=pairs(history),
-                    vector=orjson.loads(vector) if vector else None,
+                    vector=_factors(vector),
                 )
             )
         status = [Outcome(s) for s in seq(reply["status"])]
@@ -450,15 +460,21 @@ class Store(Lifecycle):
         """The stored vectors of (tenant, user) pairs, for those that have one."""
         if not users:
             return {}
-        values = await self.redis.mget([keys.user(t, u, "vec") for t, u in users])
-        return {pair: orjson.loads(v) for pair, v in zip(users, values, strict=True) if v}
+        values = await self.redis.mget([keys.user(t, u, "factors") for t, u in users])
+        out: dict[tuple[str, str], list[float]] = {}
+        for pair, value in zip(users, values, strict=True):
+            vector = _factors(value) if isinstance(value, bytes) else None
+            if vector is not None:
+                out[pair] = vector.tolist()
+        return out
 
     async def write_user_vectors(self, tenant: str, vectors: dict[str, list[float]]) -> None:
-        """The learner's latest user vectors, one pipeline per batch, at float32 precision:
-        that of the item vectors they are scored against, in about half the JSON."""
+        """The learner's latest user vectors, one pipeline per batch, as float32 bytes: the
+        precision of the item vectors they are scored against, in a third of their JSON, and
+        read without parsing."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, vector in vectors.items():
-                key = keys.user(tenant, user, "vec")
-                value = orjson.dumps(np.asarray(vector, dtype=np.float32), option=NUMPY)
+                key = keys.user(tenant, user, "factors")
+                value = np.asarray(vector, dtype=np.float32).tobytes()
                 pipe.set(key, value, ex=self.settings.user_ttl_s)
             await pipe.execute()

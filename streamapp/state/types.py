@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from streamapp.contracts.messages import item_entry, item_fragment
 from streamapp.failures import Transient
 from streamapp.state.replies import Scored
@@ -138,7 +140,7 @@ class UserSignals:
     category_popular: list[Scored]
     purchased: set[str]
     history: Scored = field(default_factory=list)
-    vector: list[float] | None = None
+    vector: np.ndarray | None = None
     # Per category of ``categories``: its new arrivals (item, arrival ts), newest first.
     category_new: list[Scored] = field(default_factory=list)
 

@@ -10,12 +10,13 @@
 --                      forward_weight, ts, purchased(0|1), price|false], ...],
 --           users = [[tenant, user], ...]}
 -- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
---   knows (Redis lost it, or it was rebuilt since); otherwise
---   {status = [1 applied | 2 duplicate | 3 replayed, ...],
---   users = [[tenant, user, recent items, flat categories, purchased, flat history,
---             factor vector (JSON text) or false], ...],
+--   knows (Redis lost it, or it was rebuilt since); otherwise the array {JSON, vector, ...}:
+--   JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
+--   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
---                   new = {cat = flat new arrivals}, blocked, attributes}}}
+--                   new = {cat = flat new arrivals}, blocked, attributes}}},
+--   then per user, in order, its factor vector (float32 bytes, t:u:U:factors) or nil: binary,
+--   so it stays out of the JSON.
 local req = cjson.decode(ARGV[1])
 if lost(req.guard) then return '{"lost":true}' end
 local watermarks, gaps = continues(req.wm, req.spans)
@@ -223,6 +224,7 @@ end
 -- Ranked lists are flat {item, score, item, score, ...} as ZREVRANGE WITHSCORES gives them.
 local tenants = {}
 local users = {}
+local vectors = {}
 -- Notes the items of a flat list as candidates and turns its scores into numbers, so the
 -- reply carries JSON numbers (parsed in C by the client) rather than strings.
 local function remember(tenant, flat)
@@ -272,8 +274,8 @@ for _, pair in ipairs(req.users) do
     tenant.seen[history[i]] = true
     history[i + 1] = tonumber(history[i + 1])
   end
-  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history,
-                       redis.call('GET', u .. ':vec')}
+  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
+  vectors[#users] = redis.call('GET', u .. ':factors')
 end
 
 -- The stream-table join: which candidates are out of stock (or, if configured, unknown), and
@@ -307,4 +309,6 @@ for t, tenant in pairs(tenants) do
   tenant.attributes = attributes
 end
 
-return cjson.encode({status = status, users = users, tenants = tenants})
+local reply = {cjson.encode({status = status, users = users, tenants = tenants})}
+for i = 1, #users do reply[i + 1] = vectors[i] end
+return reply

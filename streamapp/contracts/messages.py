@@ -61,6 +61,21 @@ def recommendation_head(
     return head[:-1].decode() + ',"items":['
 
 
+# The sources an item of a list can come from (the schema's enum of ``items[].source``), in
+# a fixed order: a stored ranking (``streamapp.state.lists``) keeps an item's source as its
+# index here.
+SOURCES: tuple[str, ...] = (
+    "recent",
+    "history",
+    "covisit",
+    "mf",
+    "category",
+    "new",
+    "popular",
+    "catalog",
+)
+
+
 def item_entry(item_id: str, score: float, source: str) -> dict[str, Any]:
     """One element of ``items``, its score rounded as published."""
     return {"item_id": item_id, "score": round(score, 6), "source": source}

@@ -1,19 +1,26 @@
 """A user's stored list (``t:u:U:list``, written by ``lua/commit.lua``): the current list and
 the ranking behind it in one value, so each list is stored once.
 
-The value is JSON ``[model version, shown, whole, message head, [item, score, source, ...]]``:
-the ranking's items that were in stock when it was committed, in order; the first ``shown`` of
-them are the published list. ``whole`` says the ranking held every candidate there was.
+The value is JSON ``[model version, shown, whole, [item, score, source, ...], message head]``:
+the ranking's items that were in stock when it was committed, in order, each source as its
+index in :data:`~streamapp.contracts.messages.SOURCES`; the first ``shown`` of them are the
+published list. ``whole`` says the ranking held every candidate there was. The head is the
+published message without its items (an object, not a string of one: nothing to escape).
 
->>> head = '{"user_id":"u","items":['
->>> stored = StoredList.parse(orjson.dumps(["v1", 1, True, head, ["a", 0.5, "popular",
-...                                                                "b", 0.25, "covisit"]]))
+>>> head = {"user_id": "u", "items": []}
+>>> stored = StoredList.parse(orjson.dumps(["v1", 1, True, ["a", 0.5, 6, "b", 0.25, 2], head]))
 >>> stored.message(gone=set())["items"]
 [{'item_id': 'a', 'score': 0.5, 'source': 'popular'}]
 >>> stored.message(gone={"a"})
 {'user_id': 'u', 'items': [], 'source': 'popular'}
 >>> [r.item_id for r in stored.ranked()], stored.whole
 (['a', 'b'], True)
+
+A list stored in the earlier layout (its head a string, before its items) reads as no list:
+the user's next event or stock-out ranks anew.
+
+>>> StoredList.parse(orjson.dumps(["v1", 1, True, '{"user_id":"u","items":[', []])) is None
+True
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from streamapp.contracts.messages import item_entry
+from streamapp.contracts.messages import SOURCES, item_entry
 from streamapp.state.replies import seq
 from streamapp.state.types import RankedItem
 
@@ -33,14 +40,17 @@ class StoredList:
     version: str
     shown: int
     whole: bool
-    head: str
+    head: dict[str, Any]
     items: list[tuple[str, float, str]]
 
     @classmethod
-    def parse(cls, raw: bytes) -> StoredList:
-        version, shown, whole, head, flat = orjson.loads(raw)
+    def parse(cls, raw: bytes) -> StoredList | None:
+        version, shown, whole, flat, head = orjson.loads(raw)
+        if not isinstance(head, dict):
+            return None
         flat = seq(flat)
-        items = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
+        sources = [SOURCES[code] for code in flat[2::3]]
+        items = list(zip(flat[::3], flat[1::3], sources, strict=True))
         return cls(version, shown, whole, head, items)
 
     def ranked(self) -> list[RankedItem]:
@@ -52,7 +62,7 @@ class StoredList:
         ``source`` stays the one it was published with."""
         published = self.items[: self.shown]
         source = published[0][2] if published else "empty"
-        message: dict[str, Any] = orjson.loads(self.head + "]}")
+        message = dict(self.head)
         message["items"] = [item_entry(*item) for item in published if item[0] not in gone]
         message["source"] = source
         return message

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from streamapp.contracts.messages import SOURCES
 from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
 from streamapp.settings import Settings
@@ -48,6 +49,7 @@ from streamapp.state.types import (
 LUA_DIR = folder(__package__, "lua")
 
 
+SOURCE_CODES = {name: code for code, name in enumerate(SOURCES)}  # as lists.py reads them
 LISTPACK_ENTRIES = 128  # Redis's default zset-max-listpack-entries
 
 # The settings a script reads, passed with every call so that a script holds no configuration.
@@ -367,6 +369,7 @@ class Store(Lifecycle):
             "k": self.settings.top_k,
             "ttl": self.settings.user_ttl_s,
             "now": now_ms,
+            "codes": SOURCE_CODES,
             "lists": lists,
         }
         result = await self._commit(args=[_argument(request)])
@@ -381,8 +384,8 @@ class Store(Lifecycle):
         stored = await self._kept_rankings(args=[_argument(request)])
         out = {}
         for user, raw in zip(users, stored, strict=True):
-            if raw:
-                list_ = StoredList.parse(raw)
+            list_ = StoredList.parse(raw) if raw else None
+            if list_ is not None:
                 out[user] = Ranking(list_.version, list_.ranked(), list_.whole)
         return out
 
@@ -450,9 +453,10 @@ class Store(Lifecycle):
             )
             raw, gone, flat = await pipe.execute()
         popular = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
-        if raw is None:
+        stored = StoredList.parse(raw) if raw is not None else None
+        if stored is None:
             return None, popular
-        return StoredList.parse(raw).message({g.decode() for g in gone}), popular
+        return stored.message({g.decode() for g in gone}), popular
 
     async def read_user_vectors(
         self, users: list[tuple[str, str]]

@@ -6,6 +6,7 @@ import pytest
 
 from streamapp.contracts.events import InvalidEvent, Record
 from streamapp.contracts.messages import (
+    SOURCES,
     dead_letter,
     item_entry,
     item_fragment,
@@ -28,6 +29,11 @@ def test_schema_is_valid_draft_2020_12_and_its_examples_pass(message):
 
 
 RECORD = Record("clicks", 3, 42, b"u1", b"\xff not json", 1_700_000_000_000)
+
+
+def test_stored_source_codes_cover_every_source_an_item_can_have():
+    item = load("recommendation")["properties"]["items"]["items"]
+    assert list(SOURCES) == item["properties"]["source"]["enum"]
 
 
 def test_built_recommendation_follows_its_contract():

@@ -6,12 +6,13 @@
 -- A user's list is stored once, with the ranking behind it (t:u:U:list): the in-stock items
 -- of the ranking in order, the first `shown` of them the published list, so a later stock-out
 -- can be answered from it (kept_rankings.lua) and the HTTP API can answer the current list
--- from it. JSON [model version, shown, whole, message head, [item, score, source, ...]]:
--- whole says the ranking held every candidate there was (shorter than asked for).
+-- from it. JSON [model version, shown, whole, [item, score, source code, ...], message head]
+-- (streamapp/state/lists.py): whole says the ranking held every candidate there was (shorter
+-- than asked for); the head is the message without items, as an object.
 --
--- ARGV[1] = JSON {k, ttl, now, lists = [ListToCommit, ...]} (streamapp/state/types.py: tenant,
---                 user, head, [RankedItem = [item, fragment, source, score], ...], version,
---                 whole)
+-- ARGV[1] = JSON {k, ttl, now, codes = {source = code}, lists = [ListToCommit, ...]}
+--                 (streamapp/state/types.py: tenant, user, head, [RankedItem = [item,
+--                 fragment, source, score], ...], version, whole)
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
@@ -31,7 +32,7 @@ for idx, list in ipairs(req.lists) do
       end
       stored[#stored + 1] = r[1]
       stored[#stored + 1] = r[4]
-      stored[#stored + 1] = r[3]
+      stored[#stored + 1] = req.codes[r[3]]
     end
   end
   -- The reverse index changes by the list's difference from the last one. Every entry of the
@@ -65,7 +66,9 @@ for idx, list in ipairs(req.lists) do
   if #added > 0 then redis.call('SADD', shown, unpack(added)) end
   if #kept > 0 then redis.call('EXPIRE', shown, req.ttl) end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
-  local list_json = cjson.encode({version, #kept, whole, head, stored})
+  local items = #stored > 0 and cjson.encode(stored) or '[]'
+  local list_json = '[' .. cjson.encode(version) .. ',' .. #kept .. ',' .. tostring(whole) ..
+                    ',' .. items .. ',' .. head .. ']}]'
   redis.call('SET', u .. ':list', list_json, 'EX', req.ttl)
   out[idx] = {source, message}
 end

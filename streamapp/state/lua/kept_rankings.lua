@@ -15,7 +15,7 @@ for idx, pair in ipairs(req.users) do
   out[idx] = false
   if raw then
     local list = cjson.decode(raw)
-    local whole, flat = list[3], list[5]
+    local whole, flat = list[3], list[4]
     local ids = {}
     for i = 1, #flat, 3 do ids[#ids + 1] = flat[i] end
     local in_stock = 0

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         }
     )
     """Weight of each interaction type in every score it feeds (JSON object)."""
-    session_items: int = 20
+    session_items: int = 10
     """Items a user's recently viewed list (the ``recent`` signal) keeps."""
     covisit_window: int = 3
     """Co-visitation pairs an item with the user's newest this many recently viewed items, and

@@ -1,6 +1,10 @@
 """The live worker's HTTP server against random requests: random bytes, request lines, headers,
 query strings and bodies of any size. Every one gets an answer below 500 (or the connection
-closed on a request that is not HTTP), and the worker stays up and ready throughout."""
+closed on a request that is not HTTP), and the worker stays up and ready throughout.
+
+Bytes that are only line ends are not a request yet (an HTTP server ignores empty lines before
+the request line, RFC 9112 §2.2) and get no answer: a connection that sends only those is
+checked on its own, by the server answering others meanwhile."""
 
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ METHOD = st.sampled_from([b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS
 @st.composite
 def requests(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):  # not HTTP at all, up to where a request's head would end
-        return draw(st.binary(min_size=1, max_size=4096)) + b"\r\n\r\n"
+        garbage = st.binary(min_size=1, max_size=4096).filter(lambda b: b.strip(b"\r\n"))
+        return draw(garbage) + b"\r\n\r\n"
     path = draw(PATHS)
     query = draw(QUERY)
     target = f"{path}?{query}" if query else path
@@ -93,5 +98,19 @@ def test_random_requests_get_no_server_error_and_the_worker_stays_up(deployment:
     # Most requests are answered (4xx for what is not a valid request), not just dropped.
     assert sum(s is not None for s in statuses) > len(statuses) * 0.8
     assert worker.proc is not None and worker.proc.poll() is None
-    ready = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    assert status_of(exchange(worker.port, ready)) == 200
+    assert status_of(exchange(worker.port, READY)) == 200
+
+
+READY = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_connections_that_send_only_empty_lines_do_not_keep_others_waiting(deployment: Env):
+    worker: Worker = deployment.worker().start()
+    idle = [socket.create_connection(("127.0.0.1", worker.port), timeout=10) for _ in range(50)]
+    try:
+        for conn in idle:
+            conn.sendall(b"\r\n\r\n")
+        assert status_of(exchange(worker.port, READY)) == 200
+    finally:
+        for conn in idle:
+            conn.close()

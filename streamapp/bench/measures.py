@@ -88,9 +88,9 @@ async def memory_usage(
 ) -> tuple[int, int]:
     """(keys matching ``pattern``, their bytes by MEMORY USAGE counting every element).
 
-    Every key is read up to ``sample`` keys (a bench's users: a sample of a few hundred keys of
-    seven kinds was off by ±5 % from one run to the next), an even sample of that many beyond
-    (a catalogue's items), scaled to all of them.
+    Every key is read up to ``sample`` keys (a bench's users: a sample of 200 keys of seven
+    kinds put a run with the learner's vectors below one without), an even sample of that many
+    beyond (a catalogue's items), scaled to all of them.
     """
     found = [k async for k in redis.scan_iter(match=pattern, count=1000)]
     if not found:

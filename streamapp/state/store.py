@@ -86,7 +86,13 @@ return redis.call('GET', KEYS[1])
 
 def _factors(value: bytes | None) -> np.ndarray | None:
     """A stored factor vector (``t:u:U:factors``), or None for none (or bytes that cannot be
-    one: the learner writes the vector again on the user's next event)."""
+    one: the learner writes the vector again on the user's next event).
+
+    >>> _factors(np.asarray([0.5, -2.0], dtype=np.float32).tobytes()).tolist()
+    [0.5, -2.0]
+    >>> _factors(b"[0.5]") is None, _factors(None) is None
+    (True, True)
+    """
     if not value or len(value) % 4:
         return None
     return np.frombuffer(value, dtype=np.float32)

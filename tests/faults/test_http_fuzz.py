@@ -31,6 +31,7 @@ QUERY = st.lists(st.tuples(TOKEN, TOKEN), max_size=5).map(
 )
 HEADER_NAME = st.text(string.ascii_letters + "-", min_size=1, max_size=30)
 HEADER_VALUE = st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+READY = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 METHOD = st.sampled_from([b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"BREW"])
 
 
@@ -99,9 +100,6 @@ def test_random_requests_get_no_server_error_and_the_worker_stays_up(deployment:
     assert sum(s is not None for s in statuses) > len(statuses) * 0.8
     assert worker.proc is not None and worker.proc.poll() is None
     assert status_of(exchange(worker.port, READY)) == 200
-
-
-READY = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def test_connections_that_send_only_empty_lines_do_not_keep_others_waiting(deployment: Env):

@@ -6,18 +6,35 @@ the same factor for every entry, so ranking by stored score is exact at any time
 increment is a single ``ZINCRBY``. Stored values grow with ``t − L``; before they get too large
 every value is multiplied by ``exp(−λ (L' − L))`` and the landmark moves to ``L'``.
 
+What Redis stores is an integer: ``UNITS`` per weight at the landmark (:func:`stored_weight`).
+Redis 7.0 writes a sorted-set score that is a whole number below 2**52 as an integer, which a
+listpack holds in 1 to 9 bytes, and any other score as its 17 significant digits: integer
+scores halve a user's item and category histories. Integers also add up exactly, so a sum does
+not depend on the order its events arrived in. A sum that outgrows 2**52 is still a correct
+double, only stored as wide as today's fractions.
+
 >>> rate = decay_rate(half_life_ms=1000.0)
 >>> round(value_at(forward_weight(1.0, 5000.0, 0.0, rate), 6000.0, 0.0, rate), 9)
 0.5
+>>> stored_weight(1.0, 0.0, 0.0, rate), stored_weight(3.0, 1000.0, 0.0, rate)
+(1000000, 6000000)
 """
 
 from __future__ import annotations
 
 import math
 
-# Past this exponent a stored value is within a few orders of magnitude of losing
-# headroom for sums of many events; well below float64's ~709.
-RESCALE_EXPONENT = 200.0
+# A millionth of a weight at the landmark is the resolution of every decayed sum: two clicks
+# a tenth of a second apart still weigh differently at a day's half-life (recency breaks the
+# ties of popularity), and one worth less than that (twenty half-lives old when added) is
+# worth nothing.
+UNITS = 1_000_000.0
+
+# Past this exponent (26 half-lives) the landmark moves. Until then a click adds at most
+# UNITS·e^18 ≈ 6.6e13, so a user's sums stay integers below 2**52 (≈ 60 clicks at the newest
+# weight on one item); a moved landmark brings every value back to millions of units, and to
+# nothing what has decayed below one.
+RESCALE_EXPONENT = 18.0
 
 
 def decay_rate(half_life_ms: float) -> float:
@@ -30,6 +47,11 @@ def decay_rate(half_life_ms: float) -> float:
 def forward_weight(weight: float, ts: float, landmark: float, rate: float) -> float:
     """What one event adds to a stored forward-decayed sum."""
     return weight * math.exp(rate * (ts - landmark))
+
+
+def stored_weight(weight: float, ts: float, landmark: float, rate: float) -> int:
+    """What one event adds to a stored sum, in :data:`UNITS` (see the module's docstring)."""
+    return round(UNITS * forward_weight(weight, ts, landmark, rate))
 
 
 def value_at(stored: float, now: float, landmark: float, rate: float) -> float:

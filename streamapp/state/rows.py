@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamapp.settings import Settings
-from streamapp.state.decay import forward_weight
+from streamapp.state.decay import stored_weight
 from streamapp.state.types import EventRow
 
 __all__ = ["event_row"]
@@ -21,7 +21,7 @@ def event_row(
     >>> event = {"tenant": "default", "event_id": "e1", "user_id": "u", "item_id": "i",
     ...          "ts": 1000, "interaction": "purchase"}
     >>> row = event_row(event, "carts:0", 7, 1000.0, Settings())
-    >>> row.purchased, row.category, row.weight == Settings().weights["purchase"]
+    >>> row.purchased, row.category, row.weight == 1_000_000 * Settings().weights["purchase"]
     (1, False, True)
     """
     weight = settings.weights.get(event["interaction"], 0.0)
@@ -33,7 +33,7 @@ def event_row(
         event["user_id"],
         event["item_id"],
         event.get("category") or False,
-        forward_weight(weight, event["ts"], landmark, settings.decay_rate),
+        stored_weight(weight, event["ts"], landmark, settings.decay_rate),
         event["ts"],
         1 if event["interaction"] == "purchase" else 0,
         event.get("price") or False,

@@ -71,7 +71,8 @@ class StateLost(Transient):
 class EventRow(NamedTuple):
     """One interaction as ``lua/ingest.lua`` applies it. ``category`` and ``price`` are False
     when unknown (a price is only in logs that carry one; the inventory topic is the usual
-    source); ``weight`` is forward-decayed (:func:`streamapp.state.decay.forward_weight`)."""
+    source); ``weight`` is forward-decayed, in whole units
+    (:func:`streamapp.state.decay.stored_weight`)."""
 
     tenant: str
     tp: str  # "topic:partition"
@@ -80,7 +81,7 @@ class EventRow(NamedTuple):
     user_id: str
     item_id: str
     category: str | bool
-    weight: float
+    weight: int
     ts: int
     purchased: int  # 1 for a purchase, else 0
     price: float | bool

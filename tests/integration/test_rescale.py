@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from streamapp.state.decay import forward_weight
+from streamapp.state.decay import UNITS, stored_weight
 from streamapp.state.store import Store
 from streamapp.state.types import StateLost
 from tests.state import snapshot
@@ -30,7 +30,7 @@ def rows(tenant: str, landmark: float, rate: float) -> list[tuple[object, ...]]:
             f"u{n % 3}",
             f"i{n % 5}",
             f"c{n % 2}",
-            forward_weight(1.0, landmark + n * 3_600_000, landmark, rate),
+            stored_weight(1.0, landmark + n * 3_600_000, landmark, rate),
             int(landmark) + n * 3_600_000,
             0,
             False,
@@ -58,7 +58,8 @@ async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark
         before = snapshot(client, at), snapshot(client, at, "shop2")
         raw_shop2 = client.zrange("shop2:pop", 0, -1, withscores=True)
 
-        moved_to = first + 300 * DAY_MS
+        raw_pop = client.zrange("default:pop", 0, -1, withscores=True)
+        moved_to = first + 30 * 3_600_000  # past the last event
         assert await store.rescale("default", landmark, moved_to)
         assert float(client.get("default:landmark")) == moved_to
         assert store.epoch == client.get(store.epoch_key).decode() != "e1"
@@ -66,9 +67,12 @@ async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark
         assert after[0][1] == before[0][1]  # exact structures
         for key, values in before[0][0].items():
             for member, value in values.items():
-                assert after[0][0][key][member] == pytest.approx(value, rel=1e-9), (key, member)
+                # Rounded to whole units at the new landmark: within one of what it was.
+                assert after[0][0][key][member] == pytest.approx(value, abs=1.0), (key, member)
         assert client.zrange("shop2:pop", 0, -1, withscores=True) == raw_shop2
-        assert max(s for _, s in client.zrange("default:pop", 0, -1, withscores=True)) < 1e-80
+        rescaled = client.zrange("default:pop", 0, -1, withscores=True)
+        assert all(s == int(s) for _, s in rescaled)
+        assert max(s for _, s in rescaled) < max(s for _, s in raw_pop)
 
         # A worker still on the old landmark is refused before it adds anything, re-reads it.
         with pytest.raises(StateLost):
@@ -77,9 +81,14 @@ async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark
         # The first to move it wins; a second attempt from the old landmark changes nothing.
         assert not await store.rescale("default", landmark, moved_to + 1)
 
+        # What decays below a unit is gone: 300 days on, nothing of these clicks is left.
+        assert await store.rescale("default", moved_to, moved_to + 300 * DAY_MS)
+        assert snapshot(client, at)[0] == {}
+        assert client.zrange("shop2:pop", 0, -1, withscores=True) == raw_shop2
+
 
 async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deployment, producer):
-    # A half-life of one second: the landmark must move once events are ≈290 s apart.
+    # A half-life of one second: the landmark must move once events are ≈26 s apart.
     worker = deployment.worker(STREAMAPP_HALF_LIFE_S="1").start()
     now = int(time.time() * 1000)
     clicks = deployment.topic("clicks")
@@ -93,7 +102,7 @@ async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deploy
     assert int(deployment.redis.get("default:landmark")) == now
     scores = dict(deployment.redis.zrange("default:pop", 0, -1, withscores=True))
     assert all(math.isfinite(s) for s in scores.values())
-    assert scores[b"i2"] == pytest.approx(1.0)  # the new click, weighed at the new landmark
+    assert scores == {b"i2": UNITS}  # the new click at the new landmark; the old one is gone
     assert worker.proc is not None and worker.proc.poll() is None
 
 

@@ -9,6 +9,7 @@ from streamapp.state.decay import (
     forward_weight,
     needs_rescale,
     rescale_factor,
+    stored_weight,
     value_at,
 )
 
@@ -64,12 +65,28 @@ def test_rescale_preserves_values_and_order():
     )
 
 
-def test_rescale_is_due_before_float_overflow():
+def test_rescale_is_due_while_a_users_sums_are_still_integers():
     rate = decay_rate(HOUR)
     horizon = 0.0
     while not needs_rescale(horizon, 0.0, rate):
         horizon += HOUR
-    assert math.isfinite(forward_weight(1e6, horizon, 0.0, rate) * 1e9)
+    assert 24 <= horizon / HOUR <= 28  # rare: once in about 26 half-lives
+    newest = stored_weight(1.0, horizon - HOUR, 0.0, rate)
+    assert 50 * newest < 2**52  # Redis stores a whole score below 2**52 as an integer
+    # A replay that never moves its landmark (the evaluator) stays finite 20 times as long.
+    assert math.isfinite(stored_weight(5.0, 20 * horizon, 0.0, rate) * 1e9)
+
+
+def test_stored_weights_are_whole_units_that_sum_exactly():
+    rate = decay_rate(HOUR)
+    times = [t * HOUR / 7 for t in range(50)]
+    weights = [stored_weight(w, t, 0.0, rate) for w in (1.0, 3.0, 5.0) for t in times]
+    assert all(isinstance(w, int) for w in weights)
+    for w, t in ((1.0, 0.0), (3.0, 2.5 * HOUR), (5.0, 20 * HOUR)):
+        exact = 1_000_000 * forward_weight(w, t, 0.0, rate)
+        assert abs(stored_weight(w, t, 0.0, rate) - exact) <= 0.5
+    # Any order gives the same sum: a replay in another order leaves the same state.
+    assert sum(weights) == sum(reversed(weights)) == sum(sorted(weights))
 
 
 def test_half_life_must_be_positive():

@@ -1,9 +1,12 @@
 -- Move one tenant's forward-decay landmark forward (streamapp/state/decay.py), atomically: every
--- decayed score of the tenant is multiplied by `factor` (exp(-rate * (new - old))), the landmark
--- is set, and the state's epoch changes, so that every worker's next call is refused until it
--- has re-read the landmark (a weight computed against the old landmark is never added).
--- It reads every key of the tenant: Redis is blocked for as long (not measured yet; it is the
--- price of one script for the whole tenant); it runs when a tenant's scores near their range, once in about 290 half-lives.
+-- decayed score of the tenant is multiplied by `factor` (exp(-rate * (new - old))) and rounded
+-- to whole units, the landmark is set, and the state's epoch changes, so that every worker's
+-- next call is refused until it has re-read the landmark (a weight computed against the old
+-- landmark is never added). A score that rounds to nothing (less than a millionth of a fresh
+-- click) is removed.
+-- It reads every key of the tenant: Redis is blocked for as long (the price of one script for
+-- the whole tenant); it runs when a tenant's exponent passes decay.RESCALE_EXPONENT, once in
+-- 26 half-lives.
 --
 -- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}
@@ -33,13 +36,20 @@ repeat
   for _, key in ipairs(page[2]) do
     if is_decayed(key) and redis.call('TYPE', key).ok == 'zset' then
       local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-      local args = {}
+      local args, gone = {}, {}
       for i = 1, #flat, 2 do
-        args[#args + 1] = tonumber(flat[i + 1]) * req.factor
-        args[#args + 1] = flat[i]
+        local score = math.floor(tonumber(flat[i + 1]) * req.factor + 0.5)
+        if score > 0 then
+          args[#args + 1] = score
+          args[#args + 1] = flat[i]
+        else
+          gone[#gone + 1] = flat[i]
+        end
         if #args >= 1000 then redis.call('ZADD', key, 'XX', unpack(args)); args = {} end
+        if #gone >= 1000 then redis.call('ZREM', key, unpack(gone)); gone = {} end
       end
       if #args > 0 then redis.call('ZADD', key, 'XX', unpack(args)) end
+      if #gone > 0 then redis.call('ZREM', key, unpack(gone)) end
       keys = keys + 1
     end
   end

@@ -36,7 +36,6 @@ LAYOUT: tuple[Key, ...] = (
     Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),
     Key("t:u:U:recent", "zset", "recently viewed items by time, bounded"),
     Key("t:u:U:bought", "zset", "purchased items (excluded from lists), bounded"),
-    Key("t:u:U:shown", "set", "items of the user's current list"),
     Key("t:u:U:list", "string", "the current list and the ranking behind it (state.lists)"),
     Key("t:u:U:factors", "string", "the user's factor vector (float32 bytes), by the learner"),
     Key("t:pop", "zset", "decayed global popularity, bounded"),

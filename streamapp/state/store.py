@@ -128,7 +128,8 @@ class Store(Lifecycle):
             socket_connect_timeout=settings.redis_timeout_s,
         )
         self._ingest = self._script("guard", "ingest")
-        self._commit = self._script("commit")
+        self._commit = self._script("stored_list", "commit")
+        self._current_list = self._script("stored_list", "current_list")
         self._kept_rankings = self._script("kept_rankings")
         self._inventory = self._script("guard", "inventory")
         self._top_up = self._script("top_up")
@@ -146,7 +147,8 @@ class Store(Lifecycle):
         self.gaps: dict[str, int] = {}
 
     def _script(self, *parts: str) -> AsyncScript:
-        """A script from ``lua/`` parts (``guard`` first where the script is guarded)."""
+        """A script from ``lua/`` parts, the helpers first (``guard`` where the script is
+        guarded, ``stored_list`` where it reads stored lists)."""
         source = "".join((LUA_DIR / f"{part}.lua").read_text() for part in parts)
         return self.redis.register_script(source)
 
@@ -450,14 +452,13 @@ class Store(Lifecycle):
         not exclude."""
         oos = keys.tenant(tenant, "oos")
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(keys.user(tenant, user_id, "list"))
-            pipe.sinter([keys.user(tenant, user_id, "shown"), oos])
+            await self._current_list(keys=[keys.user(tenant, user_id, "list"), oos], client=pipe)
             await self._top_up(
                 keys=[keys.tenant(tenant, "pop"), oos, keys.user(tenant, user_id, "bought")],
                 args=[top_up, *exclude],
                 client=pipe,
             )
-            raw, gone, flat = await pipe.execute()
+            (raw, gone), flat = await pipe.execute()
         popular = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         stored = StoredList.parse(raw) if raw is not None else None
         if stored is None:

@@ -35,36 +35,27 @@ for idx, list in ipairs(req.lists) do
       stored[#stored + 1] = req.codes[r[3]]
     end
   end
-  -- The reverse index changes by the list's difference from the last one. Every entry of the
+  -- The reverse index changes by the list's difference from the last one (the stored list
+  -- this one replaces, read by stored_list.lua, which store.py prepends). Every entry of the
   -- list gets the commit time and moves the index's expiry to a list's lifetime from now (an
   -- index expires with the last list that holds its item); a user's entry is added (and that
   -- item's entries older than the horizon trimmed) only when the item enters the user's list:
   -- an entry nobody adds to never grows, and inventory.lua reads only entries within the
   -- horizon.
   local u = t .. ':u:' .. user
-  local shown = u .. ':shown'
-  local before = {}
-  for _, item in ipairs(redis.call('SMEMBERS', shown)) do before[item] = true end
-  local now_shown, added, removed = {}, {}, {}
+  local before = shown_in(redis.call('GET', u .. ':list'))
+  local was, now_shown = {}, {}
+  for _, item in ipairs(before) do was[item] = true end
   for _, item in ipairs(kept) do
     now_shown[item] = true
     local by_item = t .. ':shown:' .. item
     redis.call('ZADD', by_item, req.now, user)
     redis.call('EXPIRE', by_item, req.ttl)
-    if not before[item] then
-      added[#added + 1] = item
-      redis.call('ZREMRANGEBYSCORE', by_item, '-inf', horizon)
-    end
+    if not was[item] then redis.call('ZREMRANGEBYSCORE', by_item, '-inf', horizon) end
   end
-  for item, _ in pairs(before) do
-    if not now_shown[item] then
-      redis.call('ZREM', t .. ':shown:' .. item, user)
-      removed[#removed + 1] = item
-    end
+  for _, item in ipairs(before) do
+    if not now_shown[item] then redis.call('ZREM', t .. ':shown:' .. item, user) end
   end
-  if #removed > 0 then redis.call('SREM', shown, unpack(removed)) end
-  if #added > 0 then redis.call('SADD', shown, unpack(added)) end
-  if #kept > 0 then redis.call('EXPIRE', shown, req.ttl) end
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
   local items = #stored > 0 and cjson.encode(stored) or '[]'
   local list_json = '[' .. cjson.encode(version) .. ',' .. #kept .. ',' .. tostring(whole) ..

@@ -49,9 +49,16 @@ def forward_weight(weight: float, ts: float, landmark: float, rate: float) -> fl
     return weight * math.exp(rate * (ts - landmark))
 
 
-def stored_weight(weight: float, ts: float, landmark: float, rate: float) -> int:
-    """What one event adds to a stored sum, in :data:`UNITS` (see the module's docstring)."""
-    return round(UNITS * forward_weight(weight, ts, landmark, rate))
+def stored_weight(weight: float, ts: float, landmark: float, rate: float) -> float:
+    """What one event adds to a stored sum, in :data:`UNITS`: a whole number, or past 2**53
+    (a replay that never moves its landmark, as the evaluator's) the double itself, which
+    holds no fraction there anyway and may exceed any integer type.
+
+    >>> stored_weight(1.0, 100.0, 0.0, decay_rate(1.0)) > 2**64
+    True
+    """
+    units = UNITS * forward_weight(weight, ts, landmark, rate)
+    return float(round(units)) if units < 2.0**53 else units
 
 
 def value_at(stored: float, now: float, landmark: float, rate: float) -> float:

@@ -81,7 +81,7 @@ class EventRow(NamedTuple):
     user_id: str
     item_id: str
     category: str | bool
-    weight: int
+    weight: float
     ts: int
     purchased: int  # 1 for a purchase, else 0
     price: float | bool

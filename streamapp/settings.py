@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     user_items_max: int = 30
     """Items a user's decayed history keeps (the weakest beyond are dropped). Ranking reads
     only the top ``history_candidates``; the rest is where an item can climb back from.
-    Every item costs ≈ 28 bytes per active user."""
+    Every item costs ≈ 12 bytes per active user."""
     user_categories_max: int = 10
     """Categories a user's decayed affinity keeps (ranking reads the top
     ``categories_per_user``)."""
@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     seen_event_ids: int = 32
     """Event ids remembered per user, so an event a producer sent twice is not counted twice.
     A redelivered record is caught by the applied-offset watermark however old; this window
-    only has to span a producer's retries. Each id costs 8 bytes (a digest)."""
+    only has to span a producer's retries. Each id costs 6 bytes (a digest)."""
     user_ttl_s: int = 30 * 86400
     """A user idle this long loses their state, list and vector."""
     rebuild_horizon_s: float = 7 * 86400.0

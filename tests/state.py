@@ -35,6 +35,7 @@ UNBOUNDED = {
 # topics) differently from one run to the next.
 DECAYED = ("u:*:items", "u:*:cats", "pop", "catpop:*")
 EXACT = ("u:*:seen", "u:*:bought", "item:*", "oos")
+DIGEST = 6  # bytes of an event id's SHA-1 in the dedupe window (lua/ingest.lua)
 
 
 Snapshot = tuple[dict[str, dict[str, float]], dict[str, object]]
@@ -68,15 +69,15 @@ def snapshot(client: redis.Redis, at: float, tenant: str = "default") -> Snapsho
 
 
 def event_digest(event_id: str) -> bytes:
-    """How the dedupe window (``t:u:U:seen``) holds an event id: 8 bytes of its SHA-1."""
-    return hashlib.sha1(event_id.encode()).digest()[:8]
+    """How the dedupe window (``t:u:U:seen``) holds an event id: 6 bytes of its SHA-1."""
+    return hashlib.sha1(event_id.encode()).digest()[:DIGEST]
 
 
 def seen_window(client: redis.Redis, key: str | bytes) -> set[bytes]:
     """The digests in a user's dedupe window, as a set: the order they arrived in depends on
     how two topics interleave, which differs from run to run."""
     raw = client.get(key) or b""
-    return {raw[i : i + 8] for i in range(0, len(raw), 8)}
+    return {raw[i : i + DIGEST] for i in range(0, len(raw), DIGEST)}
 
 
 def applied(env: Env) -> int:

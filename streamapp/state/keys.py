@@ -31,7 +31,7 @@ class Key(NamedTuple):
 
 LAYOUT: tuple[Key, ...] = (
     Key("t:landmark", "string", "forward-decay landmark (epoch ms), set by the first event"),
-    Key("t:u:U:seen", "string", "the user's last event ids (dedupe): 8-byte digests, bounded"),
+    Key("t:u:U:seen", "string", "the user's last event ids (dedupe): 6-byte digests, bounded"),
     Key("t:u:U:items", "zset", "decayed user → item affinity (the history source), bounded"),
     Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),
     Key("t:u:U:recent", "zset", "recently viewed items by time, bounded"),

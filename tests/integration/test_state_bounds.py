@@ -49,7 +49,7 @@ def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tup
 
 
 def members(client: redis.Redis, pattern: str) -> dict[str, dict[bytes, float]]:
-    """Every sorted set's members; a user's dedupe window (a string of 8-byte digests) as its
+    """Every sorted set's members; a user's dedupe window (a string of 6-byte digests) as its
     digests, scored by position."""
     out = {}
     for key in client.scan_iter(match=pattern):

@@ -17,7 +17,7 @@ double, only stored as wide as today's fractions.
 >>> round(value_at(forward_weight(1.0, 5000.0, 0.0, rate), 6000.0, 0.0, rate), 9)
 0.5
 >>> stored_weight(1.0, 0.0, 0.0, rate), stored_weight(3.0, 1000.0, 0.0, rate)
-(1000000, 6000000)
+(1000000.0, 6000000.0)
 """
 
 from __future__ import annotations

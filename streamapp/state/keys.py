@@ -31,6 +31,7 @@ class Key(NamedTuple):
 
 LAYOUT: tuple[Key, ...] = (
     Key("t:landmark", "string", "forward-decay landmark (epoch ms), set by the first event"),
+    Key("t:units", "string", "what the decayed sums count (decay.UNITS), set with the landmark"),
     Key("t:u:U:seen", "string", "the user's last event ids (dedupe): 6-byte digests, bounded"),
     Key("t:u:U:items", "zset", "decayed user → item affinity (the history source), bounded"),
     Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),

@@ -29,7 +29,7 @@ from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
 from streamapp.settings import Settings
 from streamapp.state import keys
-from streamapp.state.decay import rescale_factor
+from streamapp.state.decay import UNITS, rescale_factor
 from streamapp.state.lists import StoredList
 from streamapp.state.replies import Scored, pairs, seq, text
 from streamapp.state.types import (
@@ -136,6 +136,7 @@ class Store(Lifecycle):
         self._establish = self.redis.register_script(ESTABLISH_EPOCH)
         self._advance = self._script("guard", "advance")
         self._rescale = self._script("guard", "rescale")
+        self._landmark = self._script("landmark")
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
         self._config["listpack_entries"] = LISTPACK_ENTRIES
         self._landmarks: dict[str, float] = {}
@@ -267,21 +268,29 @@ class Store(Lifecycle):
 
         Cached while the process works in one epoch: a rescale (:meth:`rescale`) or a rebuild
         changes the epoch, and with it every worker reads the landmark again.
+
+        A state written before decayed sums were whole units (its landmark has no
+        ``t:units`` beside it) is converted here first: every score times ``UNITS``, the
+        landmark kept (:meth:`rescale`).
         """
         cached = self._landmarks.get(tenant)
-        if cached is None:
-            key = keys.tenant(tenant, "landmark")
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(key, int(first_ts), nx=True)
-                pipe.get(key)
-                _, value = await pipe.execute()
-            cached = self._landmarks[tenant] = float(value)
+        while cached is None:
+            pair = [keys.tenant(tenant, "landmark"), keys.tenant(tenant, "units")]
+            value, units = await self._landmark(keys=pair, args=[int(first_ts), UNITS])
+            if units is None:
+                await self.rescale(tenant, float(value), int(value), from_units=1.0)
+            else:
+                cached = self._landmarks[tenant] = float(value)
         return cached
 
-    async def rescale(self, tenant: str, landmark: float, new_landmark: int) -> bool:
+    async def rescale(
+        self, tenant: str, landmark: float, new_landmark: int, from_units: float = UNITS
+    ) -> bool:
         """Move ``tenant``'s landmark from ``landmark`` to ``new_landmark``, every decayed score
         with it, in one script (``lua/rescale.lua``); the state gets a new epoch, which this
         process adopts. False if another worker moved it first (the landmark is read again).
+        ``from_units``: what the stored sums count now (1.0: weights, a state from before
+        ``UNITS``); they count ``UNITS`` after.
 
         Within a rebuild the epoch is the rebuild's to set, and its end to adopt: a rescale
         there sets none when the state has none yet, and adopts nothing.
@@ -292,7 +301,10 @@ class Store(Lifecycle):
             "tenant": tenant,
             "old": int(landmark),
             "new": new_landmark,
-            "factor": rescale_factor(landmark, new_landmark, self.settings.decay_rate),
+            "factor": rescale_factor(landmark, new_landmark, self.settings.decay_rate)
+            * UNITS
+            / from_units,
+            "units": UNITS,
             "epoch_key": self.epoch_key,
         }
         if rebuild is None or rebuild[0] == "epoch":

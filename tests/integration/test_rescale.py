@@ -120,3 +120,27 @@ async def test_a_rescale_within_a_rebuild_leaves_the_epoch_to_the_rebuild(deploy
         assert client.get(store.epoch_key) is None  # set when the rebuild ends, not before
         assert store.epoch is None
         assert await store.establish_epoch("c1") == "c1"
+
+
+async def test_a_state_counted_in_weights_is_converted_to_units_once(deployment):
+    client = deployment.redis
+    first = 1_790_000_000_000
+    client.set("default:landmark", first)  # a state from before sums were whole units
+    client.zadd("default:pop", {"a": 1.5, "b": 0.25})
+    client.zadd("default:u:u1:items", {"a": 1.0000004})
+    client.set("shop2:landmark", first)
+    client.zadd("shop2:pop", {"a": 1.5})
+    async with Store(deployment.settings) as store:
+        assert await store.landmark("default", first + 5) == first
+        assert await store.landmark("fresh", first) == first
+    assert client.zrange("default:pop", 0, -1, withscores=True) == [
+        (b"b", 0.25 * UNITS),
+        (b"a", 1.5 * UNITS),
+    ]
+    assert client.zscore("default:u:u1:items", "a") == UNITS
+    assert client.get("default:units") is not None and client.get("fresh:units") is not None
+    assert client.zscore("shop2:pop", "a") == 1.5  # converted when its own events come
+    # Once: another process finds the unit and reads the state as it is.
+    async with Store(deployment.settings) as other:
+        assert await other.landmark("default", first) == first
+    assert client.zscore("default:pop", "a") == 1.5 * UNITS

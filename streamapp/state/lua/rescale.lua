@@ -8,7 +8,10 @@
 -- the whole tenant); it runs when a tenant's exponent passes decay.RESCALE_EXPONENT, once in
 -- 26 half-lives.
 --
--- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, epoch_key,
+-- It also converts a state from weights to units (decay.UNITS, store.py's landmark): new = old,
+-- factor = UNITS, and the unit is set.
+--
+-- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, units, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}
 -- returns JSON {lost = true}, {moved = false} (another worker rescaled first), or
 -- {moved = true, keys = how many were rescaled}
@@ -55,5 +58,6 @@ repeat
   end
 until cursor == '0'
 redis.call('SET', t .. ':landmark', req.new)
+redis.call('SET', t .. ':units', req.units)
 if req.epoch then redis.call('SET', req.epoch_key, req.epoch) end
 return cjson.encode({moved = true, keys = keys})

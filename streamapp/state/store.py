@@ -304,6 +304,7 @@ class Store(Lifecycle):
             "factor": rescale_factor(landmark, new_landmark, self.settings.decay_rate)
             * UNITS
             / from_units,
+            "from_units": from_units,
             "units": UNITS,
             "epoch_key": self.epoch_key,
         }

@@ -140,7 +140,9 @@ async def test_a_state_counted_in_weights_is_converted_to_units_once(deployment)
     assert client.zscore("default:u:u1:items", "a") == UNITS
     assert client.get("default:units") is not None and client.get("fresh:units") is not None
     assert client.zscore("shop2:pop", "a") == 1.5  # converted when its own events come
-    # Once: another process finds the unit and reads the state as it is.
+    # Once: another process finds the unit and reads the state as it is, and one that had read
+    # the landmark before the conversion does not convert it again.
     async with Store(deployment.settings) as other:
         assert await other.landmark("default", first) == first
+        assert not await other.rescale("default", first, first, from_units=1.0)
     assert client.zscore("default:pop", "a") == 1.5 * UNITS

@@ -11,16 +11,19 @@
 -- It also converts a state from weights to units (decay.UNITS, store.py's landmark): new = old,
 -- factor = UNITS, and the unit is set.
 --
--- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, units, epoch_key,
+-- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, from_units, units, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}
--- returns JSON {lost = true}, {moved = false} (another worker rescaled first), or
+-- returns JSON {lost = true}, {moved = false} (another worker rescaled or converted first), or
 -- {moved = true, keys = how many were rescaled}
 local req = cjson.decode(ARGV[1])
 if lost(req.guard) then return '{"lost":true}' end
 local t = req.tenant
 local et = (string.gsub(t, '%p', '%%%0'))  -- the tenant as a literal in a Lua pattern
 local current = tonumber(redis.call('GET', t .. ':landmark'))
-if current ~= req.old then return '{"moved":false}' end
+-- What the sums count now must be what the caller's factor assumes (1: weights, a state from
+-- before the units): a conversion that another process made first is not made twice.
+local units = tonumber(redis.call('GET', t .. ':units') or '1')
+if current ~= req.old or units ~= req.from_units then return '{"moved":false}' end
 local decayed = {
   '^' .. et .. ':u:.+:items$', '^' .. et .. ':u:.+:cats$', '^' .. et .. ':pop$',
   '^' .. et .. ':catpop:.+$', '^' .. et .. ':cv:.+$',

@@ -1,7 +1,7 @@
 """Reading Redis replies: bytes, Lua tables and WITHSCORES lists as plain Python values.
 
->>> pairs([b"a", 2.0, b"b", 1.0])
-[(b'a', 2.0), (b'b', 1.0)]
+>>> pairs(["a", "2", "b", "0.5"])
+[('a', 2.0), ('b', 0.5)]
 >>> seq({})
 []
 """
@@ -27,6 +27,7 @@ def text(value: Any) -> str:
 
 
 def pairs(flat: Any) -> Scored:
-    """``[item, score, item, score, ...]`` (ZREVRANGE WITHSCORES) as (item, score) pairs."""
+    """``[item, score, item, score, ...]`` (ZREVRANGE WITHSCORES, scores as Redis' strings) as
+    (item, score) pairs."""
     flat = seq(flat)
-    return list(zip(flat[::2], flat[1::2], strict=True))
+    return [(item, float(score)) for item, score in zip(flat[::2], flat[1::2], strict=True)]

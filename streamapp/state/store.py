@@ -354,8 +354,8 @@ class Store(Lifecycle):
                 popular=pairs(v["popular"]),
                 catalog=seq(v["catalog"]),
                 blocked=set(seq(v["blocked"])),
-                prices={item: price for item, price, _ in triples if price is not False},
-                margins={item: margin for item, _, margin in triples if margin is not False},
+                prices={item: float(price) for item, price, _ in triples if price is not False},
+                margins={item: float(m) for item, _, m in triples if m is not False},
             )
         signals: list[UserSignals] = []
         for (t, u, recent, cats, bought, history), vector in zip(

@@ -462,7 +462,7 @@ class Store(Lifecycle):
         """What the HTTP API answers from, in one round trip: the user's last list without the
         items that went out of stock since it was made (None when there is none), and up to
         ``top_up`` in-stock items by popularity that the user has not bought and the caller did
-        not exclude."""
+        not exclude, scored in weights at the landmark (the stored units over ``UNITS``)."""
         oos = keys.tenant(tenant, "oos")
         async with self.redis.pipeline(transaction=False) as pipe:
             await self._current_list(keys=[keys.user(tenant, user_id, "list"), oos], client=pipe)
@@ -472,7 +472,7 @@ class Store(Lifecycle):
                 client=pipe,
             )
             (raw, gone), flat = await pipe.execute()
-        popular = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+        popular = [(flat[i].decode(), float(flat[i + 1]) / UNITS) for i in range(0, len(flat), 2)]
         stored = StoredList.parse(raw) if raw is not None else None
         if stored is None:
             return None, popular

@@ -91,6 +91,8 @@ async def test_api_serves_lists_by_contract(deployment, producer):
     jsonschema.validate(unknown, response_schema())
     assert unknown["personalised"] is False and unknown["source"] == "popular"
     assert ids(unknown) == ["c", "a", "b"]  # c: 2 clicks and a purchase (weight 5); a: 4 clicks
+    # Scored in weights (the clicks are milliseconds apart at a day's half-life).
+    assert [i["score"] for i in unknown["items"]] == pytest.approx([7.0, 4.0, 3.0], rel=1e-6)
     assert "trigger" not in unknown
 
     # The served contract is the repository's, with nothing left to fetch elsewhere.

@@ -129,15 +129,17 @@ async def test_a_batch_that_overflows_a_bound_leaves_its_structures_compact(depl
     assert set(client.zrange(history, 0, -1)) == {f"i{n}".encode() for n in kept}
 
 
+def listed(user: str, *items: str) -> ListToCommit:
+    """A list of ``items`` for ``user`` to commit (what the worker ranks, reduced to ids)."""
+    ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
+    return ListToCommit("default", user, '{"items":[', ranked, "v1", whole=True)
+
+
 async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
     settings = deployment.settings
     client = deployment.redis
     now = 10_000_000_000_000
     ttl_ms = settings.user_ttl_s * 1000
-
-    def listed(user: str, *items: str) -> ListToCommit:
-        ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
-        return ListToCommit("default", user, '{"items":[', ranked, "v1", whole=True)
 
     async with Store(settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
@@ -163,12 +165,33 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         assert later.affected_users == ["u1"]
 
 
+async def test_one_commit_of_many_lists_leaves_what_committing_them_in_turn_leaves(deployment):
+    """A call commits a batch's lists in order: a user twice in one call, items shared by
+    users, and a ranking of more than a thousand items with some out of stock end as lists
+    committed one call each end (the reverse index, the stored ranking, its published top)."""
+    client = deployment.redis
+    now = 10_000_000_000_000
+    ranking = [f"x{n}" for n in range(1_500)]
+    client.sadd("default:oos", "x5", "x1200")
+    async with Store(deployment.settings) as store:
+        await store.commit_lists([listed("u1", "a", "b"), listed("u3", "e")], now)
+        batch = [listed("u1", "a", "c"), listed("u2", "b", "c"), listed("u1", "c", "d")]
+        await store.commit_lists([*batch, listed("u3", *ranking)], now + 1)
+    shown = {item: client.zrange(f"default:shown:{item}", 0, -1) for item in "abcde"}
+    assert shown == {"a": [], "b": [b"u2"], "c": [b"u1", b"u2"], "d": [b"u1"], "e": []}
+    assert client.zscore("default:shown:c", "u1") == now + 1
+    assert 0 < client.ttl("default:shown:c") <= deployment.settings.user_ttl_s
+    stored = StoredList.parse(client.get("default:u:u3:list"))
+    assert stored is not None
+    in_stock = [item for item, _, _ in stored.items]
+    assert in_stock == [item for item in ranking if item not in ("x5", "x1200")]
+    top = in_stock[: deployment.settings.top_k]
+    assert all(client.zrange(f"default:shown:{item}", 0, -1) == [b"u3"] for item in top)
+    assert not client.exists("default:shown:x5")
+
+
 async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_again(deployment):
     now = 10_000_000_000_000
-
-    def listed(user: str, *items: str) -> ListToCommit:
-        ranked = [RankedItem.of(item, 0.5, "popular") for item in items]
-        return ListToCommit("default", user, '{"items":[', ranked, "v1", whole=True)
 
     async with Store(deployment.settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b")], now)

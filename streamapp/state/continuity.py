@@ -118,6 +118,15 @@ class Continuity:
                 if self.store.epoch is None:
                     await self._recover()
 
+    def settled(self) -> bool:
+        """Nothing to rebuild, complete or fill in: :meth:`before` would return at once."""
+        return (
+            self.store.epoch is not None
+            and self.completed == self.assignments
+            and not self.store.gaps
+            and not self._lock.locked()
+        )
+
     async def before(self) -> None:
         """Before a batch is applied: the state is whole, has every record of this worker's
         partitions that the group committed, and every record before the batch.

@@ -15,7 +15,9 @@ Values are raw bytes (decoded with orjson in the processors: faust.Record costs 
 event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
 in-flight message (faust-streaming #606). Every agent hands its batches to a
 :class:`~.batch_runner.BatchRunner` inside :func:`held`: a batch is acknowledged only
-once it is applied and its outputs are confirmed, however often it has to be retried.
+once it is applied and its outputs are confirmed, however often it has to be retried. The
+interactions agent applies the next batch, once it has arrived, while it ranks the one before
+(:mod:`.ahead`).
 """
 
 from __future__ import annotations
@@ -46,11 +48,12 @@ from streamapp.settings import Settings
 from streamapp.state.continuity import Continuity
 from streamapp.state.store import Store
 from streamapp.state.types import StateGap, StateLost
+from streamapp.worker.ahead import Ahead, Turn, looking_ahead
 from streamapp.worker.batch_runner import BatchRunner, Process, Reject
 from streamapp.worker.catch_up import merge_while_behind
 from streamapp.worker.fetch_batching import batch_fetches
 from streamapp.worker.heap import tune_collector
-from streamapp.worker.interactions import InteractionProcessor
+from streamapp.worker.interactions import InteractionProcessor, Prepared
 from streamapp.worker.inventory import InventoryProcessor
 from streamapp.worker.sink import NoOutputs
 
@@ -194,6 +197,37 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
     return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
 
+def interactions_in_turn(
+    settings: Settings, continuity: Continuity, interactions: InteractionProcessor
+) -> tuple[Process, Turn[list[EventT]], Ahead[Record, Prepared]]:
+    """The interactions agent's process: after the gaps are filled, each batch's lists are made
+    while the next batch, if it has arrived, is applied (:mod:`.ahead`); the agent keeps the
+    returned turn current and drops what is prepared ahead when it stops."""
+    ahead: Ahead[Record, Prepared] = Ahead(interactions.prepare)
+    turn: Turn[list[EventT]] = Turn()
+    refresh_topic = settings.topic("refresh")
+
+    def prepare_next() -> None:
+        batch = turn.arrived()
+        if batch is None or not continuity.settled():
+            return
+        upcoming = records(batch)
+        if any(record.topic == refresh_topic for record in upcoming):
+            return
+        if fresh := continuity.unreplayed(upcoming):
+            ahead.start(fresh)
+
+    async def process(batch: list[Record]) -> None:
+        await continuity.before()
+        if fresh := continuity.unreplayed(batch):
+            prepared = await ahead.take(fresh) or await interactions.prepare(fresh)
+            if len(batch) == turn.size:  # the whole batch is applied, not a part of it
+                prepare_next()
+            await interactions.complete(prepared)
+
+    return process, turn, ahead
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the worker app: topics, agents, lag timer and web pages."""
     app = _faust_app(settings, settings.app_id, settings.web_port)
@@ -237,10 +271,7 @@ def create_app(settings: Settings) -> faust.App:
         commit_acknowledged,
     )
 
-    async def interactions_after_gaps(records: list[Record]) -> None:
-        await continuity.before()
-        if fresh := continuity.unreplayed(records):
-            await interactions.process(fresh)
+    interactions_after_gaps, turn, ahead = interactions_in_turn(settings, continuity, interactions)
 
     async def inventory_after_gaps(records: list[Record]) -> None:
         await continuity.before()
@@ -259,9 +290,13 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(input_topic, concurrency=1)
     async def interaction_agent(stream: StreamT) -> None:
-        async for batch in batches(settings, app, stream):
-            async with held(stream, batch):
-                await interaction_batches.run(records(batch))
+        try:
+            async for batch, upcoming in looking_ahead(batches(settings, app, stream)):
+                turn.size, turn.upcoming = len(batch), upcoming
+                async with held(stream, batch):
+                    await interaction_batches.run(records(batch))
+        finally:
+            ahead.drop()
 
     @app.agent(inventory_topic, concurrency=1)
     async def inventory_agent(stream: StreamT) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -51,6 +52,24 @@ Pending = tuple[ListToCommit, tuple[list[Ranked], list[Ranked]] | None]
 AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
 
 
+@dataclass
+class Prepared:
+    """A batch applied to the state, with what its lists are made from (see
+    :meth:`InteractionProcessor.prepare`)."""
+
+    size: int
+    started: float
+    stages: Stages
+    traces: BatchTraces
+    now: int
+    counts: metrics.BatchCounts
+    invalid: list[tuple[Record, InvalidEvent]]
+    row_topics: list[str]
+    triggers: dict[tuple[str, str], Trigger]
+    stored: dict[tuple[str, str], Ranking]
+    gathered: Gathered
+
+
 class InteractionProcessor:
     """Processes batches from the clicks, carts and refresh topics (one agent, in order)."""
 
@@ -80,12 +99,20 @@ class InteractionProcessor:
         self.rate = settings.decay_rate
 
     async def process(self, records: list[Record]) -> None:
+        """Apply a batch and publish its users' lists (the two halves in turn)."""
+        await self.complete(await self.prepare(records))
+
+    async def prepare(self, records: list[Record]) -> Prepared:
+        """The batch's first half: decode, apply to the state and gather what ranking needs.
+        It sends nothing (dead letters wait for :meth:`complete`), so the next batch's can run
+        while this one's lists are ranked and committed (:mod:`.ahead`)."""
         started = time.perf_counter()
         stages = Stages()
         traces = BatchTraces(self.tracer)
         now = now_ms()
         limits = limits_at(self.settings, now)
         counts = metrics.BatchCounts()
+        invalid: list[tuple[Record, InvalidEvent]] = []
         rows: list[EventRow] = []
         row_topics: list[str] = []
         triggers: dict[tuple[str, str], Trigger] = {}
@@ -95,7 +122,7 @@ class InteractionProcessor:
             try:
                 event = decode(record.value, contract, limits)
             except InvalidEvent as error:
-                await self.dead_letters.send(record, error, now, counts)
+                invalid.append((record, error))
                 traces.dead_letter(record, error.reason, stages)
                 continue
             key = (event["tenant"], event["user_id"])
@@ -121,12 +148,32 @@ class InteractionProcessor:
             spans(r for r in records if r.topic != self.refresh_topic),
         )
         stages.mark()
-        for topic, status in zip(row_topics, gathered.status, strict=True):
+        return Prepared(
+            len(records),
+            started,
+            stages,
+            traces,
+            now,
+            counts,
+            invalid,
+            row_topics,
+            triggers,
+            stored,
+            gathered,
+        )
+
+    async def complete(self, prepared: Prepared) -> None:
+        """The batch's second half: dead letters, candidates, ranking, commit, publish."""
+        stages, traces, counts = prepared.stages, prepared.traces, prepared.counts
+        gathered, triggers, now = prepared.gathered, prepared.triggers, prepared.now
+        for record, error in prepared.invalid:
+            await self.dead_letters.send(record, error, now, counts)
+        for topic, status in zip(prepared.row_topics, gathered.status, strict=True):
             counts.events[(topic, status.label)] += 1
         candidates = self._candidates(gathered)
         stages.mark()
         lists = self._rank(gathered, candidates, triggers, now)
-        lists += self._from_kept(stored, triggers, now)
+        lists += self._from_kept(prepared.stored, triggers, now)
         stages.mark()
         traces.publishing(stages)
         await self._send(lists, triggers, now, counts, traces)
@@ -135,8 +182,8 @@ class InteractionProcessor:
         # Counted once the broker has confirmed every output: a retried batch counts once.
         await self.sink.flush()
         counts.flush()
-        metrics.BATCH_SIZE.labels("interactions").observe(len(records))
-        metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.labels("interactions").observe(prepared.size)
+        metrics.BATCH_SECONDS.labels("interactions").observe(time.perf_counter() - prepared.started)
 
     async def _row(self, record: Record, event: dict[str, Any]) -> EventRow:
         tenant, ts = event["tenant"], event["ts"]

@@ -24,7 +24,8 @@ BATCH_SIZE = Histogram(
 )
 BATCH_SECONDS = Histogram(
     "streamapp_batch_processing_seconds",
-    "Time to process one batch, decode to publish.",
+    "Time to process one batch, decode to publish (for a batch applied ahead, from its decode "
+    "while the batch before was still ranked).",
     ["agent"],
     buckets=LATENCY_BUCKETS,
 )

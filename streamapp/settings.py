@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     """A batch takes what arrived within this long of its first event."""
     fetch_min_bytes: int = 64 * 1024
     """The broker answers a fetch once this much data is there…"""
-    fetch_max_wait_ms: int = 4
+    fetch_max_wait_ms: int = 10
     """…or once it has held the fetch this long (while the worker processes the batch
     before)."""
     catch_up_lag: int = 10

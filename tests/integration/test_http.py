@@ -62,8 +62,11 @@ async def test_api_serves_lists_by_contract(deployment, producer):
         event = {"event_id": f"h{n}", "user_id": user, "item_id": item, "ts": t + n}
         await send(producer, clicks, user, event)
     bought = {"event_id": "p1", "user_id": "u1", "item_id": "c", "ts": t + 50, "action": "purchase"}
-    await send(producer, carts, "u1", bought)
     async with Tail(deployment.topic("recommendations")) as recs:
+        # The purchase waits for u1's last click to be answered: a click and a cart event of
+        # one user that share a batch share a list, triggered by whichever came last.
+        await recs.until(lambda rs: any(r["trigger"]["event_id"] == "h10" for r in rs))
+        await send(producer, carts, "u1", bought)
         await recs.until(lambda rs: any(r["trigger"]["event_id"] == "p1" for r in rs))
         published = [r for r in recs.records if r["user_id"] == "u1"][-1]
 

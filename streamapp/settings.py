@@ -78,8 +78,6 @@ class Settings(BaseSettings):
     # Batching on the hot path.
     batch_max: int = 1000
     """Most events one batch takes (one set of Redis round trips for all of them)."""
-    batch_within_s: float = 0.003
-    """A batch takes what arrived within this long of its first event."""
     fetch_min_bytes: int = 64 * 1024
     """The broker answers a fetch once this much data is there…"""
     fetch_max_wait_ms: int = 10

@@ -30,9 +30,8 @@ from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
-from faust import Stream
 from faust.exceptions import ProducerSendError
-from faust.types import EventT, StreamT
+from faust.types import ChannelT, EventT, StreamT
 from mode import Service
 
 from streamapp.clock import now_ms
@@ -49,6 +48,7 @@ from streamapp.state.continuity import Continuity
 from streamapp.state.store import Store
 from streamapp.state.types import StateGap, StateLost
 from streamapp.worker.ahead import Ahead, Turn, looking_ahead
+from streamapp.worker.arrivals import arrived
 from streamapp.worker.batch_runner import BatchRunner, Process, Reject
 from streamapp.worker.catch_up import merge_while_behind
 from streamapp.worker.fetch_batching import batch_fetches
@@ -110,8 +110,9 @@ def batches(settings: Settings, app: faust.App, stream: StreamT) -> AsyncIterato
             return False
         return end is not None and end - message.offset - 1 >= settings.catch_up_lag
 
-    taken = cast(Stream, stream).take_events(settings.batch_max, within=settings.batch_within_s)
-    return merge_while_behind(taken, behind, settings.batch_max, settings.catch_up_within_s, _hold)
+    queue = cast(ChannelT, stream.channel).queue
+    taken = arrived(stream.events(), lambda: not queue.empty(), settings.batch_max, _hold)
+    return merge_while_behind(taken, behind, settings.batch_max, settings.catch_up_within_s)
 
 
 def _hold(event: EventT) -> None:
@@ -122,13 +123,13 @@ def _hold(event: EventT) -> None:
 async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]:
     """Keep a batch from being acknowledged unless the block finishes.
 
-    ``take_events`` acks a batch in a ``finally`` when its generator moves on or is closed,
-    also when the agent is cancelled (shutdown, rebalance) in the middle of a batch that keeps
-    failing, and Faust's consumer commits acknowledged offsets when it stops and when partitions
-    are revoked: those events could be skipped for good. The one more reference per message
-    that :func:`batches` took makes that ack a mere decrement: the message is acknowledged (and
-    its offset can be committed) only after our own ack below, which an exception or a
-    cancellation skips.
+    A stream acks an event in a ``finally`` when it is asked for the next one or its iteration
+    is closed, also when the agent is cancelled (shutdown, rebalance) in the middle of a batch
+    that keeps failing, and Faust's consumer commits acknowledged offsets when it stops and when
+    partitions are revoked: those events could be skipped for good. The one more reference per
+    message that :func:`batches` took makes that ack a mere decrement: the message is
+    acknowledged (and its offset can be committed) only after our own ack below, which an
+    exception or a cancellation skips.
     """
     yield
     for event in events:

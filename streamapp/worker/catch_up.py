@@ -1,20 +1,19 @@
 """Catch-up mode: while a partition is behind, batches are merged before they are processed.
 
-Faust's ``take_events`` alternates strictly: it fills a batch for ``STREAMAPP_BATCH_WITHIN_S``,
-then buffers nothing while the batch is processed. A batch costs two Redis round trips, one
+A batch (:mod:`.arrivals`) is what the stream holds when the agent is free, and nothing more
+arrives into it while it is processed. A batch costs two Redis round trips, one
 list per user in it and Faust's per-batch bookkeeping whatever its size, so small batches are
 what keeps latency low when the worker keeps up, and what keeps it from catching up when it
 does not: every user's list is recomputed once per batch, not once per event, and a burst of
 one shopper's clicks folds into one list only when it lands in one batch.
 
-So the batch window stays short while the worker keeps up, and when the log holds at least
+So batches stay as they arrive while the worker keeps up, and when the log holds at least
 ``STREAMAPP_CATCH_UP_LAG`` more records of a partition than a batch brought, the next batches
 are taken at once and merged, up to ``STREAMAPP_BATCH_MAX`` events or
 ``STREAMAPP_CATCH_UP_WITHIN_S`` (docs/performance.md has what it gained).
 
-Every event gets one more reference when it arrives (``hold``), because Faust acknowledges a
-batch when the next one is asked for: the caller acknowledges them once the merged batch is
-processed, so a merged batch is at-least-once like any other.
+Every event is held from its arrival (:mod:`.arrivals`): the caller acknowledges a merged
+batch once it is processed, so a merged batch is at-least-once like any other.
 
 >>> import asyncio
 >>> async def taken():
@@ -22,7 +21,7 @@ processed, so a merged batch is at-least-once like any other.
 ...         yield batch
 >>> async def merged():
 ...     behind = lambda event: event < 4
-...     return [b async for b in merge_while_behind(taken(), behind, 10, 1.0, lambda e: None)]
+...     return [b async for b in merge_while_behind(taken(), behind, 10, 1.0)]
 >>> asyncio.run(merged())
 [[1, 2, 3, 4, 5], [6]]
 """
@@ -44,7 +43,6 @@ async def merge_while_behind(
     behind: Callable[[E], bool],
     max_events: int,
     within_s: float,
-    hold: Callable[[E], None],
 ) -> AsyncIterator[list[E]]:
     """Batches from ``taken``, merged while the last event of each says its partition is
     ``behind``, up to ``max_events`` or ``within_s`` after the first of them arrived.
@@ -77,8 +75,6 @@ async def merge_while_behind(
                 continue
             if not pending:
                 started = time.monotonic()
-            for event in batch:
-                hold(event)
             pending.extend(batch)
             if (
                 len(pending) < max_events

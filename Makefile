@@ -47,8 +47,10 @@ lint: venv
 unit: lint
 	$(BIN)/pytest tests/unit streamapp
 
+# Then the promise tests again on a three-master Redis Cluster (deploy/redis/cluster.sh).
 test: deps lint
 	$(BIN)/pytest --ignore=tests/faults
+	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/integration
 
 faults: deps
 	$(BIN)/pytest tests/faults

@@ -1,6 +1,8 @@
-"""Which Redis database each user of one Redis server gets, in one place so that none collide:
-a worker's state (database 0 unless ``STREAMAPP_REDIS_URL`` says otherwise), the offline
-evaluation and the benchmark (which flush theirs), and the test suite's (flushed per test).
+"""How a process reaches Redis, and which database each user of one Redis server gets, in one
+place so that none collide: a worker's state (database 0 unless ``STREAMAPP_REDIS_URL`` says
+otherwise), the offline evaluation and the benchmark (which flush theirs), and the test
+suite's (flushed per test). A Redis Cluster has database 0 only: there the app ids keep them
+apart (:mod:`streamapp.state.keys`).
 
 >>> with_database("redis://:secret@127.0.0.1:6379/0", BENCH)
 'redis://:secret@127.0.0.1:6379/15'
@@ -10,7 +12,26 @@ True
 
 from __future__ import annotations
 
-__all__ = ["ALL", "BENCH", "EVALUATION", "STATE", "TESTS", "TESTS_REFERENCE", "TESTS_REPLICA"]
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from streamapp.settings import Settings
+
+__all__ = [
+    "ALL",
+    "BENCH",
+    "EVALUATION",
+    "STATE",
+    "TESTS",
+    "TESTS_REFERENCE",
+    "TESTS_REPLICA",
+    "AsyncRedis",
+    "connect",
+    "with_database",
+]
+
+AsyncRedis = aioredis.Redis | aioredis.RedisCluster
 
 STATE = 0
 TESTS = 9
@@ -29,6 +50,21 @@ ALL = {
 }
 
 
-def with_database(url: str, database: int) -> str:
-    """``url`` (``redis://host:port/db``) pointing at ``database`` instead."""
+def with_database(url: str, database: int, cluster: bool = False) -> str:
+    """``url`` (``redis://host:port/db``) pointing at ``database`` instead; unchanged for a
+    cluster, which has database 0 only.
+
+    >>> with_database("redis://127.0.0.1:7000/0", BENCH, cluster=True)
+    'redis://127.0.0.1:7000/0'
+    """
+    if cluster:
+        return url
     return url.rsplit("/", 1)[0] + f"/{database}"
+
+
+def connect(settings: Settings, **options: Any) -> AsyncRedis:
+    """A client of the configured Redis: one server, or a cluster (``redis_cluster``) whose
+    slot map the client follows. ``options`` are the client's (timeouts)."""
+    if settings.redis_cluster:
+        return aioredis.RedisCluster.from_url(settings.redis_url, **options)
+    return aioredis.Redis.from_url(settings.redis_url, **options)

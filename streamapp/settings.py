@@ -39,14 +39,19 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Kafka bootstrap servers, comma-separated ``host:port``."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis URL (``redis://`` or ``rediss://``, password in the URL); the database number
-    separates deployments on one server."""
+    """Redis URL (``redis://`` or ``rediss://``, password in the URL); with ``redis_cluster``,
+    any node of the cluster at database 0, a cluster's only one."""
+    redis_cluster: bool = False
+    """The Redis at ``redis_url`` is a Redis Cluster: the client follows its slot map. A
+    deployment's keys share one hash slot (``app_id``), so every script runs whole on one
+    node."""
     redis_timeout_s: float = 5.0
     """Longest wait for one Redis reply (a batch's scripts included) before the call fails and
     the batch is retried."""
-    app_id: str = "streamapp"
+    app_id: str = Field(default="streamapp", pattern=r"^[^{}]+$")
     """Kafka consumer group and Faust application id; the learner, evaluator and tools derive
-    theirs from it."""
+    theirs from it. Every Redis key of the deployment starts with it as a hash tag
+    (``{streamapp}:``), so deployments sharing a Redis or a Redis Cluster are apart."""
     topic_prefix: str = ""
     """Prepended to every topic name, so several deployments can share one cluster."""
     topics_dir: Path = TOPICS_DIR

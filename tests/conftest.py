@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from aiokafka import AIOKafkaProducer
 
 from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
-from tests.support import REDIS_DB, Env, free_port
+from tests.support import CLUSTER_PORT, ON_CLUSTER, Env, free_port, redis_client, redis_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,15 +32,19 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[None]:
-    """Kafka on 127.0.0.1:9092 and Redis on 127.0.0.1:6379, started here if needed."""
+    """Kafka on 127.0.0.1:9092 and Redis on 127.0.0.1:6379 (or the three-master cluster from
+    127.0.0.1:7001, ``STREAMAPP_TEST_REDIS=cluster``), started here if needed."""
+    redis_service = (
+        ("deploy/redis/cluster.sh", CLUSTER_PORT) if ON_CLUSTER else ("deploy/redis/redis.sh", 6379)
+    )
     started = []
-    for name, port in (("kafka", 9092), ("redis", 6379)):
+    for script, port in (("deploy/kafka/kafka.sh", 9092), redis_service):
         if not port_open(port):
-            subprocess.run(["bash", str(ROOT / f"deploy/{name}/{name}.sh"), "up"], check=True)
-            started.append(name)
+            subprocess.run(["bash", str(ROOT / script), "up"], check=True)
+            started.append(script)
     yield
-    for name in reversed(started):
-        subprocess.run(["bash", str(ROOT / f"deploy/{name}/{name}.sh"), "down"], check=False)
+    for script in reversed(started):
+        subprocess.run(["bash", str(ROOT / script), "down"], check=False)
 
 
 @pytest.fixture
@@ -52,7 +55,8 @@ def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
         **os.environ,
         "STREAMAPP_TOPIC_PREFIX": f"t{run}.",
         "STREAMAPP_APP_ID": f"streamapp-{run}",
-        "STREAMAPP_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+        "STREAMAPP_REDIS_URL": redis_url(),
+        "STREAMAPP_REDIS_CLUSTER": str(ON_CLUSTER).lower(),
         "STREAMAPP_WEB_PORT": str(free_port()),
         "STREAMAPP_DATADIR": str(tmp_path),
         "STREAMAPP_TENANTS": '["default", "shop2"]',
@@ -62,9 +66,10 @@ def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
         topic_prefix=env["STREAMAPP_TOPIC_PREFIX"],
         app_id=env["STREAMAPP_APP_ID"],
         redis_url=env["STREAMAPP_REDIS_URL"],
+        redis_cluster=ON_CLUSTER,
         tenants=("default", "shop2"),
     )
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     client.flushdb()
 
     async def create() -> None:

@@ -12,8 +12,9 @@ import redis
 from streamapp import databases
 from streamapp.databases import with_database
 from streamapp.ops.lag import LagReader
+from streamapp.state import keys
 from streamapp.state.decay import UNITS, value_at
-from tests.support import Env, Worker
+from tests.support import ON_CLUSTER, Env, Worker, redis_client
 
 # Bounds high enough that no structure is trimmed: trimming keeps the top-N of whatever has
 # arrived by the end of a batch, which depends on batch boundaries, not on loss or double count.
@@ -41,30 +42,33 @@ DIGEST = 6  # bytes of an event id's SHA-1 in the dedupe window (lua/ingest.lua)
 Snapshot = tuple[dict[str, dict[str, float]], dict[str, object]]
 
 
-def snapshot(client: redis.Redis, at: float, tenant: str = "default") -> Snapshot:
-    """(decayed sums as values at instant ``at``, so landmark-free; exact structures)."""
-    landmark = float(client.get(f"{tenant}:landmark"))
+def snapshot(client: redis.Redis, app_id: str, at: float, tenant: str = "default") -> Snapshot:
+    """(decayed sums as values at instant ``at``, so landmark-free; exact structures) of
+    deployment ``app_id``, keyed without its hash tag so that two deployments compare."""
+    tag = keys.prefix(app_id)
+    landmark = float(client.get(f"{tag}{tenant}:landmark"))
     rate = math.log(2) / (86_400.0 * 1000)
     decayed = {
-        key.decode(): {
+        key.decode().removeprefix(tag): {
             m.decode(): value_at(s, at, landmark, rate)
             for m, s in client.zrange(key, 0, -1, withscores=True)
         }
         for pattern in DECAYED
-        for key in client.scan_iter(f"{tenant}:{pattern}", count=5000)
+        for key in client.scan_iter(f"{tag}{tenant}:{pattern}", count=5000)
     }
     exact: dict[str, object] = {}
     for pattern in EXACT:
-        for key in client.scan_iter(f"{tenant}:{pattern}", count=5000):
+        for key in client.scan_iter(f"{tag}{tenant}:{pattern}", count=5000):
             kind = client.type(key)
+            name = key.decode().removeprefix(tag)
             if kind == b"zset":
-                exact[key.decode()] = client.zrange(key, 0, -1, withscores=True)
+                exact[name] = client.zrange(key, 0, -1, withscores=True)
             elif kind == b"hash":
-                exact[key.decode()] = client.hgetall(key)
+                exact[name] = client.hgetall(key)
             elif kind == b"string":
-                exact[key.decode()] = seen_window(client, key)
+                exact[name] = seen_window(client, key)
             else:
-                exact[key.decode()] = client.smembers(key)
+                exact[name] = client.smembers(key)
     return decayed, exact
 
 
@@ -83,7 +87,7 @@ def seen_window(client: redis.Redis, key: str | bytes) -> set[bytes]:
 def applied(env: Env) -> int:
     """Interactions the state has applied, by its watermarks (offsets are 0-based)."""
     inputs = (env.topic("clicks"), env.topic("carts"))
-    watermarks = env.redis.hgetall(f"{env.settings.app_id}:wm")
+    watermarks = env.redis.hgetall(env.key("wm"))
     return sum(int(v) + 1 for tp, v in watermarks.items() if tp.decode().startswith(inputs))
 
 
@@ -103,14 +107,14 @@ async def wait_drained(env: Env, group: str, timeout: float = 180.0) -> None:
 
 
 async def from_scratch(env: Env, at: float) -> Snapshot:
-    """The state one never-interrupted worker makes of the same input (in Redis DB 10)."""
+    """The state one never-interrupted worker makes of the same input, under an app id of its
+    own (in Redis DB 10 of the single server; beside the deployment's keys on a cluster)."""
     for w in env.workers:
         w.stop()
-    clean_url = with_database(env.settings.redis_url, databases.TESTS_REFERENCE)
-    clean_db = redis.Redis.from_url(clean_url)
-    clean_db.flushdb()
+    clean_url = with_database(env.settings.redis_url, databases.TESTS_REFERENCE, ON_CLUSTER)
+    clean_db = redis_client(clean_url)
+    group = f"{env.settings.app_id}-clean"
     try:
-        group = f"{env.settings.app_id}-clean"
         clean = Worker(
             env,
             {
@@ -122,9 +126,10 @@ async def from_scratch(env: Env, at: float) -> Snapshot:
         env.workers.append(clean)
         clean.start()
         await wait_drained(env, group)
-        return snapshot(clean_db, at)
+        return snapshot(clean_db, group, at)
     finally:
-        clean_db.flushdb()
+        for key in clean_db.scan_iter(match=keys.prefix(group) + "*", count=1000):
+            clean_db.delete(key)
         clean_db.close()
 
 

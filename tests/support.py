@@ -23,10 +23,30 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases
 from streamapp.settings import Settings
+from streamapp.state import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin" / "streamapp"
 REDIS_DB = databases.TESTS
+# The suite runs on one Redis (127.0.0.1:6379, database REDIS_DB) or, with
+# STREAMAPP_TEST_REDIS=cluster, on the local three-master Redis Cluster of
+# deploy/redis/cluster.sh (database 0, the only one; deployments apart by their app ids).
+ON_CLUSTER = os.environ.get("STREAMAPP_TEST_REDIS") == "cluster"
+CLUSTER_PORT = 7001
+
+
+def redis_url(database: int = REDIS_DB) -> str:
+    """The URL of the suite's Redis: ``database`` on the single server, the cluster's one."""
+    if ON_CLUSTER:
+        return f"redis://127.0.0.1:{CLUSTER_PORT}/0"
+    return f"redis://127.0.0.1:6379/{database}"
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A synchronous client of ``url`` (a cluster client on the cluster: same commands)."""
+    if ON_CLUSTER:
+        return redis.RedisCluster.from_url(url)  # type: ignore[return-value]
+    return redis.Redis.from_url(url)
 
 
 def fresh_copy(dest: Path) -> Path:
@@ -70,6 +90,11 @@ class Env:
 
     def topic(self, name: str) -> str:
         return self.settings.topic(name)
+
+    def key(self, rest: str) -> str:
+        """The Redis key ``rest`` (``default:u:u1:items``) of this deployment: its hash tag
+        first (streamapp.state.keys)."""
+        return keys.prefix(self.settings.app_id) + rest
 
     def worker(self, **extra: str) -> Worker:
         w = Worker(self, extra)

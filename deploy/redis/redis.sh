@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Local Redis 7 (Debian's redis-server) on 127.0.0.1, for development, tests and CI.
 #   redis.sh install  apt-get install redis-server when it is missing (needs root)
-#   redis.sh up       install, then start with our config; reuse a running server
+#   redis.sh up [ARG ...]  install, then start with our config and ARGs (redis-server options,
+#                     as deploy/redis/cluster.sh passes); reuse a running server
 #   redis.sh down     SHUTDOWN NOSAVE, wait; remove the data folder
 #   redis.sh status   exit 0 when a server answers PING
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-state=${STREAMAPP_STACK_DIR:-$root/.stack}/redis
+state=${STREAMAPP_REDIS_DIR:-${STREAMAPP_STACK_DIR:-$root/.stack}/redis}
 port=${STREAMAPP_REDIS_PORT:-6379}
 
 install() {
@@ -28,7 +29,7 @@ up() {
   if ping; then echo "redis.sh: redis already answering on 127.0.0.1:$port, reusing it" >&2; return 0; fi
   mkdir -p "$state"
   redis-server "$here/redis.conf" --port "$port" --dir "$state" \
-    --pidfile "$state/redis.pid" --logfile "$state/redis.log" --daemonize yes
+    --pidfile "$state/redis.pid" --logfile "$state/redis.log" --daemonize yes "$@"
   for _ in $(seq 1 100); do
     if ping; then echo "redis.sh: $(redis-server --version | cut -d' ' -f3) ready on 127.0.0.1:$port" >&2; return 0; fi
     sleep 0.1
@@ -48,7 +49,7 @@ down() {
 
 case "${1:-}" in
   install) install ;;
-  up) up ;;
+  up) shift; up "$@" ;;
   down) down ;;
   status) ping ;;
   *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;

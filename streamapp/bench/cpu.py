@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from streamapp.databases import AsyncRedis
+
 __all__ = ["CpuMeter", "broker_pid", "per_event", "process_seconds"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -45,10 +47,15 @@ def broker_pid() -> int | None:
     return None
 
 
-async def redis_seconds(client: aioredis.Redis) -> float:
-    """CPU seconds the Redis server has used, by its own accounting."""
-    info = await client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+async def redis_seconds(client: AsyncRedis) -> float:
+    """CPU seconds the Redis server (every master of a cluster) has used, by its own
+    accounting."""
+    if isinstance(client, aioredis.RedisCluster):
+        replies = await client.info("cpu", target_nodes=aioredis.RedisCluster.PRIMARIES)
+        infos = list(replies.values())
+    else:
+        infos = [await client.info("cpu")]
+    return sum(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]) for info in infos)
 
 
 def per_event(
@@ -67,7 +74,7 @@ def per_event(
 class CpuMeter:
     """Reads the CPU seconds of the named processes and of Redis at once."""
 
-    def __init__(self, client: aioredis.Redis, pids: Mapping[str, int | None]) -> None:
+    def __init__(self, client: AsyncRedis, pids: Mapping[str, int | None]) -> None:
         self.client = client
         self.pids = {name: pid for name, pid in pids.items() if pid is not None}
 

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases, datasets
@@ -50,7 +49,7 @@ from streamapp.bench.cpu import CpuMeter, broker_pid, per_event
 from streamapp.bench.defaults import RATES, USERS, WARM_EVENTS
 from streamapp.bench.measures import memory_usage
 from streamapp.bench.otlp_receiver import OtlpReceiver
-from streamapp.databases import with_database
+from streamapp.databases import AsyncRedis, connect, with_database
 from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
 from streamapp.state import keys
@@ -111,7 +110,8 @@ def _events(run: str, users: int) -> Iterator[tuple[str, bytes]]:
 
 
 class Bench:
-    """One benchmark run on its own topics, group and Redis database."""
+    """One benchmark run on its own topics, group and Redis keys (its own app id, and its own
+    database on a single Redis)."""
 
     def __init__(self, base: Settings, users: int = USERS) -> None:
         self.run = uuid.uuid4().hex[:6]
@@ -119,7 +119,7 @@ class Bench:
             update={
                 "topic_prefix": f"bench{self.run}.",
                 "app_id": f"streamapp-bench{self.run}",
-                "redis_url": with_database(base.redis_url, databases.BENCH),
+                "redis_url": with_database(base.redis_url, databases.BENCH, base.redis_cluster),
             }
         )
         self.events = _events(self.run, users)
@@ -130,9 +130,8 @@ class Bench:
     async def setup(self) -> None:
         async with TopicAdmin(self.settings) as admin:
             await admin.apply(load_specs(self.settings))
-        client = aioredis.Redis.from_url(self.settings.redis_url)
-        await client.flushdb()
-        await client.aclose()
+        async with Store(self.settings) as store:
+            await store.forget()
 
     async def teardown(self) -> None:
         for process in (self.worker, self.learner):
@@ -141,9 +140,8 @@ class Bench:
                 process.wait(30)
         async with TopicAdmin(self.settings) as admin:
             await admin.admin.delete_topics([s.name for s in load_specs(self.settings)])
-        client = aioredis.Redis.from_url(self.settings.redis_url)
-        await client.flushdb()
-        await client.aclose()
+        async with Store(self.settings) as store:
+            await store.forget()
 
     async def produce(self, producer: AIOKafkaProducer, count: int) -> None:
         topic = self.settings.topic("clicks")
@@ -228,7 +226,7 @@ class Bench:
             "served_ranker_features": int(float(features[1])) if features else 0,
         }
 
-    async def applied(self, client: aioredis.Redis) -> int:
+    async def applied(self, client: AsyncRedis) -> int:
         """Interaction records applied so far (sum over partitions of last offset + 1)."""
         return sum(int(v) + 1 for v in await client.hvals(keys.app(self.settings.app_id, "wm")))
 
@@ -240,7 +238,7 @@ class Bench:
         every process meanwhile."""
         worker = self.worker
         assert worker is not None, "start the worker first"
-        client = aioredis.Redis.from_url(self.settings.redis_url)
+        client = connect(self.settings)
         try:
             while await self.applied(client) <= warm:
                 assert worker.poll() is None, "worker exited"
@@ -258,12 +256,12 @@ class Bench:
     async def history_fill(self, bound: int) -> float:
         """Mean length of the active users' histories as a share of their bound: how close the
         timed phases are to the steady state a shop lives in."""
-        client = aioredis.Redis.from_url(self.settings.redis_url)
+        client = connect(self.settings)
         try:
             found = [
                 k
                 async for k in client.scan_iter(
-                    match=keys.user("default", "*", "items"), count=1000
+                    match=keys.user(self.settings.app_id, "default", "*", "items"), count=1000
                 )
             ]
             async with client.pipeline(transaction=False) as pipe:
@@ -502,7 +500,7 @@ async def _phases(
     producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
     await producer.start()
     tail = Tail(bench.settings)
-    redis_client = aioredis.Redis.from_url(bench.settings.redis_url)
+    redis_client = connect(bench.settings)
     try:
         await bench.produce(producer, warm_events + max_events)
         # The event log and clients stay to the end: keep this process's own collections short,
@@ -532,17 +530,24 @@ async def _phases(
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
         served = await asyncio.to_thread(bench.served_model)
         async with Store(bench.settings) as store:
+            app = bench.settings.app_id
             user_keys, user_bytes = await memory_usage(
-                store.redis, keys.tenant("default", "u", "*")
+                store.redis, keys.tenant(app, "default", "u", "*")
             )
-            _, item_bytes = await memory_usage(store.redis, keys.tenant("default", "item", "*"))
-            items, cv_bytes = await memory_usage(store.redis, keys.tenant("default", "cv", "*"))
-            _, shown_bytes = await memory_usage(store.redis, keys.tenant("default", "shown", "*"))
+            _, item_bytes = await memory_usage(
+                store.redis, keys.tenant(app, "default", "item", "*")
+            )
+            items, cv_bytes = await memory_usage(
+                store.redis, keys.tenant(app, "default", "cv", "*")
+            )
+            _, shown_bytes = await memory_usage(
+                store.redis, keys.tenant(app, "default", "shown", "*")
+            )
             active = len(
                 {
-                    k.split(b":")[2]
+                    k.split(b":")[3]
                     async for k in store.redis.scan_iter(
-                        match=keys.user("default", "*", "items"), count=1000
+                        match=keys.user(app, "default", "*", "items"), count=1000
                     )
                 }
             )

@@ -7,8 +7,8 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import redis.asyncio as aioredis
 
+from streamapp.databases import AsyncRedis
 from streamapp.learning.retrieval import AnnoyIndex, ExactIndex
 from streamapp.learning.snapshots import Snapshot, decode, encode
 
@@ -83,9 +83,7 @@ def snapshot(items: int, factors: int = 32) -> dict[str, float]:
     }
 
 
-async def memory_usage(
-    redis: aioredis.Redis, pattern: str, sample: int = 10_000
-) -> tuple[int, int]:
+async def memory_usage(redis: AsyncRedis, pattern: str, sample: int = 10_000) -> tuple[int, int]:
     """(keys matching ``pattern``, their bytes by MEMORY USAGE counting every element).
 
     Every key is read up to ``sample`` keys (a bench's users: a sample of 200 keys of seven

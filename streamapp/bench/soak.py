@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from matplotlib.figure import Figure
 
 from streamapp.bench.harness import Bench
+from streamapp.databases import connect
 from streamapp.settings import Settings
 
 __all__ = ["growth", "resident_bytes", "run_soak"]
@@ -68,7 +68,7 @@ async def run_soak(
     workdir.mkdir(parents=True, exist_ok=True)
     producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
     await producer.start()
-    client = aioredis.Redis.from_url(bench.settings.redis_url)
+    client = connect(bench.settings)
     series: dict[str, list[tuple[float, float]]] = {"worker": [], "learner": [], "redis": []}
     try:
         bench.start(workdir, with_learner=True, extra={})

@@ -166,7 +166,7 @@ async def evaluate(
     """Prequential evaluation of every system over ``log`` (time-ordered); the report dict."""
     settings = base.model_copy(
         update={
-            "redis_url": with_database(base.redis_url, databases.EVALUATION),
+            "redis_url": with_database(base.redis_url, databases.EVALUATION, base.redis_cluster),
             "app_id": f"{base.app_id}-eval",
         }
     )
@@ -180,7 +180,7 @@ async def evaluate(
     index: Index = build_for(*mf.item_vectors())
     started = time.perf_counter()
     async with Store(settings) as store:
-        await store.redis.flushdb()
+        await store.forget()
         try:
             landmark = await store.landmark(TENANT, log[0].ts_ms) if log else 0.0
             previous: list[EventRow] = []
@@ -217,7 +217,7 @@ async def evaluate(
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
         finally:
-            await store.redis.flushdb()
+            await store.forget()
     catalogue = len(item_counts)
     return {
         "events": len(log),

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aioredis
 
+from streamapp.databases import AsyncRedis
 from streamapp.learning.snapshots import Snapshot, SnapshotError, decode, encode
 from streamapp.state import keys
 from streamapp.state.replies import text
@@ -23,7 +23,7 @@ class ModelRegistry:
     """Save, load, promote and roll back snapshots in the Redis a :class:`Store` talks to."""
 
     def __init__(self, store: Store) -> None:
-        self.redis: aioredis.Redis = store.redis
+        self.redis: AsyncRedis = store.redis
         self.app_id = store.settings.app_id
         self.models = keys.app(self.app_id, "models")
         self.promoted = keys.app(self.app_id, "promoted")

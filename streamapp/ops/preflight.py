@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from streamapp.databases import connect
 from streamapp.errors import ServiceUnreachableError
 from streamapp.settings import Settings, redact
 
@@ -39,9 +39,7 @@ def kafka_unreachable(settings: Settings, exc: BaseException) -> str:
 
 async def check_redis(settings: Settings, timeout_s: float = 5.0) -> None:
     """PING the configured Redis (authentication and TLS included, as the URL says)."""
-    client = aioredis.from_url(
-        settings.redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-    )
+    client = connect(settings, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         await client.ping()
     except (RedisError, OSError) as exc:

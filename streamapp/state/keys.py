@@ -1,23 +1,28 @@
 """The key layout of the state in Redis: one table, and the functions that build the keys.
 
 Python builds keys only through these functions; the Lua scripts build the same patterns from
-the tenant and ids they are handed, and a unit test checks that every segment a script appends
-is one this table declares. Keys are ``<tenant>:<kind>:<id>`` for the shop's state and
-``<app>:<kind>`` for the process group's own.
+the prefix, tenant and ids they are handed, and a unit test checks that every segment a script
+appends is one this table declares. Keys are ``{<app>}:<tenant>:<kind>:<id>`` for the shop's
+state and ``{<app>}:<kind>`` for the process group's own.
 
->>> user("default", "u1", "factors")
-'default:u:u1:factors'
->>> tenant("default", "shown", "i9")
-'default:shown:i9'
+Every key of a deployment starts with its app id as a Redis Cluster hash tag, so all of them
+hash to one slot: a script may touch any of them, on one Redis or on a cluster, and a watermark
+lands in the same script as the changes it covers (docs/scaling.md). Deployments sharing a
+Redis (or a cluster) are apart by their app ids, without database numbers (a cluster has one).
+
+>>> user("streamapp", "default", "u1", "factors")
+'{streamapp}:default:u:u1:factors'
+>>> tenant("streamapp", "default", "shown", "i9")
+'{streamapp}:default:shown:i9'
 >>> app("streamapp", "model", "mf-1")
-'streamapp:model:mf-1'
+'{streamapp}:model:mf-1'
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["LAYOUT", "Key", "app", "tenant", "user"]
+__all__ = ["LAYOUT", "Key", "app", "prefix", "tenant", "user"]
 
 
 class Key(NamedTuple):
@@ -61,16 +66,22 @@ LAYOUT: tuple[Key, ...] = (
 )
 
 
-def tenant(tenant_id: str, kind: str, *ids: str) -> str:
+def prefix(app_id: str) -> str:
+    """What every key of deployment ``app_id`` starts with, its hash tag; the scripts are
+    handed it and put it before the tenant."""
+    return f"{{{app_id}}}:"
+
+
+def tenant(app_id: str, tenant_id: str, kind: str, *ids: str) -> str:
     """A key of a tenant's shared state (``t:pop``, ``t:shown:I``)."""
-    return ":".join((tenant_id, kind, *ids))
+    return prefix(app_id) + ":".join((tenant_id, kind, *ids))
 
 
-def user(tenant_id: str, user_id: str, kind: str) -> str:
+def user(app_id: str, tenant_id: str, user_id: str, kind: str) -> str:
     """A key of one user's state (``t:u:U:kind``)."""
-    return f"{tenant_id}:u:{user_id}:{kind}"
+    return f"{prefix(app_id)}{tenant_id}:u:{user_id}:{kind}"
 
 
 def app(app_id: str, kind: str, *ids: str) -> str:
     """A key of the process group's own bookkeeping (``app:wm``, ``app:model:V``)."""
-    return ":".join((app_id, kind, *ids))
+    return prefix(app_id) + ":".join((kind, *ids))

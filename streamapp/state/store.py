@@ -12,19 +12,21 @@ One batch costs one script call (one round trip) per step.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from streamapp.contracts.messages import SOURCES
+from streamapp.databases import AsyncRedis, connect
 from streamapp.lifecycle import Lifecycle
 from streamapp.package_data import folder
 from streamapp.settings import Settings
@@ -122,8 +124,8 @@ class Store(Lifecycle):
         self.settings = settings
         # A Redis that stops answering (frozen, partitioned) must fail a call, not hang it: the
         # batch runner then retries and reports the stall.
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            settings.redis_url,
+        self.redis: AsyncRedis = connect(
+            settings,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
@@ -140,12 +142,20 @@ class Store(Lifecycle):
         self._config = {name: getattr(settings, name) for name in INGEST_CONFIG}
         self._config["listpack_entries"] = LISTPACK_ENTRIES
         self._landmarks: dict[str, float] = {}
+        self._prefix = keys.prefix(settings.app_id)
         # The epoch the scripts check, once :mod:`streamapp.state.continuity` guards this store (a
         # worker; the evaluator and tools write without); None until it has adopted one.
         self.guarded = False
         self.epoch: str | None = None
         # Per partition, the first offset of a batch refused for starting past its watermark.
         self.gaps: dict[str, int] = {}
+
+    async def _call(self, script: AsyncScript, request: dict[str, Any]) -> Any:
+        """Run ``script`` on ``request`` (its one argument, with the deployment's key prefix
+        added). Every key it touches is in the deployment's hash slot: the call names one of
+        them, the watermark key, by which a cluster routes it to the node that serves it."""
+        request["prefix"] = self._prefix
+        return await script(keys=[self.watermark_key], args=[_argument(request)])
 
     def _script(self, *parts: str) -> AsyncScript:
         """A script from ``lua/`` parts, the helpers first (``guard`` where the script is
@@ -168,6 +178,20 @@ class Store(Lifecycle):
 
     async def stop(self) -> None:
         await self.redis.aclose()
+
+    async def forget(self) -> None:
+        """Delete every key of this deployment (those under its hash tag), a thousand at a
+        time: the evaluator and the bench start from nothing and leave nothing without touching
+        another deployment that shares the Redis, or the cluster (which has one database)."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self._prefix) + "*"
+        found: list[bytes] = []
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
+            found.append(key)
+            if len(found) == 1000:
+                await self.redis.unlink(*found)
+                found.clear()
+        if found:
+            await self.redis.unlink(*found)
 
     @property
     def watermark_key(self) -> str:
@@ -261,7 +285,7 @@ class Store(Lifecycle):
     async def advance_watermark(self, tp: str, offset: int) -> None:
         """The records of ``tp`` up to ``offset`` are all applied (or no longer in the log)."""
         request = {"wm": self.watermark_key, "tp": tp, "offset": offset}
-        self._reply(await self._advance(args=[_argument(self._checked(request))]))
+        self._reply(await self._call(self._advance, self._checked(request)))
 
     async def landmark(self, tenant: str, first_ts: float) -> float:
         """The tenant's forward-decay landmark, set to ``first_ts`` by the very first event.
@@ -275,7 +299,8 @@ class Store(Lifecycle):
         """
         cached = self._landmarks.get(tenant)
         while cached is None:
-            pair = [keys.tenant(tenant, "landmark"), keys.tenant(tenant, "units")]
+            app = self.settings.app_id
+            pair = [keys.tenant(app, tenant, "landmark"), keys.tenant(app, tenant, "units")]
             value, units = await self._landmark(keys=pair, args=[int(first_ts), UNITS])
             if units is None:
                 await self.rescale(tenant, float(value), int(value), from_units=1.0)
@@ -310,7 +335,7 @@ class Store(Lifecycle):
         }
         if rebuild is None or rebuild[0] == "epoch":
             request["epoch"] = epoch
-        reply = self._reply(await self._rescale(args=[_argument(self._checked(request))]))
+        reply = self._reply(await self._call(self._rescale, self._checked(request)))
         if reply["moved"] and rebuild is None:
             self.adopt(epoch)
         else:
@@ -337,7 +362,7 @@ class Store(Lifecycle):
             "events": events,
             "users": users,
         }
-        raw = await self._ingest(args=[_argument(self._checked(request))])
+        raw = await self._call(self._ingest, self._checked(request))
         body, vectors = (raw[0], raw[1:]) if isinstance(raw, list) else (raw, [])
         reply = self._continuing(body, spans or {})
         covisit: dict[str, dict[str, Scored]] = {}
@@ -393,7 +418,7 @@ class Store(Lifecycle):
             "codes": SOURCE_CODES,
             "lists": lists,
         }
-        result = await self._commit(args=[_argument(request)])
+        result = await self._call(self._commit, request)
         return [(source.decode(), message) for source, message in result]
 
     async def rankings(self, users: list[tuple[str, str]]) -> dict[tuple[str, str], Ranking]:
@@ -402,7 +427,7 @@ class Store(Lifecycle):
         if not users:
             return {}
         request = {"k": self.settings.top_k, "users": users}
-        stored = await self._kept_rankings(args=[_argument(request)])
+        stored = await self._call(self._kept_rankings, request)
         out = {}
         for user, raw in zip(users, stored, strict=True):
             list_ = StoredList.parse(raw) if raw else None
@@ -433,7 +458,7 @@ class Store(Lifecycle):
             "horizon": self._list_horizon(now_ms),
             "events": events,
         }
-        raw = await self._inventory(args=[_argument(self._checked(request))])
+        raw = await self._call(self._inventory, self._checked(request))
         reply = self._continuing(raw, spans or {})
         return [
             InventoryOutcome(Outcome(status), transition, seq(users), page)
@@ -448,7 +473,7 @@ class Store(Lifecycle):
         """The users whose current list holds ``item``, ``refresh_chunk`` or so at a time (for
         an index too long to read in one call; a user may come twice)."""
         horizon = self._list_horizon(now_ms)
-        key = keys.tenant(tenant, "shown", item)
+        key = keys.tenant(self.settings.app_id, tenant, "shown", item)
         cursor = 0
         while True:
             cursor, page = await self.redis.zscan(key, cursor, count=self.settings.refresh_chunk)
@@ -459,19 +484,21 @@ class Store(Lifecycle):
     async def serving_view(
         self, tenant: str, user_id: str, top_up: int, exclude: Sequence[str] = ()
     ) -> tuple[dict[str, Any] | None, Scored]:
-        """What the HTTP API answers from, in one round trip: the user's last list without the
-        items that went out of stock since it was made (None when there is none), and up to
-        ``top_up`` in-stock items by popularity that the user has not bought and the caller did
-        not exclude, scored in weights at the landmark (the stored units over ``UNITS``)."""
-        oos = keys.tenant(tenant, "oos")
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._current_list(keys=[keys.user(tenant, user_id, "list"), oos], client=pipe)
-            await self._top_up(
-                keys=[keys.tenant(tenant, "pop"), oos, keys.user(tenant, user_id, "bought")],
-                args=[top_up, *exclude],
-                client=pipe,
-            )
-            (raw, gone), flat = await pipe.execute()
+        """What the HTTP API answers from, in two concurrent calls: the user's last list
+        without the items that went out of stock since it was made (None when there is none),
+        and up to ``top_up`` in-stock items by popularity that the user has not bought and the
+        caller did not exclude, scored in weights at the landmark (the stored units over
+        ``UNITS``). Concurrent calls rather than one pipeline: a call that finds its script not
+        loaded on the node (a cluster node that joined or failed over) loads it and retries."""
+        app = self.settings.app_id
+        oos = keys.tenant(app, tenant, "oos")
+        bought = keys.user(app, tenant, user_id, "bought")
+        (raw, gone), flat = await asyncio.gather(
+            self._current_list(keys=[keys.user(app, tenant, user_id, "list"), oos]),
+            self._top_up(
+                keys=[keys.tenant(app, tenant, "pop"), oos, bought], args=[top_up, *exclude]
+            ),
+        )
         popular = [(flat[i].decode(), float(flat[i + 1]) / UNITS) for i in range(0, len(flat), 2)]
         stored = StoredList.parse(raw) if raw is not None else None
         if stored is None:
@@ -484,7 +511,8 @@ class Store(Lifecycle):
         """The stored vectors of (tenant, user) pairs, for those that have one."""
         if not users:
             return {}
-        values = await self.redis.mget([keys.user(t, u, "factors") for t, u in users])
+        app = self.settings.app_id
+        values = await self.redis.mget([keys.user(app, t, u, "factors") for t, u in users])
         out: dict[tuple[str, str], list[float]] = {}
         for pair, value in zip(users, values, strict=True):
             vector = _factors(value) if isinstance(value, bytes) else None
@@ -498,7 +526,7 @@ class Store(Lifecycle):
         read without parsing."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, vector in vectors.items():
-                key = keys.user(tenant, user, "factors")
+                key = keys.user(self.settings.app_id, tenant, user, "factors")
                 value = np.asarray(vector, dtype=np.float32).tobytes()
                 pipe.set(key, value, ex=self.settings.user_ttl_s)
             await pipe.execute()

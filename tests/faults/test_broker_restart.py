@@ -41,7 +41,7 @@ async def test_broker_killed_and_restarted_mid_stream_loses_nothing(deployment):
     await wait_drained(deployment, deployment.settings.app_id, timeout=300)
     await report(deployment, "broker killed and restarted", sent, time.monotonic() - restarted)
     assert worker.proc is not None and worker.proc.poll() is None
-    state = snapshot(deployment.redis, at)
+    state = snapshot(deployment.redis, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)
 

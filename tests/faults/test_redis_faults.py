@@ -78,7 +78,7 @@ async def test_redis_frozen_past_the_client_timeout_stalls_then_resumes_without_
     metrics = worker.text("/metrics")
     assert 'streamapp_batch_failures_total{agent="interactions",reason="redis_timeout"}' in metrics
     await report(deployment, "redis frozen", sent, recovered_s)
-    state = snapshot(deployment.redis, at)
+    state = snapshot(deployment.redis, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)
 
@@ -94,7 +94,7 @@ async def test_worker_stopped_during_a_stalled_batch_commits_nothing_of_it(deplo
     deployment.worker(**FAULTS).start()
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, "worker stopped in a stalled batch", sent, time.monotonic() - resumed)
-    state = snapshot(deployment.redis, at)
+    state = snapshot(deployment.redis, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)
 
@@ -117,7 +117,7 @@ async def test_redis_killed_and_restarted_from_its_append_only_file_loses_nothin
     resumed = time.monotonic()
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, "redis killed and restarted", sent, time.monotonic() - resumed)
-    state = snapshot(client, at)
+    state = snapshot(client, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)
 
@@ -142,6 +142,6 @@ async def test_redis_out_of_memory_stalls_then_resumes_without_loss(deployment):
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, "redis out of memory", sent, time.monotonic() - resumed)
     assert 'streamapp_dead_letters_total{reason="processing_failed"}' not in worker.text("/metrics")
-    state = snapshot(client, at)
+    state = snapshot(client, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

@@ -85,7 +85,7 @@ async def test_redis_restarted_with_an_empty_data_directory_is_rebuilt_from_kafk
     print(worker.log.read_text()[-20000:])
     assert rebuilds == ["streamapp_state_rebuilds_total 2.0"]  # the first start, then the loss
     await report(deployment, "redis restarted empty", sent + len(gone), recovered_s)
-    state = snapshot(client, at)
+    state = snapshot(client, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)
     await assert_no_list_holds(deployment, gone)
@@ -128,6 +128,6 @@ async def test_a_state_behind_the_committed_offsets_replays_the_gap(deployment):
         if line.startswith("streamapp_replayed_records_total{")
     ]
     assert sum(replayed) >= EVENTS - behind
-    state = snapshot(client, at)
+    state = snapshot(client, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

@@ -25,7 +25,7 @@ def click(n: int, user: str) -> dict[str, object]:
 
 async def test_events_on_a_recreated_topic_are_applied_not_skipped(deployment, producer):
     clicks = deployment.topic("clicks")
-    watermarks = f"{deployment.settings.app_id}:wm"
+    watermarks = deployment.key("wm")
 
     def applied() -> int:
         return sum(int(v) + 1 for v in deployment.redis.hvals(watermarks))
@@ -55,6 +55,6 @@ async def test_events_on_a_recreated_topic_are_applied_not_skipped(deployment, p
             lambda seen: "c102" in {m["trigger"]["event_id"] for m in seen}, timeout=60
         )
     # Applied, not skipped as a replay of offsets 0..2 of the old topic.
-    recorded = seen_window(deployment.redis, "default:u:old:seen")
+    recorded = seen_window(deployment.redis, deployment.key("default:u:old:seen"))
     assert {event_digest(f"c{n}") for n in range(100, 103)} <= recorded
     assert "streamapp_logs_replaced_total 1.0" in second.text("/metrics")

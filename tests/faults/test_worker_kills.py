@@ -45,6 +45,6 @@ async def test_worker_killed_ten_times_during_a_replay_loses_and_doubles_nothing
     sent = sum((await feeding).values())
     await wait_drained(deployment, deployment.settings.app_id)
     await report(deployment, f"worker killed {KILLS} times", sent, time.monotonic() - started)
-    state = snapshot(deployment.redis, at)
+    state = snapshot(deployment.redis, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

@@ -57,6 +57,6 @@ async def test_a_worker_frozen_past_its_session_timeout_does_not_double_count(de
         time.monotonic() - woke,
     )
     assert first.proc is not None and first.proc.poll() is None
-    state = snapshot(deployment.redis, at)
+    state = snapshot(deployment.redis, deployment.settings.app_id, at)
     assert_same_state(state, await from_scratch(deployment, at))
     await assert_every_user_got_a_list_after_their_last_event(deployment)

@@ -11,7 +11,7 @@ import pytest
 from streamapp.contracts.schemas import load
 from tests.support import BIN, Tail, now_ms, send, send_clicks, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 
 @pytest.fixture
@@ -145,7 +145,10 @@ async def test_audited_items_carry_price_fit_and_margin_from_the_product_table(
                 "margin": margin,
             },
         )
-    await wait_for(lambda: deployment.redis.hlen("default:margin") == 3, what="the product table")
+    await wait_for(
+        lambda: deployment.redis.hlen(deployment.key("default:margin")) == 3,
+        what="the product table",
+    )
     for n, item in enumerate(["cheap", "alike", "dear", "cheap", "alike"]):
         user = "shopper" if n < 3 or n == 4 else "other"
         event = {"event_id": f"p{n}", "user_id": user, "item_id": item, "ts": t + n}

@@ -12,7 +12,7 @@ from streamapp.contracts.schemas import load
 from streamapp.state.decay import stored_weight
 from tests.support import Tail, now_ms, send
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 DAY = 86_400_000
 
@@ -68,9 +68,9 @@ async def test_every_bad_event_is_dead_lettered_with_its_bytes_and_reason(deploy
 
     # The duplicate was counted once: the user's affinity for i-dup is one click's weight.
     settings = deployment.settings
-    landmark = float(deployment.redis.get("default:landmark"))
+    landmark = float(deployment.redis.get(deployment.key("default:landmark")))
     once = stored_weight(settings.weights["click"], now - 10, landmark, settings.decay_rate)
-    assert deployment.redis.zscore("default:u:u1:items", "i-dup") == once
+    assert deployment.redis.zscore(deployment.key("default:u:u1:items"), "i-dup") == once
 
 
 async def test_stale_inventory_update_is_dead_lettered_and_does_not_override(deployment, producer):
@@ -90,5 +90,5 @@ async def test_stale_inventory_update_is_dead_lettered_and_does_not_override(dep
         records = await dead.until(lambda rs: len(rs) >= 1)
     assert records[0]["reason"] == "stale_update"
     assert records[0]["event_id"] == "old"
-    assert deployment.redis.sismember("default:oos", "i1")
-    assert deployment.redis.hget("default:item:i1", "stock") == b"0"
+    assert deployment.redis.sismember(deployment.key("default:oos"), "i1")
+    assert deployment.redis.hget(deployment.key("default:item:i1"), "stock") == b"0"

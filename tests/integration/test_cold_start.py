@@ -7,7 +7,7 @@ import pytest
 
 from tests.support import Tail, now_ms, send, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 
 def items_of(record: dict) -> dict[str, str]:
@@ -38,11 +38,11 @@ async def test_new_items_are_recommended_by_category_until_they_have_interaction
     await stock("gone-shoe", 3, "shoes", t + 4)
     await stock("new-hat", 3, "hats", t + 5)
     await stock("gone-shoe", 0, "shoes", t + 6)
-    arrivals = "default:new:shoes"
+    arrivals = deployment.key("default:new:shoes")
     await wait_for(
         lambda: (
             deployment.redis.zscore(arrivals, "new-shoe")
-            and deployment.redis.sismember("default:oos", "gone-shoe")
+            and deployment.redis.sismember(deployment.key("default:oos"), "gone-shoe")
         ),
         what="the arrivals and the stock-out",
     )
@@ -66,6 +66,6 @@ async def test_new_items_are_recommended_by_category_until_they_have_interaction
         assert later.get("new-shoe") not in (None, "new")
     # Items that had interactions before they were (re)stocked are not new arrivals.
     await stock("a", 9, "shoes", t + 10)
-    await wait_for(lambda: deployment.redis.hget("default:item:a", "stock") == b"9")
+    await wait_for(lambda: deployment.redis.hget(deployment.key("default:item:a"), "stock") == b"9")
     assert deployment.redis.zscore(arrivals, "a") is None
     worker.stop()

@@ -19,7 +19,7 @@ from tests.state import (
 )
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 EVENTS = 15_000
 
@@ -37,7 +37,7 @@ async def test_sigkill_mid_stream_ends_with_the_from_scratch_state(deployment):
     await wait_drained(deployment, deployment.settings.app_id)
     # The restart re-read events the killed worker had applied but not committed.
     assert 'outcome="replayed"' in second.text("/metrics")
-    crashed = snapshot(deployment.redis, at)
+    crashed = snapshot(deployment.redis, deployment.settings.app_id, at)
     reference = await from_scratch(deployment, at)
 
     assert_same_state(crashed, reference)

@@ -13,7 +13,7 @@ import pytest
 from streamapp.http import openapi
 from tests.support import Tail, now_ms, send, send_clicks, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 PATH = "/v1/users/{}/recommendations"
 SCHEMATHESIS = Path(sys.executable).parent / "st"
@@ -55,7 +55,9 @@ async def test_api_serves_lists_by_contract(deployment, producer):
     await send(
         producer, inventory, "gone", {"event_id": "s", "item_id": "gone", "stock": 0, "ts": t}
     )
-    await wait_for(lambda: deployment.redis.sismember("default:oos", "gone"), what="stock-out")
+    await wait_for(
+        lambda: deployment.redis.sismember(deployment.key("default:oos"), "gone"), what="stock-out"
+    )
     sequence = ["a", "gone", "a", "b", "gone", "a", "b", "c", "d", "e", "c", "b", "a"]
     for n, item in enumerate(sequence):
         user = f"u{n % 3}"

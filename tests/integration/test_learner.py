@@ -36,7 +36,7 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
         assert version.startswith("mf-")
         snapshot = await registry.load(version)
         assert set(snapshot.ids) <= {f"default:i{n}" for n in range(9)}
-        assert await store.redis.get("default:u:u1:factors")
+        assert await store.redis.get(deployment.key("default:u:u1:factors"))
     await wait_for(
         lambda: f'streamapp_model_version_info{{version="{version}"}}' in worker.text("/metrics"),
         what="worker loaded the snapshot",

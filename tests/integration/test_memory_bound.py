@@ -54,10 +54,10 @@ async def test_a_million_new_item_ids_leave_redis_memory_within_its_bound(deploy
             done = start + BATCH
             if done % 200_000 == 0:
                 used[done] = client.info("memory")["used_memory"]
-    assert client.zcard("default:cvitems") == 2_000
-    assert client.zcard("default:categories") == 500
-    assert sum(1 for _ in client.scan_iter("default:cv:*", count=10_000)) <= 2_000
-    assert sum(1 for _ in client.scan_iter("default:catpop:*", count=10_000)) <= 500
+    assert client.zcard(deployment.key("default:cvitems")) == 2_000
+    assert client.zcard(deployment.key("default:categories")) == 500
+    assert sum(1 for _ in client.scan_iter(deployment.key("default:cv:*"), count=10_000)) <= 2_000
+    assert sum(1 for _ in client.scan_iter(deployment.key("default:catpop:*"), count=10_000)) <= 500
     # Past the warm-up, memory is flat however many new ids keep coming.
     print(f"MEMORY used_memory by events: {used}")
     assert used[EVENTS] < used[200_000] * 1.10

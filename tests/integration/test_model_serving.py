@@ -11,7 +11,7 @@ from streamapp.learning.snapshots import Snapshot
 from streamapp.state.store import Store
 from tests.support import Tail, now_ms, send, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 WEIGHTS = '{"mf": 5.0, "recent": 0.1, "covisit": 0.1, "popular": 0.01}'
 
@@ -80,10 +80,10 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
 
             # A broken snapshot is promoted: it is refused, the good one keeps serving.
             await store.redis.hset(
-                f"{deployment.settings.app_id}:model:mf-broken",
+                deployment.key("model:mf-broken"),
                 mapping={"meta": b"{", "ids": b"[]", "vectors": b""},
             )
-            await store.redis.zadd(f"{deployment.settings.app_id}:models", {"mf-broken": 1})
+            await store.redis.zadd(deployment.key("models"), {"mf-broken": 1})
             await registry.promote("mf-broken")
             await wait_for(
                 lambda: (

@@ -14,7 +14,7 @@ from streamapp.datasets.replay import derive_inventory, replay, to_message
 from tests.state import UNBOUNDED, applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import Tail, free_port, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 EVENTS = 9_000
 STOCK = 3
@@ -64,7 +64,7 @@ async def test_a_join_and_a_kill_lose_nothing_and_count_nothing_twice(deployment
     assert not feeding.done(), "the kill must happen mid-stream"
     await feeding
     await wait_drained(deployment, deployment.settings.app_id)
-    scaled = snapshot(deployment.redis, at)
+    scaled = snapshot(deployment.redis, deployment.settings.app_id, at)
 
     # Every user keeps getting lists: one was caused by the user's last click or last cart
     # (clicks and carts are two topics; when both fall in one batch, one list answers both).

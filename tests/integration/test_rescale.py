@@ -15,7 +15,7 @@ from streamapp.state.types import StateLost
 from tests.state import snapshot
 from tests.support import Tail, send, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 DAY_MS = 86_400_000
 
@@ -55,22 +55,28 @@ async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark
         await store.ingest(rows("default", landmark, rate), [])
         await store.ingest(rows("shop2", landmark, rate), [])
         at = first + 40 * 3_600_000
-        before = snapshot(client, at), snapshot(client, at, "shop2")
-        raw_shop2 = client.zrange("shop2:pop", 0, -1, withscores=True)
+        before = (
+            snapshot(client, deployment.settings.app_id, at),
+            snapshot(client, deployment.settings.app_id, at, "shop2"),
+        )
+        raw_shop2 = client.zrange(deployment.key("shop2:pop"), 0, -1, withscores=True)
 
-        raw_pop = client.zrange("default:pop", 0, -1, withscores=True)
+        raw_pop = client.zrange(deployment.key("default:pop"), 0, -1, withscores=True)
         moved_to = first + 30 * 3_600_000  # past the last event
         assert await store.rescale("default", landmark, moved_to)
-        assert float(client.get("default:landmark")) == moved_to
+        assert float(client.get(deployment.key("default:landmark"))) == moved_to
         assert store.epoch == client.get(store.epoch_key).decode() != "e1"
-        after = snapshot(client, at), snapshot(client, at, "shop2")
+        after = (
+            snapshot(client, deployment.settings.app_id, at),
+            snapshot(client, deployment.settings.app_id, at, "shop2"),
+        )
         assert after[0][1] == before[0][1]  # exact structures
         for key, values in before[0][0].items():
             for member, value in values.items():
                 # Rounded to whole units at the new landmark: within one of what it was.
                 assert after[0][0][key][member] == pytest.approx(value, abs=1.0), (key, member)
-        assert client.zrange("shop2:pop", 0, -1, withscores=True) == raw_shop2
-        rescaled = client.zrange("default:pop", 0, -1, withscores=True)
+        assert client.zrange(deployment.key("shop2:pop"), 0, -1, withscores=True) == raw_shop2
+        rescaled = client.zrange(deployment.key("default:pop"), 0, -1, withscores=True)
         assert all(s == int(s) for _, s in rescaled)
         assert max(s for _, s in rescaled) < max(s for _, s in raw_pop)
 
@@ -83,8 +89,8 @@ async def test_a_rescale_keeps_every_value_and_makes_workers_reread_the_landmark
 
         # What decays below a unit is gone: 300 days on, nothing of these clicks is left.
         assert await store.rescale("default", moved_to, moved_to + 300 * DAY_MS)
-        assert snapshot(client, at)[0] == {}
-        assert client.zrange("shop2:pop", 0, -1, withscores=True) == raw_shop2
+        assert snapshot(client, deployment.settings.app_id, at)[0] == {}
+        assert client.zrange(deployment.key("shop2:pop"), 0, -1, withscores=True) == raw_shop2
 
 
 async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deployment, producer):
@@ -94,13 +100,15 @@ async def test_the_worker_moves_the_landmark_when_scores_near_their_range(deploy
     clicks = deployment.topic("clicks")
     old = {"event_id": "old", "user_id": "u1", "item_id": "i1", "ts": now - 400_000}
     await send(producer, clicks, "u1", old)
-    await wait_for(lambda: deployment.redis.get("default:landmark"), what="the first landmark")
+    await wait_for(
+        lambda: deployment.redis.get(deployment.key("default:landmark")), what="the first landmark"
+    )
     async with Tail(deployment.topic("recommendations")) as lists:
         new = {"event_id": "new", "user_id": "u1", "item_id": "i2", "ts": now}
         await send(producer, clicks, "u1", new)
         await lists.until(lambda got: "new" in {m["trigger"]["event_id"] for m in got})
-    assert int(deployment.redis.get("default:landmark")) == now
-    scores = dict(deployment.redis.zrange("default:pop", 0, -1, withscores=True))
+    assert int(deployment.redis.get(deployment.key("default:landmark"))) == now
+    scores = dict(deployment.redis.zrange(deployment.key("default:pop"), 0, -1, withscores=True))
     assert all(math.isfinite(s) for s in scores.values())
     assert scores == {b"i2": UNITS}  # the new click at the new landmark; the old one is gone
     assert worker.proc is not None and worker.proc.poll() is None
@@ -125,24 +133,31 @@ async def test_a_rescale_within_a_rebuild_leaves_the_epoch_to_the_rebuild(deploy
 async def test_a_state_counted_in_weights_is_converted_to_units_once(deployment):
     client = deployment.redis
     first = 1_790_000_000_000
-    client.set("default:landmark", first)  # a state from before sums were whole units
-    client.zadd("default:pop", {"a": 1.5, "b": 0.25})
-    client.zadd("default:u:u1:items", {"a": 1.0000004})
-    client.set("shop2:landmark", first)
-    client.zadd("shop2:pop", {"a": 1.5})
+    client.set(
+        deployment.key("default:landmark"), first
+    )  # a state from before sums were whole units
+    client.zadd(deployment.key("default:pop"), {"a": 1.5, "b": 0.25})
+    client.zadd(deployment.key("default:u:u1:items"), {"a": 1.0000004})
+    client.set(deployment.key("shop2:landmark"), first)
+    client.zadd(deployment.key("shop2:pop"), {"a": 1.5})
     async with Store(deployment.settings) as store:
         assert await store.landmark("default", first + 5) == first
         assert await store.landmark("fresh", first) == first
-    assert client.zrange("default:pop", 0, -1, withscores=True) == [
+    assert client.zrange(deployment.key("default:pop"), 0, -1, withscores=True) == [
         (b"b", 0.25 * UNITS),
         (b"a", 1.5 * UNITS),
     ]
-    assert client.zscore("default:u:u1:items", "a") == UNITS
-    assert client.get("default:units") is not None and client.get("fresh:units") is not None
-    assert client.zscore("shop2:pop", "a") == 1.5  # converted when its own events come
+    assert client.zscore(deployment.key("default:u:u1:items"), "a") == UNITS
+    assert (
+        client.get(deployment.key("default:units")) is not None
+        and client.get(deployment.key("fresh:units")) is not None
+    )
+    assert (
+        client.zscore(deployment.key("shop2:pop"), "a") == 1.5
+    )  # converted when its own events come
     # Once: another process finds the unit and reads the state as it is, and one that had read
     # the landmark before the conversion does not convert it again.
     async with Store(deployment.settings) as other:
         assert await other.landmark("default", first) == first
         assert not await other.rescale("default", first, first, from_units=1.0)
-    assert client.zscore("default:pop", "a") == 1.5 * UNITS
+    assert client.zscore(deployment.key("default:pop"), "a") == 1.5 * UNITS

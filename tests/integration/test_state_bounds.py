@@ -6,14 +6,14 @@ index follows each list's changes (``commit.lua``) and the list lifetime (``inve
 from __future__ import annotations
 
 import pytest
-import redis
 
 from streamapp.state.lists import StoredList
 from streamapp.state.store import Store
 from streamapp.state.types import ListToCommit, Outcome, RankedItem
 from tests.state import seen_window
+from tests.support import Env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 BOUNDS = {
     "covisit_max": 3,
@@ -48,32 +48,34 @@ def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tup
     ]
 
 
-def members(client: redis.Redis, pattern: str) -> dict[str, dict[bytes, float]]:
-    """Every sorted set's members; a user's dedupe window (a string of 6-byte digests) as its
-    digests, scored by position."""
+def members(deployment: Env) -> dict[str, dict[bytes, float]]:
+    """Every sorted set's members of tenant ``default``, keyed without the deployment's hash
+    tag; a user's dedupe window (a string of 6-byte digests) as its digests, scored by
+    position."""
+    client = deployment.redis
     out = {}
-    for key in client.scan_iter(match=pattern):
+    for key in client.scan_iter(match=deployment.key("default:*")):
+        name = key.decode().removeprefix(deployment.key(""))
         if client.type(key) == b"string":
             window = seen_window(client, key)
-            out[key.decode()] = {d: float(n) for n, d in enumerate(sorted(window))}
+            out[name] = {d: float(n) for n, d in enumerate(sorted(window))}
         else:
-            out[key.decode()] = dict(client.zrange(key, 0, -1, withscores=True))
+            out[name] = dict(client.zrange(key, 0, -1, withscores=True))
     return out
 
 
 async def test_every_bounded_structure_stays_within_its_bound(deployment):
     settings = deployment.settings.model_copy(update=BOUNDS)
-    client = deployment.redis
     new_members = [(f"u{n % 2}", f"i{n}", f"c{n % 4}", int(n % 3 == 0)) for n in range(24)]
     # Only repeats of items every structure already holds: scores rise, no member is added.
     repeats = [(f"u{n % 2}", f"i{22 + n % 2}", f"c{(22 + n % 2) % 4}", 0) for n in range(6)]
     async with Store(settings) as store:
         await store.ingest(rows(0, new_members), [])
-        before = members(client, "default:*")
+        before = members(deployment)
         await store.ingest(rows(100, repeats), [])
-        after = members(client, "default:*")
+        after = members(deployment)
         await store.ingest(rows(200, new_members[:8]), [])
-        final = members(client, "default:*")
+        final = members(deployment)
 
     def bound(key: str) -> int:
         suffixes = {
@@ -119,7 +121,7 @@ async def test_a_batch_that_overflows_a_bound_leaves_its_structures_compact(depl
     client = deployment.redis
     async with Store(settings) as store:
         await store.ingest(rows(0, [("u", f"i{n}", "c0", 0) for n in range(200)]), [])
-    history, covisited = "default:u:u:items", "default:cv:i199"
+    history, covisited = deployment.key("default:u:u:items"), deployment.key("default:cv:i199")
     assert client.zcard(history) == settings.user_items_max
     assert client.zcard(covisited) == settings.covisit_max
     assert client.object("encoding", history) == b"listpack"
@@ -143,12 +145,12 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
 
     async with Store(settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
-        assert client.zrange("default:shown:b", 0, -1) == [b"u1", b"u2"]
+        assert client.zrange(deployment.key("default:shown:b"), 0, -1) == [b"u1", b"u2"]
         await store.commit_lists([listed("u1", "b", "d")], now + 1)
-        stored = StoredList.parse(client.get("default:u:u1:list"))
+        stored = StoredList.parse(client.get(deployment.key("default:u:u1:list")))
         assert stored is not None and [item for item, _, _ in stored.items] == ["b", "d"]
-        assert client.zrange("default:shown:a", 0, -1) == []
-        assert client.zscore("default:shown:b", "u1") == now + 1
+        assert client.zrange(deployment.key("default:shown:a"), 0, -1) == []
+        assert client.zscore(deployment.key("default:shown:b"), "u1") == now + 1
 
         stock_out = [("default", "b", 5, 0, {}, "inventory:0", 0)]
         (outcome,) = await store.apply_inventory(stock_out, now + 2)
@@ -172,22 +174,26 @@ async def test_one_commit_of_many_lists_leaves_what_committing_them_in_turn_leav
     client = deployment.redis
     now = 10_000_000_000_000
     ranking = [f"x{n}" for n in range(1_500)]
-    client.sadd("default:oos", "x5", "x1200")
+    client.sadd(deployment.key("default:oos"), "x5", "x1200")
     async with Store(deployment.settings) as store:
         await store.commit_lists([listed("u1", "a", "b"), listed("u3", "e")], now)
         batch = [listed("u1", "a", "c"), listed("u2", "b", "c"), listed("u1", "c", "d")]
         await store.commit_lists([*batch, listed("u3", *ranking)], now + 1)
-    shown = {item: client.zrange(f"default:shown:{item}", 0, -1) for item in "abcde"}
+    shown = {
+        item: client.zrange(deployment.key(f"default:shown:{item}"), 0, -1) for item in "abcde"
+    }
     assert shown == {"a": [], "b": [b"u2"], "c": [b"u1", b"u2"], "d": [b"u1"], "e": []}
-    assert client.zscore("default:shown:c", "u1") == now + 1
-    assert 0 < client.ttl("default:shown:c") <= deployment.settings.user_ttl_s
-    stored = StoredList.parse(client.get("default:u:u3:list"))
+    assert client.zscore(deployment.key("default:shown:c"), "u1") == now + 1
+    assert 0 < client.ttl(deployment.key("default:shown:c")) <= deployment.settings.user_ttl_s
+    stored = StoredList.parse(client.get(deployment.key("default:u:u3:list")))
     assert stored is not None
     in_stock = [item for item, _, _ in stored.items]
     assert in_stock == [item for item in ranking if item not in ("x5", "x1200")]
     top = in_stock[: deployment.settings.top_k]
-    assert all(client.zrange(f"default:shown:{item}", 0, -1) == [b"u3"] for item in top)
-    assert not client.exists("default:shown:x5")
+    assert all(
+        client.zrange(deployment.key(f"default:shown:{item}"), 0, -1) == [b"u3"] for item in top
+    )
+    assert not client.exists(deployment.key("default:shown:x5"))
 
 
 async def test_repeated_stock_out_names_nobody_but_its_own_replay_names_them_again(deployment):

@@ -12,7 +12,7 @@ from streamapp.contracts.schemas import load
 from streamapp.state.lists import StoredList
 from tests.support import Tail, now_ms, send, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 HOT = "hot"  # the item every source will want to recommend
 CATEGORY = "shoes"
@@ -168,7 +168,12 @@ async def test_unknown_stock_items_are_dropped_when_configured(deployment, produ
         )
     # Kafka orders nothing across topics: let the inventory land before the clicks that need it.
     await wait_for(
-        lambda: deployment.redis.exists("default:item:known1", "default:item:known2") == 2,
+        lambda: (
+            deployment.redis.exists(
+                deployment.key("default:item:known1"), deployment.key("default:item:known2")
+            )
+            == 2
+        ),
         what="the product table",
     )
     for n, item in enumerate(["known1", "mystery", "known2", "mystery2"]):
@@ -203,7 +208,9 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
             {"event_id": f"inv-{item}", "item_id": item, "stock": 3, "ts": t, "category": "bags"},
         )
     await wait_for(
-        lambda: deployment.redis.exists(*[f"default:item:{i}" for i in catalogue]) == 40,
+        lambda: (
+            deployment.redis.exists(*[deployment.key(f"default:item:{i}") for i in catalogue]) == 40
+        ),
         what="the product table",
     )
     # Other shoppers make the catalogue popular and co-visited; "me" views a few items.
@@ -229,7 +236,7 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
     last = f"e{seq}"
     async with Tail(deployment.topic("recommendations")) as recs:
         await recs.until(lambda rs: any(r["trigger"]["event_id"] == last for r in rs))
-        stored = StoredList.parse(deployment.redis.get("default:u:me:list"))
+        stored = StoredList.parse(deployment.redis.get(deployment.key("default:u:me:list")))
         version, ranked = stored.version, stored.items
         assert len(ranked) == 20, "the ranking is kept twice the list length deep"
         out: list[str] = []
@@ -266,7 +273,7 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
                 assert corrected["model_version"] == version
         # The eleventh stock-out left 9 of the ranking in stock: ranked again, a full list.
         assert len(items) == 10
-        reranked = StoredList.parse(deployment.redis.get("default:u:me:list")).items
+        reranked = StoredList.parse(deployment.redis.get(deployment.key("default:u:me:list"))).items
         assert not {r[0] for r in reranked} & set(out)
     metrics = worker.text("/metrics")
     assert corrections(metrics, "stored") >= 10

@@ -10,7 +10,8 @@
 -- (streamapp/state/lists.py): whole says the ranking held every candidate there was (shorter
 -- than asked for); the head is the message without items, as an object.
 --
--- ARGV[1] = JSON {k, ttl, now, codes = {source = code}, lists = [ListToCommit, ...]}
+-- ARGV[1] = JSON {prefix (every key's, keys.py), k, ttl, now, codes = {source = code},
+--                 lists = [ListToCommit, ...]}
 --                 (streamapp/state/types.py: tenant, user, head, [RankedItem = [item,
 --                 fragment, source, score], ...], version, whole)
 -- returns {top source, final JSON message} of every list, in order.
@@ -18,7 +19,8 @@ local req = cjson.decode(ARGV[1])
 local out = {}
 local horizon = req.now - req.ttl * 1000
 for idx, list in ipairs(req.lists) do
-  local t, user, head, ranked, version, whole = unpack(list)
+  local tenant, user, head, ranked, version, whole = unpack(list)
+  local t = req.prefix .. tenant
   local ids = {}
   for i, r in ipairs(ranked) do ids[i] = r[1] end
   local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}

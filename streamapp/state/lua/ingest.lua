@@ -5,7 +5,7 @@
 --
 -- A batch must continue from its partitions' watermarks (continues() in guard.lua).
 --
--- ARGV[1] = JSON {wm, guard (see guard.lua), spans, cfg,
+-- ARGV[1] = JSON {prefix (every key's, keys.py), wm, guard (see guard.lua), spans, cfg,
 --           events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                      forward_weight, ts, purchased(0|1), price|false], ...],
 --           users = [[tenant, user], ...]}
@@ -136,7 +136,8 @@ local function category_of(t, item)
 end
 
 for idx, ev in ipairs(req.events) do
-  local t, tp, offset, eid, user, item, cat, f, ts, bought, price = unpack(ev)  -- an EventRow
+  local tenant, tp, offset, eid, user, item, cat, f, ts, bought, price = unpack(ev)  -- an EventRow
+  local t = req.prefix .. tenant
   local wm = watermarks[tp]
   if wm == nil then
     wm = tonumber(redis.call('HGET', req.wm, tp) or '-1')
@@ -236,8 +237,9 @@ local function remember(tenant, flat)
   for i = 1, #flat, 2 do tenant.seen[flat[i]] = true end
 end
 for _, pair in ipairs(req.users) do
-  local t, user = pair[1], pair[2]
-  local tenant = tenants[t]
+  local tenant_id, user = pair[1], pair[2]
+  local t = req.prefix .. tenant_id
+  local tenant = tenants[tenant_id]
   if tenant == nil then
     tenant = {
       popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
@@ -246,7 +248,7 @@ for _, pair in ipairs(req.users) do
     }
     remember(tenant, tenant.popular)
     for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
-    tenants[t] = tenant
+    tenants[tenant_id] = tenant
   end
   local u = t .. ':u:' .. user
   local recent = redis.call('ZREVRANGE', u .. ':recent', 0, cfg.session_items - 1)
@@ -272,7 +274,7 @@ for _, pair in ipairs(req.users) do
   end
   local history = redis.call('ZREVRANGE', u .. ':items', 0, cfg.history_candidates - 1, 'WITHSCORES')
   remember(tenant, history)
-  users[#users + 1] = {t, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
+  users[#users + 1] = {tenant_id, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
   vectors[#users] = redis.call('GET', u .. ':factors')
 end
 
@@ -280,7 +282,8 @@ end
 -- the price and margin of those the product table knows (flat {item, price|false,
 -- margin|false, ...}; the ranker's content features). One SMISMEMBER and two HMGETs per
 -- thousand candidates instead of calls per candidate.
-for t, tenant in pairs(tenants) do
+for tenant_id, tenant in pairs(tenants) do
+  local t = req.prefix .. tenant_id
   local blocked = {}
   local attributes = {}
   local items = {}

@@ -25,7 +25,8 @@
 --
 -- A batch must continue from its partitions' watermarks (continues() in guard.lua).
 --
--- ARGV[1] = JSON {wm, guard (see guard.lua), spans, cfg = {new_arrivals_max,
+-- ARGV[1] = JSON {prefix (every key's, keys.py), wm, guard (see guard.lua), spans,
+--                 cfg = {new_arrivals_max,
 --                 refresh_chunk}, horizon = ms,
 --                 events = [[tenant, item, ts, stock, {field = value, ...}, tp, offset], ...]}
 -- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
@@ -42,7 +43,8 @@ local function shown_to(t, item)
   return redis.call('ZRANGE', index, req.horizon, '+inf', 'BYSCORE'), false
 end
 for idx, ev in ipairs(req.events) do
-  local t, item, ts, stock, fields, tp, offset = unpack(ev)  -- an InventoryRow
+  local tenant, item, ts, stock, fields, tp, offset = unpack(ev)  -- an InventoryRow
+  local t = req.prefix .. tenant
   local key = t .. ':item:' .. item
   local stored = tonumber(redis.call('HGET', key, 'ts') or '-1')
   if watermarks[tp] == nil then

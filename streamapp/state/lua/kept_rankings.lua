@@ -5,12 +5,12 @@
 -- the items now out of stock. That holds while the ranking still has a full list in stock, or
 -- held every candidate there was and some of it is in stock; otherwise the user is ranked again.
 --
--- ARGV[1] = JSON {k, users = [[tenant, user], ...]}
+-- ARGV[1] = JSON {prefix (every key's, keys.py), k, users = [[tenant, user], ...]}
 -- returns, per user, the stored list (see commit.lua) or false.
 local req = cjson.decode(ARGV[1])
 local out = {}
 for idx, pair in ipairs(req.users) do
-  local t, user = pair[1], pair[2]
+  local t, user = req.prefix .. pair[1], pair[2]
   local raw = redis.call('GET', t .. ':u:' .. user .. ':list')
   out[idx] = false
   if raw then

@@ -11,13 +11,13 @@
 -- It also converts a state from weights to units (decay.UNITS, store.py's landmark): new = old,
 -- factor = UNITS, and the unit is set.
 --
--- ARGV[1] = JSON {guard (see guard.lua), tenant, old, new, factor, from_units, units, epoch_key,
+-- ARGV[1] = JSON {guard (see guard.lua), prefix (every key's, keys.py), tenant, old, new, factor, from_units, units, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}
 -- returns JSON {lost = true}, {moved = false} (another worker rescaled or converted first), or
 -- {moved = true, keys = how many were rescaled}
 local req = cjson.decode(ARGV[1])
 if lost(req.guard) then return '{"lost":true}' end
-local t = req.tenant
+local t = req.prefix .. req.tenant
 local et = (string.gsub(t, '%p', '%%%0'))  -- the tenant as a literal in a Lua pattern
 local current = tonumber(redis.call('GET', t .. ':landmark'))
 -- What the sums count now must be what the caller's factor assumes (1: weights, a state from

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -47,14 +48,18 @@ def broker_pid() -> int | None:
     return None
 
 
+async def server_info(client: AsyncRedis, section: str) -> list[dict[str, Any]]:
+    """``INFO section`` of the Redis server, or of every master of a cluster."""
+    if isinstance(client, aioredis.RedisCluster):
+        replies = await client.info(section, target_nodes=aioredis.RedisCluster.PRIMARIES)
+        return list(replies.values())
+    return [await client.info(section)]
+
+
 async def redis_seconds(client: AsyncRedis) -> float:
     """CPU seconds the Redis server (every master of a cluster) has used, by its own
     accounting."""
-    if isinstance(client, aioredis.RedisCluster):
-        replies = await client.info("cpu", target_nodes=aioredis.RedisCluster.PRIMARIES)
-        infos = list(replies.values())
-    else:
-        infos = [await client.info("cpu")]
+    infos = await server_info(client, "cpu")
     return sum(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]) for info in infos)
 
 

@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from matplotlib.figure import Figure
 
+from streamapp.bench.cpu import server_info
 from streamapp.bench.harness import Bench
 from streamapp.databases import connect
 from streamapp.settings import Settings
@@ -80,7 +81,7 @@ async def run_soak(
             assert bench.worker and bench.learner
             series["worker"].append((at, resident_bytes(bench.worker.pid)))
             series["learner"].append((at, resident_bytes(bench.learner.pid)))
-            used = (await client.info("memory"))["used_memory"]
+            used = sum(info["used_memory"] for info in await server_info(client, "memory"))
             series["redis"].append((at, float(used)))
             await asyncio.wait({feeding}, timeout=sample_s)
         sent = feeding.result()

@@ -52,8 +52,11 @@ test: deps lint
 	$(BIN)/pytest --ignore=tests/faults
 	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/integration
 
+# The campaign, then its promise tests (workers killed and frozen, the broker restarted) on the
+# Redis Cluster.
 faults: deps
 	$(BIN)/pytest tests/faults
+	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/faults
 
 bench: up
 	$(BIN)/streamapp bench

@@ -14,7 +14,7 @@ from tests.faults.test_redis_faults import FAULTS, start_replay
 from tests.state import applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import ROOT, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 PIDFILE = ROOT / ".stack" / "kafka" / "kafka.pid"
 

@@ -15,7 +15,7 @@ from tests.faults.injection import assert_every_user_got_a_list_after_their_last
 from tests.state import UNBOUNDED, applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 EVENTS = 6_000
 KILLS = 10

@@ -19,7 +19,7 @@ from tests.faults.injection import (
 from tests.state import UNBOUNDED, applied, assert_same_state, from_scratch, snapshot, wait_drained
 from tests.support import free_port, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
 EVENTS = 6_000
 SESSION_TIMEOUT_S = 6

@@ -14,6 +14,7 @@ from streamapp.databases import with_database
 from streamapp.ops.lag import LagReader
 from streamapp.state import keys
 from streamapp.state.decay import UNITS, value_at
+from streamapp.state.lists import StoredList
 from tests.support import ON_CLUSTER, Env, Worker, redis_client
 
 # Bounds high enough that no structure is trimmed: trimming keeps the top-N of whatever has
@@ -35,7 +36,7 @@ UNBOUNDED = {
 # an event with the items seen before it, and Kafka orders a user's clicks and carts (two
 # topics) differently from one run to the next.
 DECAYED = ("u:*:items", "u:*:cats", "pop", "catpop:*")
-EXACT = ("u:*:seen", "u:*:bought", "item:*", "oos")
+EXACT = ("u:*:record", "u:*:bought", "item:*", "oos")
 DIGEST = 6  # bytes of an event id's SHA-1 in the dedupe window (lua/ingest.lua)
 
 
@@ -73,15 +74,30 @@ def snapshot(client: redis.Redis, app_id: str, at: float, tenant: str = "default
 
 
 def event_digest(event_id: str) -> bytes:
-    """How the dedupe window (``t:u:U:seen``) holds an event id: 6 bytes of its SHA-1."""
+    """How the dedupe window (in ``t:u:U:record``) holds an event id: 6 bytes of its SHA-1."""
     return hashlib.sha1(event_id.encode()).digest()[:DIGEST]
 
 
+def record_parts(raw: bytes | None) -> tuple[bytes, bytes | None]:
+    """A user's record (``lua/record.lua``): its dedupe window and its stored list (None)."""
+    if not raw or len(raw) < 2:
+        return b"", None
+    length = int.from_bytes(raw[:2], "big")
+    return raw[2 : 2 + length], raw[2 + length :] or None
+
+
 def seen_window(client: redis.Redis, key: str | bytes) -> set[bytes]:
-    """The digests in a user's dedupe window, as a set: the order they arrived in depends on
-    how two topics interleave, which differs from run to run."""
-    raw = client.get(key) or b""
-    return {raw[i : i + DIGEST] for i in range(0, len(raw), DIGEST)}
+    """The digests in a user's dedupe window (``key`` is the user's record), as a set: the
+    order they arrived in depends on how two topics interleave, which differs from run to
+    run."""
+    window, _ = record_parts(client.get(key))
+    return {window[i : i + DIGEST] for i in range(0, len(window), DIGEST)}
+
+
+def stored_list(client: redis.Redis, key: str) -> StoredList | None:
+    """The stored list in a user's record (``key``), parsed; None when there is none."""
+    _, raw = record_parts(client.get(key))
+    return StoredList.parse(raw) if raw is not None else None
 
 
 def applied(env: Env) -> int:

@@ -37,12 +37,16 @@ class Key(NamedTuple):
 LAYOUT: tuple[Key, ...] = (
     Key("t:landmark", "string", "forward-decay landmark (epoch ms), set by the first event"),
     Key("t:units", "string", "what the decayed sums count (decay.UNITS), set with the landmark"),
-    Key("t:u:U:seen", "string", "the user's last event ids (dedupe): 6-byte digests, bounded"),
+    Key(
+        "t:u:U:record",
+        "string",
+        "the user's last event ids (dedupe; 6-byte digests, bounded), then the current list and "
+        "the ranking behind it (state.lists): one key for both (lua/record.lua)",
+    ),
     Key("t:u:U:items", "zset", "decayed user → item affinity (the history source), bounded"),
     Key("t:u:U:cats", "zset", "decayed user → category affinity, bounded"),
     Key("t:u:U:recent", "zset", "recently viewed items by time, bounded"),
     Key("t:u:U:bought", "zset", "purchased items (excluded from lists), bounded"),
-    Key("t:u:U:list", "string", "the current list and the ranking behind it (state.lists)"),
     Key("t:u:U:factors", "string", "the user's factor vector (float32 bytes), by the learner"),
     Key("t:pop", "zset", "decayed global popularity, bounded"),
     Key("t:catpop:C", "zset", "decayed popularity within category C, bounded"),

@@ -1,5 +1,6 @@
-"""A user's stored list (``t:u:U:list``, written by ``lua/commit.lua``): the current list and
-the ranking behind it in one value, so each list is stored once.
+"""A user's stored list (in ``t:u:U:record`` after the dedupe window, ``lua/record.lua``;
+written by ``lua/commit.lua``): the current list and the ranking behind it in one value, so
+each list is stored once.
 
 The value is JSON ``[model version, shown, whole, [item, score, source, ...], message head]``:
 the ranking's items that were in stock when it was committed, in order, each source as its

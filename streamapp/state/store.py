@@ -129,10 +129,10 @@ class Store(Lifecycle):
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
-        self._ingest = self._script("guard", "ingest")
-        self._commit = self._script("stored_list", "commit")
-        self._current_list = self._script("stored_list", "current_list")
-        self._kept_rankings = self._script("kept_rankings")
+        self._ingest = self._script("guard", "record", "ingest")
+        self._commit = self._script("record", "stored_list", "commit")
+        self._current_list = self._script("record", "stored_list", "current_list")
+        self._kept_rankings = self._script("record", "kept_rankings")
         self._inventory = self._script("guard", "inventory")
         self._top_up = self._script("top_up")
         self._establish = self.redis.register_script(ESTABLISH_EPOCH)
@@ -159,7 +159,8 @@ class Store(Lifecycle):
 
     def _script(self, *parts: str) -> AsyncScript:
         """A script from ``lua/`` parts, the helpers first (``guard`` where the script is
-        guarded, ``stored_list`` where it reads stored lists)."""
+        guarded, ``record`` where it reads users' records, ``stored_list`` where it reads
+        stored lists)."""
         source = "".join((LUA_DIR / f"{part}.lua").read_text() for part in parts)
         return self.redis.register_script(source)
 
@@ -494,7 +495,7 @@ class Store(Lifecycle):
         oos = keys.tenant(app, tenant, "oos")
         bought = keys.user(app, tenant, user_id, "bought")
         (raw, gone), flat = await asyncio.gather(
-            self._current_list(keys=[keys.user(app, tenant, user_id, "list"), oos]),
+            self._current_list(keys=[keys.user(app, tenant, user_id, "record"), oos]),
             self._top_up(
                 keys=[keys.tenant(app, tenant, "pop"), oos, bought], args=[top_up, *exclude]
             ),

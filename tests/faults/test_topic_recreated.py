@@ -55,6 +55,6 @@ async def test_events_on_a_recreated_topic_are_applied_not_skipped(deployment, p
             lambda seen: "c102" in {m["trigger"]["event_id"] for m in seen}, timeout=60
         )
     # Applied, not skipped as a replay of offsets 0..2 of the old topic.
-    recorded = seen_window(deployment.redis, deployment.key("default:u:old:seen"))
+    recorded = seen_window(deployment.redis, deployment.key("default:u:old:record"))
     assert {event_digest(f"c{n}") for n in range(100, 103)} <= recorded
     assert "streamapp_logs_replaced_total 1.0" in second.text("/metrics")

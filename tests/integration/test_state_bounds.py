@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamapp.state.lists import StoredList
 from streamapp.state.store import Store
 from streamapp.state.types import ListToCommit, Outcome, RankedItem
-from tests.state import seen_window
+from tests.state import seen_window, stored_list
 from tests.support import Env
 
 pytestmark = [pytest.mark.integration, pytest.mark.promise]
@@ -82,7 +81,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
             ":items": "user_items_max",
             ":cats": "user_categories_max",
             ":recent": "session_items",
-            ":seen": "seen_event_ids",
+            ":record": "seen_event_ids",
             ":bought": "purchased_max",
         }
         for suffix, name in suffixes.items():
@@ -107,7 +106,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
     # added no member anywhere, only raised scores; the last batch brought members back, so
     # trimming was needed again.
     assert len(before["default:pop"]) == BOUNDS["popularity_max"]
-    summed = [k for k in before if not k.endswith((":seen", ":recent", ":bought"))]
+    summed = [k for k in before if not k.endswith((":record", ":recent", ":bought"))]
     assert {k: set(after[k]) for k in summed} == {k: set(before[k]) for k in summed}
     assert after["default:pop"][b"i23"] > before["default:pop"][b"i23"]
     assert b"i7" not in before["default:pop"] and b"i7" not in final["default:pop"]
@@ -147,7 +146,7 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         await store.commit_lists([listed("u1", "a", "b"), listed("u2", "b", "c")], now)
         assert client.zrange(deployment.key("default:shown:b"), 0, -1) == [b"u1", b"u2"]
         await store.commit_lists([listed("u1", "b", "d")], now + 1)
-        stored = StoredList.parse(client.get(deployment.key("default:u:u1:list")))
+        stored = stored_list(client, deployment.key("default:u:u1:record"))
         assert stored is not None and [item for item, _, _ in stored.items] == ["b", "d"]
         assert client.zrange(deployment.key("default:shown:a"), 0, -1) == []
         assert client.zscore(deployment.key("default:shown:b"), "u1") == now + 1
@@ -185,7 +184,7 @@ async def test_one_commit_of_many_lists_leaves_what_committing_them_in_turn_leav
     assert shown == {"a": [], "b": [b"u2"], "c": [b"u1", b"u2"], "d": [b"u1"], "e": []}
     assert client.zscore(deployment.key("default:shown:c"), "u1") == now + 1
     assert 0 < client.ttl(deployment.key("default:shown:c")) <= deployment.settings.user_ttl_s
-    stored = StoredList.parse(client.get(deployment.key("default:u:u3:list")))
+    stored = stored_list(client, deployment.key("default:u:u3:record"))
     assert stored is not None
     in_stock = [item for item, _, _ in stored.items]
     assert in_stock == [item for item in ranking if item not in ("x5", "x1200")]

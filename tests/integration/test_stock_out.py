@@ -9,7 +9,7 @@ import pytest
 
 from streamapp.contracts.messages import item_entry
 from streamapp.contracts.schemas import load
-from streamapp.state.lists import StoredList
+from tests.state import stored_list
 from tests.support import Tail, now_ms, send, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.promise]
@@ -236,7 +236,7 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
     last = f"e{seq}"
     async with Tail(deployment.topic("recommendations")) as recs:
         await recs.until(lambda rs: any(r["trigger"]["event_id"] == last for r in rs))
-        stored = StoredList.parse(deployment.redis.get(deployment.key("default:u:me:list")))
+        stored = stored_list(deployment.redis, deployment.key("default:u:me:record"))
         version, ranked = stored.version, stored.items
         assert len(ranked) == 20, "the ranking is kept twice the list length deep"
         out: list[str] = []
@@ -273,7 +273,7 @@ async def test_a_stock_out_is_answered_from_the_stored_ranking_until_it_runs_dry
                 assert corrected["model_version"] == version
         # The eleventh stock-out left 9 of the ranking in stock: ranked again, a full list.
         assert len(items) == 10
-        reranked = StoredList.parse(deployment.redis.get(deployment.key("default:u:me:list"))).items
+        reranked = stored_list(deployment.redis, deployment.key("default:u:me:record")).items
         assert not {r[0] for r in reranked} & set(out)
     metrics = worker.text("/metrics")
     assert corrections(metrics, "stored") >= 10

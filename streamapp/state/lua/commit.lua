@@ -3,7 +3,7 @@
 -- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
 -- stays current with an out-of-stock item.
 --
--- A user's list is stored once, with the ranking behind it (t:u:U:list): the in-stock items
+-- A user's list is stored once, with the ranking behind it (in t:u:U:record, record.lua): the in-stock items
 -- of the ranking in order, the first `shown` of them the published list, so a later stock-out
 -- can be answered from it (kept_rankings.lua) and the HTTP API can answer the current list
 -- from it. JSON [model version, shown, whole, [item, score, source code, ...], message head]
@@ -45,7 +45,8 @@ for idx, list in ipairs(req.lists) do
   -- an entry nobody adds to never grows, and inventory.lua reads only entries within the
   -- horizon.
   local u = t .. ':u:' .. user
-  local before = shown_in(redis.call('GET', u .. ':list'))
+  local window, stored_before = record_parts(redis.call('GET', u .. ':record'))
+  local before = shown_in(stored_before)
   local was, now_shown = {}, {}
   for _, item in ipairs(before) do was[item] = true end
   for _, item in ipairs(kept) do
@@ -62,7 +63,7 @@ for idx, list in ipairs(req.lists) do
   local items = #stored > 0 and cjson.encode(stored) or '[]'
   local list_json = '[' .. cjson.encode(version) .. ',' .. #kept .. ',' .. tostring(whole) ..
                     ',' .. items .. ',' .. head .. ']}]'
-  redis.call('SET', u .. ':list', list_json, 'EX', req.ttl)
+  redis.call('SET', u .. ':record', record(window, list_json), 'EX', req.ttl)
   out[idx] = {source, message}
 end
 return out

@@ -1,7 +1,7 @@
 -- The HTTP API's read of a user's list, in one call: the stored list and the items of its
 -- published list that went out of stock since (the API leaves them out).
--- KEYS = {t:u:U:list, t:oos}; returns {stored list or nil, {item, ...}}.
-local raw = redis.call('GET', KEYS[1])
+-- KEYS = {t:u:U:record, t:oos}; returns {stored list or false, {item, ...}}.
+local _, raw = record_parts(redis.call('GET', KEYS[1]))
 local ids = shown_in(raw)
 local gone = {}
 if #ids > 0 then

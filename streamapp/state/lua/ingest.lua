@@ -92,18 +92,18 @@ local function visit(u, s, item, ts)
 end
 
 -- The dedupe window: a user's last cfg.seen_event_ids event ids, each as the first 6 bytes of
--- its SHA-1, in one string (t:u:U:seen) read once and written once per batch. Redeliveries are
--- caught by the offset watermark however old; the window only has to span a producer's
--- retries. 48 bits make a new event's chance of being taken for one of the 32 before it
--- 32 / 2^48 ≈ 1e-13, and keep the 32 in 192 bytes. (A window written with 8-byte digests
--- reads as digests that match nothing, and is replaced as new ids arrive.)
+-- its SHA-1, the first part of the user's record (t:u:U:record, record.lua), read once and
+-- written once per batch with the stored list it holds as it was. Redeliveries are caught by
+-- the offset watermark however old; the window only has to span a producer's retries. 48 bits
+-- make a new event's chance of being taken for one of the 32 before it 32 / 2^48 ≈ 1e-13, and
+-- keep the 32 in 192 bytes.
 local DIGEST = 6
 local windows = {}
 local function window(u)
   local w = windows[u]
   if w == nil then
-    local raw = redis.call('GET', u .. ':seen') or ''
-    w = {known = {}, order = {}}
+    local raw, list = record_parts(redis.call('GET', u .. ':record'))
+    w = {known = {}, order = {}, list = list}
     for i = 1, #raw - DIGEST + 1, DIGEST do
       local d = string.sub(raw, i, i + DIGEST - 1)
       w.known[d] = true
@@ -216,7 +216,8 @@ end
 for u, _ in pairs(touched_users) do
   local order = windows[u].order
   local first = math.max(1, #order - cfg.seen_event_ids + 1)
-  redis.call('SET', u .. ':seen', table.concat(order, '', first), 'EX', cfg.user_ttl_s)
+  local window = table.concat(order, '', first)
+  redis.call('SET', u .. ':record', record(window, windows[u].list), 'EX', cfg.user_ttl_s)
   for _, suffix in ipairs({':items', ':cats', ':recent', ':bought'}) do
     redis.call('EXPIRE', u .. suffix, cfg.user_ttl_s)
   end

@@ -11,7 +11,7 @@ local req = cjson.decode(ARGV[1])
 local out = {}
 for idx, pair in ipairs(req.users) do
   local t, user = req.prefix .. pair[1], pair[2]
-  local raw = redis.call('GET', t .. ':u:' .. user .. ':list')
+  local _, raw = record_parts(redis.call('GET', t .. ':u:' .. user .. ':record'))
   out[idx] = false
   if raw then
     local list = cjson.decode(raw)

@@ -1,6 +1,7 @@
--- A user's stored list (t:u:U:list, written by commit.lua; layout in streamapp/state/lists.py),
--- read in Lua. shown_in(raw): the items of its published list, in order; none when there is no
--- list (raw is false) or it is in an earlier layout (its ranking not the fourth element).
+-- A user's stored list (the second part of t:u:U:record, record.lua; written by commit.lua;
+-- layout in streamapp/state/lists.py), read in Lua. shown_in(raw): the items of its published
+-- list, in order; none when there is no list (raw is false) or it is in an earlier layout (its
+-- ranking not the fourth element).
 local function shown_in(raw)
   if not raw then return {} end
   local list = cjson.decode(raw)

@@ -1,6 +1,6 @@
 """How a process reaches Redis, and which database each user of one Redis server gets, in one
 place so that none collide: a worker's state (database 0 unless ``STREAMAPP_REDIS_URL`` says
-otherwise), the offline evaluation and the benchmark (which flush theirs), and the test
+otherwise), the offline evaluation and the benchmark (which empty theirs), and the test
 suite's (flushed per test). A Redis Cluster has database 0 only: there the app ids keep them
 apart (:mod:`streamapp.state.keys`).
 

@@ -1,6 +1,6 @@
 """All I/O with Redis: the server-side scripts and the pipelines that run them.
 
-Keys follow the table of :mod:`streamapp.state.keys` (``<tenant>:<kind>:<id>``), the
+Keys follow the table of :mod:`streamapp.state.keys` (``{<app>}:<tenant>:<kind>:<id>``), the
 only place a key is spelled.
 
 Every per-user key carries the idle-user TTL; per-item structures are trimmed to their bound

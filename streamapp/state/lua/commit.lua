@@ -3,12 +3,12 @@
 -- the user in its reverse index (t:shown:<item>) and triggers a refresh. Either way no list
 -- stays current with an out-of-stock item.
 --
--- A user's list is stored once, with the ranking behind it (in t:u:U:record, record.lua): the in-stock items
--- of the ranking in order, the first `shown` of them the published list, so a later stock-out
--- can be answered from it (kept_rankings.lua) and the HTTP API can answer the current list
--- from it. JSON [model version, shown, whole, [item, score, source code, ...], message head]
--- (streamapp/state/lists.py): whole says the ranking held every candidate there was (shorter
--- than asked for); the head is the message without items, as an object.
+-- A user's list is stored once, with the ranking behind it (in t:u:U:record, record.lua): the
+-- in-stock items of the ranking in order, the first `shown` of them the published list, so a
+-- later stock-out can be answered from it (kept_rankings.lua) and the HTTP API can answer the
+-- current list from it. JSON [model version, shown, whole, [item, score, source code, ...],
+-- message head] (streamapp/state/lists.py): whole says the ranking held every candidate there
+-- was (shorter than asked for); the head is the message without items, as an object.
 --
 -- ARGV[1] = JSON {prefix (every key's, keys.py), k, ttl, now, codes = {source = code},
 --                 lists = [ListToCommit, ...]}

@@ -275,7 +275,8 @@ for _, pair in ipairs(req.users) do
   end
   local history = redis.call('ZREVRANGE', u .. ':items', 0, cfg.history_candidates - 1, 'WITHSCORES')
   remember(tenant, history)
-  users[#users + 1] = {tenant_id, user, recent, cats, redis.call('ZRANGE', u .. ':bought', 0, -1), history}
+  local bought = redis.call('ZRANGE', u .. ':bought', 0, -1)
+  users[#users + 1] = {tenant_id, user, recent, cats, bought, history}
   vectors[#users] = redis.call('GET', u .. ':factors')
 end
 

@@ -11,7 +11,8 @@
 -- It also converts a state from weights to units (decay.UNITS, store.py's landmark): new = old,
 -- factor = UNITS, and the unit is set.
 --
--- ARGV[1] = JSON {guard (see guard.lua), prefix (every key's, keys.py), tenant, old, new, factor, from_units, units, epoch_key,
+-- ARGV[1] = JSON {guard (see guard.lua), prefix (every key's, keys.py), tenant, old, new,
+--                 factor, from_units, units, epoch_key,
 --                 epoch (absent within a rebuild that has not set one yet)}
 -- returns JSON {lost = true}, {moved = false} (another worker rescaled or converted first), or
 -- {moved = true, keys = how many were rescaled}

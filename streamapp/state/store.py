@@ -12,7 +12,6 @@ One batch costs one script call (one round trip) per step.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import re
@@ -131,10 +130,9 @@ class Store(Lifecycle):
         )
         self._ingest = self._script("guard", "record", "ingest")
         self._commit = self._script("record", "stored_list", "commit")
-        self._current_list = self._script("record", "stored_list", "current_list")
+        self._serving_view = self._script("record", "stored_list", "serving_view")
         self._kept_rankings = self._script("record", "kept_rankings")
         self._inventory = self._script("guard", "inventory")
-        self._top_up = self._script("top_up")
         self._establish = self.redis.register_script(ESTABLISH_EPOCH)
         self._advance = self._script("guard", "advance")
         self._rescale = self._script("guard", "rescale")
@@ -485,21 +483,19 @@ class Store(Lifecycle):
     async def serving_view(
         self, tenant: str, user_id: str, top_up: int, exclude: Sequence[str] = ()
     ) -> tuple[dict[str, Any] | None, Scored]:
-        """What the HTTP API answers from, in two concurrent calls: the user's last list
-        without the items that went out of stock since it was made (None when there is none),
-        and up to ``top_up`` in-stock items by popularity that the user has not bought and the
-        caller did not exclude, scored in weights at the landmark (the stored units over
-        ``UNITS``). Concurrent calls rather than one pipeline: a call that finds its script not
-        loaded on the node (a cluster node that joined or failed over) loads it and retries."""
+        """What the HTTP API answers from, in one script call (``lua/serving_view.lua``): the
+        user's last list without the items that went out of stock since it was made (None when
+        there is none), and up to ``top_up`` in-stock items by popularity that the user has not
+        bought and the caller did not exclude, scored in weights at the landmark (the stored
+        units over ``UNITS``)."""
         app = self.settings.app_id
-        oos = keys.tenant(app, tenant, "oos")
-        bought = keys.user(app, tenant, user_id, "bought")
-        (raw, gone), flat = await asyncio.gather(
-            self._current_list(keys=[keys.user(app, tenant, user_id, "record"), oos]),
-            self._top_up(
-                keys=[keys.tenant(app, tenant, "pop"), oos, bought], args=[top_up, *exclude]
-            ),
-        )
+        read = [
+            keys.user(app, tenant, user_id, "record"),
+            keys.tenant(app, tenant, "oos"),
+            keys.tenant(app, tenant, "pop"),
+            keys.user(app, tenant, user_id, "bought"),
+        ]
+        raw, gone, flat = await self._serving_view(keys=read, args=[top_up, *exclude])
         popular = [(flat[i].decode(), float(flat[i + 1]) / UNITS) for i in range(0, len(flat), 2)]
         stored = StoredList.parse(raw) if raw is not None else None
         if stored is None:

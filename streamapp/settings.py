@@ -228,7 +228,7 @@ class Settings(BaseSettings):
     learned_ranker: bool = True
     """Whether serving re-ranks with the promoted model's learned ranker."""
     experiment_variant: str = "control"
-    """Variant stamped on lists and API answers, for A/B analysis downstream."""
+    """Variant stamped on lists and API answers of users in no running experiment."""
 
     # Operations.
     lag_interval_s: float = 5.0

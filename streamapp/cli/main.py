@@ -1,6 +1,7 @@
 """The ``streamapp`` command: one module per command group, each adding its sub-commands
 (:mod:`.processes`, :mod:`.topics`, :mod:`.lag`, :mod:`.replay`, :mod:`.evaluate`,
-:mod:`.bench`, :mod:`.model`, :mod:`.settings`); the work is done by the domain packages.
+:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.settings`); the work is done by the
+domain packages.
 
 Errors a user can fix (:mod:`streamapp.errors`, a bad setting, a service that does not answer)
 end as one line on stderr and exit code 2; anything else keeps its traceback.
@@ -24,12 +25,22 @@ from importlib.metadata import version as installed_version
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from streamapp.cli import bench, evaluate, lag, model, processes, replay, settings, topics
+from streamapp.cli import (
+    bench,
+    evaluate,
+    experiment,
+    lag,
+    model,
+    processes,
+    replay,
+    settings,
+    topics,
+)
 from streamapp.cli.parsing import Commands, env_name
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings, redact
 
-GROUPS = (processes, topics, lag, replay, evaluate, bench, model, settings)
+GROUPS = (processes, topics, lag, replay, evaluate, bench, model, experiment, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

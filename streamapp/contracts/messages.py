@@ -46,14 +46,17 @@ def recommendation_head(
     model_version: str,
     variant: str,
     trigger: dict[str, Any],
+    experiment: str = "",
 ) -> str:
-    """The JSON of a recommendation up to the opening bracket of ``items``."""
+    """The JSON of a recommendation up to the opening bracket of ``items``; ``experiment`` and
+    ``variant`` name the user's experiments and variants (``experiments.assignment.labels``)."""
     head = orjson.dumps(
         {
             "user_id": user_id,
             "tenant": tenant,
             "generated_at": generated_at,
             "model_version": model_version,
+            "experiment": experiment,
             "variant": variant,
             "trigger": trigger,
         }

@@ -19,7 +19,16 @@ import orjson
 
 from streamapp.settings import get_settings
 
-MESSAGES = ("click", "cart", "inventory", "recommendation", "refresh", "dead-letter", "audit")
+MESSAGES = (
+    "click",
+    "cart",
+    "inventory",
+    "recommendation",
+    "refresh",
+    "dead-letter",
+    "audit",
+    "experiment",
+)
 
 
 def schema_path(message: str, version: int = 1, schemas_dir: Path | None = None) -> Path:

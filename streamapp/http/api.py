@@ -9,7 +9,7 @@ checked against it by :mod:`streamapp.http.openapi`. Every error anywhere on the
 ...     {"item_id": "a", "score": 3.0, "source": "recent"},
 ...     {"item_id": "b", "score": 2.0, "source": "covisit"}],
 ...     "source": "recent", "model_version": "m1", "variant": "control"}
->>> out = answer("u", "t", listed, [("a", 9.0), ("c", 5.0)], {"a"}, 2, "m2", "control")
+>>> out = answer("u", "t", listed, [("a", 9.0), ("c", 5.0)], {"a"}, 2, "m2", ("", "control"))
 >>> [(i["item_id"], i["source"]) for i in out["items"]], out["source"], out["personalised"]
 ([('b', 'covisit'), ('c', 'popular')], 'covisit', True)
 """
@@ -26,6 +26,8 @@ from aiohttp import web
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
+from streamapp.experiments.assignment import assign, labels
+from streamapp.experiments.definition import Experiment
 from streamapp.http import openapi
 from streamapp.http.openapi import InvalidRequest, Operation
 from streamapp.learning.serving import ServingModel
@@ -39,7 +41,9 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPES = "https://streamapp.dev/problems/"
 # The longest valid request: 50 excluded ids of 128 four-byte characters, percent-encoded.
 MAX_REQUEST_LINE = 128 * 1024
-LIST_FIELDS = ("model_version", "variant", "generated_at", "trigger")
+LIST_FIELDS = ("model_version", "generated_at", "trigger")
+# A list names the experiments it was made in, and its variants, together (older lists neither).
+LABELS = ("experiment", "variant")
 
 
 def answer(
@@ -50,13 +54,14 @@ def answer(
     exclude: Collection[str],
     limit: int,
     model_version: str,
-    variant: str,
+    experiment: tuple[str, str],
 ) -> dict[str, Any]:
     """The user's list minus excluded items, cut to ``limit``, topped up from popularity.
 
     ``current`` is the last published list (already without items out of stock since); a user
     without one gets popularity alone, and ``personalised`` says which case this is. ``source``
-    is the source of the top item, as on the topic.
+    is the source of the top item, as on the topic. ``experiment`` is the user's (experiment,
+    variant) labels, for a user whose list does not carry them.
     """
     items = [i for i in (current or {}).get("items", []) if i["item_id"] not in exclude][:limit]
     extra = top_up((i["item_id"] for i in items), popular, exclude, limit - len(items))
@@ -68,10 +73,13 @@ def answer(
         "source": items[0]["source"] if items else "empty",
         "personalised": current is not None,
         "model_version": model_version,
-        "variant": variant,
+        "experiment": experiment[0],
+        "variant": experiment[1],
     }
     if current is not None:
         out.update({k: current[k] for k in LIST_FIELDS if k in current})
+        if all(k in current for k in LABELS):
+            out.update({k: current[k] for k in LABELS})
     return out
 
 
@@ -146,8 +154,15 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem(500, "internal", "Internal error", "see the worker log", request.path)
 
 
-def register(app: faust.App, settings: Settings, store: Store, model: ServingModel) -> None:
-    """Add the ``/v1`` pages to the worker's web server."""
+def register(
+    app: faust.App,
+    settings: Settings,
+    store: Store,
+    model: ServingModel,
+    experiments: Callable[[], list[Experiment]] = list,
+) -> None:
+    """Add the ``/v1`` pages to the worker's web server; ``experiments`` gives the running
+    ones, which name the variant of a user without a list as the worker would."""
     contract = openapi.document()
     recommendations = Operation(contract, "/v1/users/{user_id}/recommendations", "get")
     served = {**contract, "servers": [{"url": f"http://{settings.web_host}:{settings.web_port}"}]}
@@ -175,6 +190,7 @@ def register(app: faust.App, settings: Settings, store: Store, model: ServingMod
                 tenant, user_id, limit + settings.top_k, exclude
             )
             version = model.version or settings.model_version
+            assignment = assign(experiments(), tenant, user_id)
             body = answer(
                 user_id,
                 tenant,
@@ -183,7 +199,7 @@ def register(app: faust.App, settings: Settings, store: Store, model: ServingMod
                 set(exclude),
                 limit,
                 version,
-                settings.experiment_variant,
+                labels(assignment, settings.experiment_variant),
             )
             return self.json(body)
 

@@ -36,6 +36,7 @@ from mode import Service
 
 from streamapp.clock import now_ms
 from streamapp.contracts.events import Headers, Record
+from streamapp.experiments.log import ExperimentLog
 from streamapp.http import api, operations
 from streamapp.http.health import Health
 from streamapp.learning.learner import Learner
@@ -238,8 +239,11 @@ def create_app(settings: Settings) -> faust.App:
     sink = FaustSink(app)
 
     model = ServingModel(settings.retrieval_min_support)
+    experiments = ExperimentLog(
+        settings.kafka_bootstrap, settings.topic("experiments"), f"{settings.app_id}-experiments"
+    )
     tracer = tracing.configure(settings, "streamapp-worker")
-    interactions = InteractionProcessor(settings, store, sink, model, tracer)
+    interactions = InteractionProcessor(settings, store, sink, model, tracer, experiments.running)
     inventory = InventoryProcessor(settings, store, sink)
     health = Health()
 
@@ -317,8 +321,10 @@ def create_app(settings: Settings) -> faust.App:
             self.lag_reader = LagReader(settings.kafka_bootstrap, f"{settings.app_id}-lag")
             await self.lag_reader.start()
             await continuity.start()
+            await experiments.start()
 
         async def on_stop(self) -> None:
+            await experiments.stop()
             await continuity.stop()
             await self.lag_reader.stop()
             await store.stop()
@@ -327,6 +333,10 @@ def create_app(settings: Settings) -> faust.App:
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:
             await carry_on("follow_model", model.refresh(registry))
+
+        @Service.timer(1.0)
+        async def follow_experiments(self) -> None:
+            await carry_on("follow_experiments", experiments.poll())
 
         @Service.timer(1.0)
         async def watch_state(self) -> None:
@@ -345,7 +355,7 @@ def create_app(settings: Settings) -> faust.App:
         continuity.reassigned()
 
     operations.register_operations(app, store, health)
-    api.register(app, settings, store, model)
+    api.register(app, settings, store, model, experiments.running)
     return app
 
 

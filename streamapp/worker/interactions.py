@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from streamapp.clock import now_ms
 from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
 from streamapp.contracts.messages import Ranked, recommendation_head, trigger
+from streamapp.experiments.assignment import assign, labels, treatment_of
+from streamapp.experiments.definition import Experiment
 from streamapp.failures import Transient
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
@@ -46,10 +49,20 @@ class LandmarkMoved(Transient):
 
 # Why a user's list is made again (the message's ``trigger``), and when its cause was produced.
 Trigger = tuple[dict[str, Any], int]
-# A list to commit, with what its audit record needs when it was sampled (shown order, ranking).
-Pending = tuple[ListToCommit, tuple[list[Ranked], list[Ranked]] | None]
+# Why a sampled list is what it is: its shown order, the ranking, the exploration share used.
+Explanation = tuple[list[Ranked], list[Ranked], float]
+# A list to commit, with what its audit record needs when it was sampled.
+Pending = tuple[ListToCommit, Explanation | None]
 
-AUDIT_HEAD = ("user_id", "tenant", "generated_at", "model_version", "variant", "trigger")
+AUDIT_HEAD = (
+    "user_id",
+    "tenant",
+    "generated_at",
+    "model_version",
+    "experiment",
+    "variant",
+    "trigger",
+)
 
 
 @dataclass
@@ -80,8 +93,10 @@ class InteractionProcessor:
         sink: Sink,
         model: ServingModel | None = None,
         tracer: Tracer | None = None,
+        experiments: Callable[[], list[Experiment]] = list,
     ) -> None:
         self.settings = settings
+        self.experiments = experiments  # the running ones (experiments.log.ExperimentLog)
         self.tracer = tracer
         self.store = store
         self.sink = sink
@@ -204,7 +219,13 @@ class InteractionProcessor:
         """Every gathered user's candidates: each source's, and the items nearest the user's
         vector in the served model (when the ``mf`` source has a weight)."""
         users = gathered.users
-        if self.settings.score_weights.get("mf", 0.0) != 0.0:
+        weights = [self.settings.score_weights] + [
+            v.treatment.score_weights
+            for e in self.experiments()
+            for v in e.variants
+            if v.treatment.score_weights is not None
+        ]
+        if any(w.get("mf", 0.0) != 0.0 for w in weights):
             vectors = [(u.tenant, u.vector) for u in users]
             retrieved = self.model.retrieve(vectors, self.settings.mf_candidates)
         else:
@@ -225,36 +246,48 @@ class InteractionProcessor:
         then exploration. The ranking is kept deeper than the list, for the commit's in-stock
         check and for a later stock-out; a sampled share carries what the audit records."""
         settings = self.settings
-        ranker = self.model.ranker if settings.learned_ranker else None
         version = self.model.version or settings.model_version
         depth = 2 * settings.top_k
+        running = self.experiments()
         out: list[Pending] = []
         for user, found in zip(gathered.users, candidates, strict=True):
+            assignment = assign(running, user.tenant, user.user_id)
+            treatment = treatment_of(assignment)
+            learned = (
+                settings.learned_ranker
+                if treatment.learned_ranker is None
+                else treatment.learned_ranker
+            )
+            exploration = (
+                settings.exploration if treatment.exploration is None else treatment.exploration
+            )
             audited = self.rng.random() < settings.audit_sample_rate
             ranked = choose(
                 found,
                 user,
                 gathered.tenants[user.tenant],
-                settings.score_weights,
+                {**settings.score_weights, **(treatment.score_weights or {})},
                 depth,
                 explain=audited,
-                ranker=ranker,
+                ranker=self.model.ranker if learned else None,
             )
-            shown = explore(ranked, settings.top_k, settings.exploration, self.rng)
+            shown = explore(ranked, settings.top_k, exploration, self.rng)
             chosen = {r.item_id for r in shown}
             ordered = shown + [r for r in ranked if r.item_id not in chosen]
+            experiment, variant = labels(assignment, settings.experiment_variant)
             head = recommendation_head(
                 user.tenant,
                 user.user_id,
                 now,
                 version,
-                settings.experiment_variant,
+                variant,
                 triggers[(user.tenant, user.user_id)][0],
+                experiment,
             )
             items = [RankedItem.of(r.item_id, r.score, r.source) for r in ordered]
             whole = len(ordered) < depth
             to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, whole=whole)
-            out.append((to_commit, (ordered, ranked) if audited else None))
+            out.append((to_commit, (ordered, ranked, exploration) if audited else None))
         return out
 
     def _from_kept(
@@ -266,10 +299,14 @@ class InteractionProcessor:
         """Lists answered from the users' kept rankings (a stock-out elsewhere in them): they
         rank nothing anew, so they are not audited."""
         out: list[Pending] = []
+        running = self.experiments()
         for (tenant, user_id), ranking in stored.items():
             cause = triggers[(tenant, user_id)][0]
-            variant = self.settings.experiment_variant
-            head = recommendation_head(tenant, user_id, now, ranking.version, variant, cause)
+            assignment = assign(running, tenant, user_id)
+            experiment, variant = labels(assignment, self.settings.experiment_variant)
+            head = recommendation_head(
+                tenant, user_id, now, ranking.version, variant, cause, experiment
+            )
             ranked, version, whole = ranking.ranked, ranking.version, ranking.whole
             to_commit = ListToCommit(tenant, user_id, head, ranked, version, whole=whole)
             out.append((to_commit, None))
@@ -296,17 +333,15 @@ class InteractionProcessor:
             if explanation is not None:
                 await self._audit(to_commit.user_id, message, explanation)
 
-    async def _audit(
-        self, user_id: str, message: bytes, explanation: tuple[list[Ranked], list[Ranked]]
-    ) -> None:
+    async def _audit(self, user_id: str, message: bytes, explanation: Explanation) -> None:
         """Record why the list that became current is what it is (sampled), and the last
         slot's action set: the ranking's pick and the items exploration could have shown
         instead (what off-policy estimates of other rankings need)."""
-        ordered, ranked = explanation
+        ordered, ranked, exploration = explanation
         final = orjson.loads(message)
         by_id = {r.item_id: r for r in ordered}
         shown = [by_id[i["item_id"]] for i in final["items"]]
         head = {k: final[k] for k in AUDIT_HEAD}
         slot = ranked[self.settings.top_k - 1 :]
-        record = audit.encode(head, self.settings.exploration, len(ordered), shown, slot)
+        record = audit.encode(head, exploration, len(ordered), shown, slot)
         await self.sink.send(self.audit_topic, user_id.encode(), record)

@@ -72,7 +72,9 @@ def test_a_missing_path_parameter_is_reported_not_raised_as_a_key_error():
 
 
 def test_a_known_user_gets_the_list_cut_excluded_and_topped_up_without_repeats():
-    out = answer("u", "default", LISTED, [("b", 9.0), ("d", 4.0), ("e", 1.0)], {"a"}, 4, "m2", "v")
+    out = answer(
+        "u", "default", LISTED, [("b", 9.0), ("d", 4.0), ("e", 1.0)], {"a"}, 4, "m2", ("", "v")
+    )
     assert [(i["item_id"], i["source"]) for i in out["items"]] == [
         ("b", "covisit"),
         ("c", "mf"),
@@ -90,10 +92,20 @@ def test_a_known_user_gets_the_list_cut_excluded_and_topped_up_without_repeats()
 
 
 def test_an_unknown_user_gets_popularity_and_an_empty_shop_says_empty():
-    out = answer("x", "default", None, [("d", 4.0), ("e", 1.0)], (), 1, "m2", "v")
+    out = answer("x", "default", None, [("d", 4.0), ("e", 1.0)], (), 1, "m2", ("", "v"))
     assert out["items"] == [{"item_id": "d", "score": 4.0, "source": "popular"}]
     assert (out["personalised"], out["source"], out["model_version"]) == (False, "popular", "m2")
     assert "trigger" not in out
-    empty = answer("x", "default", None, [], (), 10, "m2", "v")
+    empty = answer("x", "default", None, [], (), 10, "m2", ("", "v"))
     assert (empty["items"], empty["source"]) == ([], "empty")
     jsonschema.validate(empty, document()["components"]["schemas"]["UserRecommendations"])
+
+
+def test_a_list_keeps_the_experiment_it_was_made_in_and_an_older_list_gets_the_users():
+    made_in = {**LISTED, "experiment": "ranker-1", "variant": "treated"}
+    out = answer("u", "default", made_in, [], (), 4, "m2", ("ranker-2", "control"))
+    assert (out["experiment"], out["variant"]) == ("ranker-1", "treated")
+    older = {k: v for k, v in LISTED.items() if k not in ("experiment", "variant")}
+    out = answer("u", "default", older, [], (), 4, "m2", ("ranker-2", "control"))
+    assert (out["experiment"], out["variant"]) == ("ranker-2", "control")
+    jsonschema.validate(out, document()["components"]["schemas"]["UserRecommendations"])

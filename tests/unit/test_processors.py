@@ -10,6 +10,8 @@ import pytest
 
 from streamapp.clock import now_ms
 from streamapp.contracts.events import Record
+from streamapp.experiments.assignment import assign
+from streamapp.experiments.definition import EXAMPLE, parse
 from streamapp.settings import Settings
 from streamapp.worker.interactions import InteractionProcessor
 from streamapp.worker.inventory import InventoryProcessor
@@ -106,3 +108,43 @@ async def test_a_stale_inventory_update_is_dead_lettered_and_not_applied(parts):
     (letter,) = sink.messages("dead-letter")
     assert letter["reason"] == "stale_update"
     assert store.out_of_stock("default") == set()
+
+
+async def test_each_user_is_ranked_with_the_treatment_of_their_variant():
+    """One variant weighs popularity over the session, the other explores every list: each
+    user's list and audit record follow the variant the assignment gives them."""
+    experiment = parse(
+        {
+            **EXAMPLE,
+            "status": "running",
+            "variants": [
+                {"name": "popular", "share": 0.5, "treatment": {"score_weights": {"recent": 0}}},
+                {"name": "exploring", "share": 0.5, "treatment": {"exploration": 1.0}},
+            ],
+        }
+    )
+    store, sink = MemoryStore(top_k=SETTINGS.top_k), MemorySink()
+    interactions = InteractionProcessor(
+        SETTINGS,
+        store,  # type: ignore[arg-type]
+        sink,  # type: ignore[arg-type]
+        experiments=lambda: [experiment],
+    )
+    users = [f"u{n}" for n in range(12)]
+    await interactions.process([click(n, u, f"i{n}") for n, u in enumerate(users)])
+    audits = {a["user_id"]: a for a in sink.messages("audit")}
+    for message in sink.messages("recommendations"):
+        ((_, variant),) = assign([experiment], "default", message["user_id"])
+        assert (message["experiment"], message["variant"]) == (
+            EXAMPLE["experiment_id"],
+            variant.name,
+        )
+        audit = audits[message["user_id"]]
+        assert audit["exploration"] == (
+            1.0 if variant.name == "exploring" else SETTINGS.exploration
+        )
+        if (
+            variant.name == "popular"
+        ):  # the session weighs nothing: the user's own click is not first
+            assert message["items"][0]["source"] != "recent"
+    assert {m["variant"] for m in sink.messages("recommendations")} == {"popular", "exploring"}

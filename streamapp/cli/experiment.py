@@ -1,0 +1,118 @@
+"""``streamapp experiment create|start|stop|list``: experiments as records of the compacted
+``experiments`` topic, which every worker follows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamapp.cli.parsing import KAFKA, Commands
+from streamapp.errors import UsageError
+from streamapp.settings import Settings, get_settings
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _current(settings: Settings) -> dict[str, Any]:
+    from streamapp.experiments.log import ExperimentLog
+
+    topic = settings.topic("experiments")
+    async with ExperimentLog(settings.kafka_bootstrap, topic, f"{settings.app_id}-cli") as log:
+        return dict(log.experiments)
+
+
+def _describe(experiment: Any) -> str:
+    from streamapp.experiments.definition import planned_users
+
+    variants = ", ".join(f"{v.name} {v.share:.0%}" for v in experiment.variants)
+    low, high = experiment.traffic
+    return (
+        f"{experiment.experiment_id}  {experiment.status}  tenant={experiment.tenant} "
+        f"layer={experiment.layer} traffic=[{low}, {high})  {variants}  "
+        f"primary={experiment.document['primary_metric']}  "
+        f"planned_users={planned_users(experiment)}"
+    )
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from streamapp.experiments.definition import InvalidExperiment, parse
+    from streamapp.experiments.log import publish
+
+    settings = get_settings()
+    topic = settings.topic("experiments")
+    document = yaml.safe_load(Path(args.file).read_text()) if args.action == "create" else None
+
+    async def run() -> int:
+        known = await _current(settings)
+        if args.action == "list":
+            for experiment in sorted(known.values(), key=lambda e: e.experiment_id):
+                print(_describe(experiment))
+            return 0
+        if args.action == "create":
+            if not isinstance(document, dict):
+                raise UsageError(f"{args.file}: an experiment is a mapping")
+            document.update(status="draft", ts=_now_ms())
+            document.setdefault("author", args.author)
+            try:
+                experiment = parse(document)
+            except InvalidExperiment as exc:
+                raise UsageError(f"{args.file}: {exc}") from None
+            if experiment.experiment_id in known:
+                raise UsageError(f"experiment {experiment.experiment_id!r} exists; use a new id")
+            await publish(settings.kafka_bootstrap, topic, document)
+            print(f"created {_describe(experiment)}")
+            return 0
+        experiment = known.get(args.id)
+        if experiment is None:
+            raise UsageError(f"no experiment {args.id!r}; `streamapp experiment list` shows them")
+        if args.action == "start":
+            if experiment.status != "draft":
+                raise UsageError(f"{args.id} is {experiment.status}; only a draft starts")
+            clash = [
+                e.experiment_id for e in known.values() if e.running and e.overlaps(experiment)
+            ]
+            if clash:
+                raise UsageError(f"{args.id} would share users of its layer with {clash}")
+            changes = {"status": "running", "started_at": _now_ms()}
+        else:
+            if not experiment.running:
+                raise UsageError(f"{args.id} is {experiment.status}; only a running one stops")
+            changes = {"status": "stopped", "stopped_at": _now_ms()}
+        await publish(
+            settings.kafka_bootstrap, topic, {**experiment.document, **changes, "ts": _now_ms()}
+        )
+        print(f"{'started' if args.action == 'start' else 'stopped'} {args.id}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def register(commands: Commands) -> None:
+    experiment = commands.add(
+        "experiment",
+        "create, start, stop or list online experiments",
+        _experiment,
+        KAFKA,
+        ("kafka_bootstrap", "topic_prefix", "app_id"),
+    )
+    actions = experiment.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="check a definition (YAML), print its plan, publish it as a draft"
+    )
+    create.add_argument(
+        "--file", required=True, help="the experiment, as schemas/experiment.v1.json"
+    )
+    create.add_argument("--author", default=getpass.getuser(), help="who creates it")
+    start = actions.add_parser("start", help="assign users to the draft's variants from now on")
+    start.add_argument("id", help="an experiment id that `streamapp experiment list` shows")
+    stop = actions.add_parser("stop", help="stop assigning users; lists return to the defaults")
+    stop.add_argument("id", help="an experiment id that `streamapp experiment list` shows")
+    actions.add_parser("list", help="every experiment with its status and planned users")

@@ -1,0 +1,122 @@
+"""Experiments on the real stack: `streamapp experiment` writes them to their topic, the worker
+deals users to variants by the same hash the API and a test compute, every list says which,
+and a stopped experiment lets its users go within seconds."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+import pytest
+import yaml
+
+from streamapp.experiments.assignment import assign, labels
+from streamapp.experiments.definition import parse
+from tests.support import BIN, Tail, now_ms, send, wait_for
+
+pytestmark = pytest.mark.integration
+
+DEFINITION = {
+    "experiment_id": "ranker-vs-hand",
+    "tenant": "default",
+    "layer": "ranking",
+    "variants": [
+        {"name": "control", "share": 0.5},
+        {"name": "hand", "share": 0.5, "treatment": {"learned_ranker": False, "exploration": 0}},
+    ],
+    "primary_metric": "conversion",
+    "plan": {"baseline": 0.05, "minimum_detectable_effect": 0.1},
+}
+USERS = [f"x{n}" for n in range(30)]
+
+
+def cli(deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "experiment", *args],
+        check=False,
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_lists_carry_the_variant_every_reader_computes_until_the_experiment_stops(
+    deployment, producer, tmp_path
+):
+    definition = tmp_path / "experiment.yaml"
+    definition.write_text(yaml.safe_dump(DEFINITION))
+    created = cli(deployment, "create", "--file", str(definition))
+    assert created.returncode == 0, created.stderr
+    assert "planned_users=" in created.stdout
+    again = cli(deployment, "create", "--file", str(definition))
+    assert again.returncode == 2 and "exists" in again.stderr
+    started = cli(deployment, "start", "ranker-vs-hand")
+    assert started.returncode == 0, started.stderr
+    clash = {**DEFINITION, "experiment_id": "overlapping"}
+    definition.write_text(yaml.safe_dump(clash))
+    assert cli(deployment, "create", "--file", str(definition)).returncode == 0
+    refused = cli(deployment, "start", "overlapping")
+    assert refused.returncode == 2 and "share users" in refused.stderr
+
+    experiment = parse({**DEFINITION, "status": "running", "ts": 0})
+    expected = {u: labels(assign([experiment], "default", u), "control") for u in USERS}
+    assert {variant for _, variant in expected.values()} == {"control", "hand"}
+
+    worker = deployment.worker().start()
+    clicks = deployment.topic("clicks")
+    t = now_ms()
+    async with Tail(deployment.topic("recommendations")) as recs:
+        for n, user in enumerate(USERS):
+            event = {"event_id": f"e{n}", "user_id": user, "item_id": f"i{n % 7}", "ts": t + n}
+            await send(producer, clicks, user, event)
+        lists = await recs.until(lambda rs: {r["user_id"] for r in rs} >= set(USERS))
+        for record in lists:
+            assert (record["experiment"], record["variant"]) == expected[record["user_id"]]
+        served = worker.get(f"/v1/users/{USERS[0]}/recommendations")
+        assert (served["experiment"], served["variant"]) == expected[USERS[0]]
+        newcomer = worker.get("/v1/users/nobody-yet/recommendations")
+        assert (newcomer["experiment"], newcomer["variant"]) == labels(
+            assign([experiment], "default", "nobody-yet"), "control"
+        )
+
+        assert cli(deployment, "stop", "ranker-vs-hand").returncode == 0
+        assert cli(deployment, "start", "ranker-vs-hand").returncode == 2
+        listed = cli(deployment, "list")
+        assert "ranker-vs-hand  stopped" in listed.stdout
+        assert "overlapping  draft" in listed.stdout
+
+        # The worker follows the topic: a click after the stop gets a list outside it.
+        sent = 0
+
+        async def released() -> bool:
+            nonlocal sent
+            sent += 1
+            event_id = f"after{sent}"
+            event = {"event_id": event_id, "user_id": USERS[1], "item_id": "i1", "ts": now_ms()}
+            await send(producer, clicks, USERS[1], event)
+            found = await recs.until(
+                lambda rs: any(r["trigger"]["event_id"] == event_id for r in rs)
+            )
+            (mine,) = [r for r in found if r["trigger"]["event_id"] == event_id]
+            return (mine["experiment"], mine["variant"]) == ("", "control")
+
+        await wait_for(released, timeout=30, what="a list outside the stopped experiment")
+
+
+async def test_a_record_that_is_not_an_experiment_is_left_out_and_the_worker_keeps_working(
+    deployment, producer
+):
+    topic = deployment.topic("experiments")
+    await producer.send_and_wait(topic, b"{not json", key=b"broken")
+    await producer.send_and_wait(
+        topic, orjson.dumps({**DEFINITION, "status": "running"}), key=b"ranker-vs-hand"
+    )
+    worker = deployment.worker().start()
+    async with Tail(deployment.topic("recommendations")) as recs:
+        event = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": now_ms()}
+        await send(producer, deployment.topic("clicks"), "u1", event)
+        (record,) = await recs.until(lambda rs: len(rs) >= 1)
+    # The record lacks its ts: not an experiment, so no one is in it.
+    assert (record["experiment"], record["variant"]) == ("", "control")
+    assert "experiment record left out" in worker.log.read_text()

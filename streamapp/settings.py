@@ -104,6 +104,7 @@ class Settings(BaseSettings):
             "cart_add": 3.0,
             "cart_remove": 0.0,
             "purchase": 5.0,
+            "return": 0.0,
         }
     )
     """Weight of each interaction type in every score it feeds (JSON object)."""

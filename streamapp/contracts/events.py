@@ -23,7 +23,12 @@ from streamapp.settings import Settings
 
 # Which input topic's messages follow which contract; interaction kinds map to the weight
 # names of the decayed state.
-CART_INTERACTIONS = {"add": "cart_add", "remove": "cart_remove", "purchase": "purchase"}
+CART_INTERACTIONS = {
+    "add": "cart_add",
+    "remove": "cart_remove",
+    "purchase": "purchase",
+    "return": "return",
+}
 TYPE_FIELDS = {"click": "kind", "cart": "action"}
 
 

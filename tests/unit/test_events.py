@@ -75,3 +75,19 @@ def test_extra_fields_are_allowed_and_tenant_kept():
         raw({**CLICK, "tenant": "shop2", "context": {"page": "home"}, "x": 1}), "click", LIMITS
     )
     assert event["tenant"] == "shop2"
+
+
+def test_events_from_before_dwell_and_returns_decode_as_they_did_and_the_new_fields_decode():
+    assert decode(raw(CLICK), "click", LIMITS) == {
+        **CLICK,
+        "tenant": "default",
+        "interaction": "click",
+    }
+    assert decode(raw(CART), "cart", LIMITS)["interaction"] == "cart_add"
+    dwell = decode(raw({**CLICK, "dwell_ms": 4_200}), "click", LIMITS)
+    assert dwell["dwell_ms"] == 4_200
+    returned = decode(raw({**CART, "action": "return", "quantity": 2}), "cart", LIMITS)
+    assert returned["interaction"] == "return"
+    with pytest.raises(InvalidEvent) as caught:
+        decode(raw({**CLICK, "dwell_ms": -1}), "click", LIMITS)
+    assert (caught.value.reason, caught.value.field) == ("schema_violation", "/dwell_ms")

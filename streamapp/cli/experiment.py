@@ -1,5 +1,5 @@
-"""``streamapp experiment create|start|stop|list``: experiments as records of the compacted
-``experiments`` topic, which every worker follows."""
+"""``streamapp experiment create|start|stop|list|report``: experiments as records of the
+compacted ``experiments`` topic, which every worker follows, and their report."""
 
 from __future__ import annotations
 
@@ -43,62 +43,104 @@ def _describe(experiment: Any) -> str:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from streamapp.experiments.definition import InvalidExperiment, parse
-    from streamapp.experiments.log import publish
-
     settings = get_settings()
-    topic = settings.topic("experiments")
     document = yaml.safe_load(Path(args.file).read_text()) if args.action == "create" else None
 
-    async def run() -> int:
+    async def run() -> dict[str, Any] | None:
         known = await _current(settings)
         if args.action == "list":
             for experiment in sorted(known.values(), key=lambda e: e.experiment_id):
                 print(_describe(experiment))
-            return 0
-        if args.action == "create":
-            if not isinstance(document, dict):
-                raise UsageError(f"{args.file}: an experiment is a mapping")
-            document.update(status="draft", ts=_now_ms())
-            document.setdefault("author", args.author)
-            try:
-                experiment = parse(document)
-            except InvalidExperiment as exc:
-                raise UsageError(f"{args.file}: {exc}") from None
-            if experiment.experiment_id in known:
-                raise UsageError(f"experiment {experiment.experiment_id!r} exists; use a new id")
-            await publish(settings.kafka_bootstrap, topic, document)
-            print(f"created {_describe(experiment)}")
-            return 0
-        experiment = known.get(args.id)
-        if experiment is None:
-            raise UsageError(f"no experiment {args.id!r}; `streamapp experiment list` shows them")
-        if args.action == "start":
-            if experiment.status != "draft":
-                raise UsageError(f"{args.id} is {experiment.status}; only a draft starts")
-            clash = [
-                e.experiment_id for e in known.values() if e.running and e.overlaps(experiment)
-            ]
-            if clash:
-                raise UsageError(f"{args.id} would share users of its layer with {clash}")
-            changes = {"status": "running", "started_at": _now_ms()}
+        elif args.action == "create":
+            await _create(settings, known, document, args)
         else:
-            if not experiment.running:
-                raise UsageError(f"{args.id} is {experiment.status}; only a running one stops")
-            changes = {"status": "stopped", "stopped_at": _now_ms()}
-        await publish(
-            settings.kafka_bootstrap, topic, {**experiment.document, **changes, "ts": _now_ms()}
-        )
-        print(f"{'started' if args.action == 'start' else 'stopped'} {args.id}")
-        return 0
+            experiment = known.get(args.id)
+            if experiment is None:
+                raise UsageError(
+                    f"no experiment {args.id!r}; `streamapp experiment list` shows them"
+                )
+            if args.action == "report":
+                return await _report(settings, experiment, args)
+            await _move(settings, known, experiment, args.action)
+        return None
 
-    return asyncio.run(run())
+    body = asyncio.run(run())
+    if body is not None:
+        _show(body, args)
+    return 0
+
+
+async def _create(
+    settings: Settings, known: dict[str, Any], document: Any, args: argparse.Namespace
+) -> None:
+    from streamapp.experiments.definition import InvalidExperiment, parse
+    from streamapp.experiments.log import publish
+
+    if not isinstance(document, dict):
+        raise UsageError(f"{args.file}: an experiment is a mapping")
+    document.update(status="draft", ts=_now_ms())
+    document.setdefault("author", args.author)
+    try:
+        experiment = parse(document)
+    except InvalidExperiment as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    if experiment.experiment_id in known:
+        raise UsageError(f"experiment {experiment.experiment_id!r} exists; use a new id")
+    await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
+    print(f"created {_describe(experiment)}")
+
+
+async def _move(settings: Settings, known: dict[str, Any], experiment: Any, action: str) -> None:
+    """Start a draft (unless it would share users of its layer) or stop a running one."""
+    from streamapp.experiments.log import publish
+
+    name = experiment.experiment_id
+    if action == "start":
+        if experiment.status != "draft":
+            raise UsageError(f"{name} is {experiment.status}; only a draft starts")
+        clash = [e.experiment_id for e in known.values() if e.running and e.overlaps(experiment)]
+        if clash:
+            raise UsageError(f"{name} would share users of its layer with {clash}")
+        changes = {"status": "running", "started_at": _now_ms()}
+    else:
+        if not experiment.running:
+            raise UsageError(f"{name} is {experiment.status}; only a running one stops")
+        changes = {"status": "stopped", "stopped_at": _now_ms()}
+    document = {**experiment.document, **changes, "ts": _now_ms()}
+    await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
+    print(f"{'started' if action == 'start' else 'stopped'} {name}")
+
+
+async def _report(settings: Settings, experiment: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from streamapp.experiments.report import replay, report
+    from streamapp.experiments.sources import read_timeline
+
+    since = experiment.document.get("started_at") or 0
+    timeline = await read_timeline(settings, experiment.tenant, since)
+    return report(experiment, replay(experiment, timeline, int(args.window * 1000), args.looks))
+
+
+def _show(body: dict[str, Any], args: argparse.Namespace) -> None:
+    import orjson
+
+    from streamapp.experiments.report import plot, table
+
+    if args.json:
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(table(body), end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+        (out / "report.md").write_text(table(body))
+        plot(body, out / "lift.png")
 
 
 def register(commands: Commands) -> None:
     experiment = commands.add(
         "experiment",
-        "create, start, stop or list online experiments",
+        "create, start, stop, list or report online experiments",
         _experiment,
         KAFKA,
         ("kafka_bootstrap", "topic_prefix", "app_id"),
@@ -116,3 +158,13 @@ def register(commands: Commands) -> None:
     stop = actions.add_parser("stop", help="stop assigning users; lists return to the defaults")
     stop.add_argument("id", help="an experiment id that `streamapp experiment list` shows")
     actions.add_parser("list", help="every experiment with its status and planned users")
+    report = actions.add_parser(
+        "report", help="exposures joined with outcomes, per variant; statistics and a decision"
+    )
+    report.add_argument("id", help="an experiment id that `streamapp experiment list` shows")
+    report.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    report.add_argument("--out", help="also write report.json, report.md and lift.png here")
+    report.add_argument(
+        "--window", type=float, default=1800.0, help="seconds after a list that count for it"
+    )
+    report.add_argument("--looks", type=int, default=20, help="instants the statistics are read at")

@@ -5,6 +5,7 @@ and a stopped experiment lets its users go within seconds."""
 from __future__ import annotations
 
 import subprocess
+from collections import Counter
 
 import orjson
 import pytest
@@ -41,9 +42,9 @@ def cli(deployment, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_lists_carry_the_variant_every_reader_computes_until_the_experiment_stops(
-    deployment, producer, tmp_path
-):
+def create_and_start(deployment, tmp_path) -> None:
+    """The experiment created and started; a second of the same id, and an overlapping one,
+    refused."""
     definition = tmp_path / "experiment.yaml"
     definition.write_text(yaml.safe_dump(DEFINITION))
     created = cli(deployment, "create", "--file", str(definition))
@@ -59,6 +60,37 @@ async def test_lists_carry_the_variant_every_reader_computes_until_the_experimen
     refused = cli(deployment, "start", "overlapping")
     assert refused.returncode == 2 and "share users" in refused.stderr
 
+
+async def assert_report_joins_clicks_with_lists(deployment, producer, recs, lists, expected, out):
+    """Users of one variant click the top item of their list: the report joins the clicks with
+    the lists and counts each variant's users as the lists did."""
+    clicked = [r for r in lists if r["variant"] == "hand" and r["items"]]
+    for n, record in enumerate(clicked):
+        user, item = record["user_id"], record["items"][0]["item_id"]
+        event = {"event_id": f"back{n}", "user_id": user, "item_id": item, "ts": now_ms()}
+        await send(producer, deployment.topic("clicks"), user, event)
+    await recs.until(
+        lambda rs: sum(r["trigger"]["event_id"].startswith("back") for r in rs) >= len(clicked)
+    )
+    reported = cli(deployment, "report", "ranker-vs-hand", "--json", "--out", str(out))
+    assert reported.returncode == 0, reported.stderr
+    body = orjson.loads(reported.stdout)
+    users = {v["name"]: v["users"] for v in body["variants"]}
+    assert users == dict(Counter(variant for _, variant in expected.values()))
+    ctr = {
+        m["variant"]: (m["value"], m["control"])
+        for m in body["metrics"]
+        if m["name"] == "click_through"
+    }
+    assert ctr["hand"][0] > 0 and ctr["hand"][1] == 0
+    assert body["decision"] in {"continue", "ship", "stop", "no_difference"}
+    assert (out / "lift.png").exists() and (out / "report.md").exists()
+
+
+async def test_lists_carry_the_variant_every_reader_computes_until_the_experiment_stops(
+    deployment, producer, tmp_path
+):
+    create_and_start(deployment, tmp_path)
     experiment = parse({**DEFINITION, "status": "running", "ts": 0})
     expected = {u: labels(assign([experiment], "default", u), "control") for u in USERS}
     assert {variant for _, variant in expected.values()} == {"control", "hand"}
@@ -80,6 +112,9 @@ async def test_lists_carry_the_variant_every_reader_computes_until_the_experimen
             assign([experiment], "default", "nobody-yet"), "control"
         )
 
+        await assert_report_joins_clicks_with_lists(
+            deployment, producer, recs, lists, expected, tmp_path / "report"
+        )
         assert cli(deployment, "stop", "ranker-vs-hand").returncode == 0
         assert cli(deployment, "start", "ranker-vs-hand").returncode == 2
         listed = cli(deployment, "list")

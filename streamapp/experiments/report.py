@@ -1,0 +1,257 @@
+"""An experiment's report: per variant its users and exposures, per metric and treatment the
+value, lift and always-valid confidence sequence, and the decision they support.
+
+The records are replayed in time order and the comparison is taken at ``looks`` evenly spaced
+instants, as a dashboard would have been read; each metric's p-value is the running minimum
+over the looks (always valid), and the last look is the report.
+
+Decisions, in order: a sample-ratio mismatch blocks every other (``continue``, with
+``blocked_by``); a guardrail significantly worse in any variant stops it (``stop``); a primary
+metric significantly better after Holm's correction over the primary and secondary metrics
+ships that variant (``ship``), significantly worse in every variant stops it (``stop``); the
+planned users reached with neither is ``no_difference``; anything else is ``continue``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from streamapp.experiments.attribution import Attribution, Timeline, moments
+from streamapp.experiments.definition import Experiment, planned_users
+from streamapp.experiments.statistics import Comparison, compare, estimate, holm, srm_p_value
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "SRM_ALPHA",
+    "Look",
+    "decide",
+    "look",
+    "plot",
+    "replay",
+    "report",
+    "table",
+]
+
+# Metrics where a rise is harm.
+LOWER_IS_BETTER = frozenset({"returns", "empty_lists"})
+# A split this unlikely under the planned shares means the assignment or the logging is broken.
+SRM_ALPHA = 0.001
+
+
+@dataclass(frozen=True)
+class Look:
+    """The comparisons at one instant: per (metric, treated variant)."""
+
+    at: int
+    users: dict[str, int]
+    exposures: dict[str, int]
+    comparisons: dict[tuple[str, str], Comparison]
+    values: dict[tuple[str, str], float]  # per (metric, variant), the control's included
+
+
+def _metrics(experiment: Experiment) -> list[str]:
+    doc = experiment.document
+    names = [doc["primary_metric"], *doc.get("secondary_metrics", []), *doc.get("guardrails", [])]
+    return list(dict.fromkeys(names))
+
+
+def look(experiment: Experiment, attribution: Attribution, at: int, previous: Look | None) -> Look:
+    """Every metric of every treated variant against the control (the first variant)."""
+    plan = experiment.document["plan"]
+    alpha = plan.get("alpha", 0.05)
+    control = experiment.variants[0].name
+    groups = {
+        v.name: attribution.users.get((experiment.experiment_id, v.name), {})
+        for v in experiment.variants
+    }
+    users = {name: len(group) for name, group in groups.items()}
+    exposures = {name: sum(u.exposures for u in group.values()) for name, group in groups.items()}
+    comparisons: dict[tuple[str, str], Comparison] = {}
+    values: dict[tuple[str, str], float] = {}
+    for metric in _metrics(experiment):
+        estimates = {name: estimate(moments(group, metric)) for name, group in groups.items()}
+        for name, e in estimates.items():
+            values[(metric, name)] = e.value
+        base = estimates[control]
+        # The mixture's spread: the planned effect, relative to the control's value where the
+        # metric is not the planned one.
+        scale = abs(base.value) if math.isfinite(base.value) and base.value else 1.0
+        tau = plan["minimum_detectable_effect"] * scale
+        for variant in experiment.variants[1:]:
+            before = previous.comparisons.get((metric, variant.name)) if previous else None
+            comparisons[(metric, variant.name)] = compare(
+                base,
+                estimates[variant.name],
+                alpha,
+                tau,
+                before.p_value if before else 1.0,
+            )
+    return Look(at, users, exposures, comparisons, values)
+
+
+def decide(
+    experiment: Experiment, last: Look
+) -> tuple[str, str | None, dict[tuple[str, str], bool]]:
+    """(decision, what blocks it, per (metric, variant) whether it is significant)."""
+    doc = experiment.document
+    alpha = doc["plan"].get("alpha", 0.05)
+    shares = [v.share for v in experiment.variants]
+    srm = srm_p_value([last.users[v.name] for v in experiment.variants], shares)
+    family = [doc["primary_metric"], *doc.get("secondary_metrics", [])]
+    significant: dict[tuple[str, str], bool] = {}
+    for variant in experiment.variants[1:]:
+        flags = holm([last.comparisons[(m, variant.name)].p_value for m in family], alpha)
+        significant.update({(m, variant.name): f for m, f in zip(family, flags, strict=True)})
+        for metric in doc.get("guardrails", []):
+            significant.setdefault(
+                (metric, variant.name), last.comparisons[(metric, variant.name)].significant(alpha)
+            )
+    if srm < SRM_ALPHA:
+        return "continue", "sample_ratio_mismatch", significant
+
+    def worse(metric: str, variant: str) -> bool:
+        c = last.comparisons[(metric, variant)]
+        harm = c.difference > 0 if metric in LOWER_IS_BETTER else c.difference < 0
+        return significant[(metric, variant)] and harm
+
+    treated = [v.name for v in experiment.variants[1:]]
+    if any(worse(m, v) for m in doc.get("guardrails", []) for v in treated):
+        return "stop", None, significant
+    primary = doc["primary_metric"]
+    if any(significant[(primary, v)] and not worse(primary, v) for v in treated):
+        return "ship", None, significant
+    if all(worse(primary, v) for v in treated):
+        return "stop", None, significant
+    if sum(last.users.values()) >= planned_users(experiment):
+        return "no_difference", None, significant
+    return "continue", None, significant
+
+
+def report(experiment: Experiment, looks: list[Look]) -> dict[str, Any]:
+    """The report object (``streamapp experiment report --json``) from the looks, oldest
+    first."""
+    last = looks[-1]
+    decision, blocked_by, significant = decide(experiment, last)
+    shares = [v.share for v in experiment.variants]
+    control = experiment.variants[0].name
+    metrics = []
+    for (metric, variant), c in last.comparisons.items():
+        metrics.append(
+            {
+                "name": metric,
+                "variant": variant,
+                "value": last.values[(metric, variant)],
+                "control": last.values[(metric, control)],
+                "lift": c.lift,
+                "difference": c.difference,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "p_value": c.p_value,
+                "significant": significant[(metric, variant)],
+            }
+        )
+    return {
+        "experiment_id": experiment.experiment_id,
+        "status": experiment.status,
+        "decision": decision,
+        "blocked_by": blocked_by,
+        "srm_p_value": srm_p_value([last.users[v.name] for v in experiment.variants], shares),
+        "planned_users": planned_users(experiment),
+        "variants": [
+            {
+                "name": v.name,
+                "share": v.share,
+                "users": last.users[v.name],
+                "exposures": last.exposures[v.name],
+            }
+            for v in experiment.variants
+        ],
+        "metrics": metrics,
+        "looks": [
+            {
+                "at": lk.at,
+                "metrics": {
+                    f"{m}:{v}": [c.difference, c.ci_low, c.ci_high]
+                    for (m, v), c in lk.comparisons.items()
+                },
+            }
+            for lk in looks
+        ],
+    }
+
+
+def replay(
+    experiment: Experiment, timeline: Timeline, window_ms: int, count: int = 20
+) -> list[Look]:
+    """The timeline applied in order, with a look at each of ``count`` evenly spaced instants
+    between its first and last record."""
+    attribution = Attribution(window_ms)
+    if not timeline:
+        return [look(experiment, attribution, 0, None)]
+    first, last = timeline[0][0], timeline[-1][0]
+    looks: list[Look] = []
+    applied = 0
+    for n in range(1, count + 1):
+        at = first + (last - first) * n // count
+        while applied < len(timeline) and timeline[applied][0] <= at:
+            attribution.apply(timeline[applied])
+            applied += 1
+        looks.append(look(experiment, attribution, at, looks[-1] if looks else None))
+    return looks
+
+
+def table(body: dict[str, Any]) -> str:
+    """The report as a markdown table (what ``report`` prints and writes to ``report.md``)."""
+    lines = [
+        f"# Experiment {body['experiment_id']} ({body['status']})",
+        "",
+        f"decision: **{body['decision']}**"
+        + (f" (blocked by {body['blocked_by']})" if body["blocked_by"] else ""),
+        f"sample-ratio p-value: {body['srm_p_value']:.4f}; users planned: {body['planned_users']}",
+        "",
+        "| variant | share | users | exposures |",
+        "|---|---|---|---|",
+        *(
+            f"| {v['name']} | {v['share']:.0%} | {v['users']} | {v['exposures']} |"
+            for v in body["variants"]
+        ),
+        "",
+        "| metric | variant | value | control | lift | always-valid CI of the difference "
+        "| p | significant |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in body["metrics"]:
+        lines.append(
+            f"| {m['name']} | {m['variant']} | {m['value']:.4g} | {m['control']:.4g} | "
+            f"{m['lift']:+.1%} | [{m['ci_low']:.4g}, {m['ci_high']:.4g}] | {m['p_value']:.3g} | "
+            f"{'yes' if m['significant'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(body: dict[str, Any], path: Path) -> None:
+    """Each metric's difference and its confidence sequence over the looks, one panel each."""
+    names = [f"{m['name']}:{m['variant']}" for m in body["metrics"]]
+    figure = Figure(figsize=(8, 2.2 * max(1, len(names))))
+    for n, name in enumerate(names):
+        axes = figure.add_subplot(len(names), 1, n + 1)
+        looks = [lk for lk in body["looks"] if name in lk["metrics"]]
+        times = [(lk["at"] - looks[0]["at"]) / 60_000 for lk in looks]
+        diff, low, high = ([_finite(lk["metrics"][name][i]) for lk in looks] for i in range(3))
+        axes.fill_between(times, low, high, alpha=0.3, label="confidence sequence")
+        axes.plot(times, diff, label="difference")
+        axes.axhline(0.0, color="grey", linewidth=0.8)
+        axes.set_title(name, fontsize=9)
+        axes.set_xlabel("minutes since the first look")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def _finite(value: float) -> float:
+    """A plottable value: an unbounded side of an interval drawn as not a number."""
+    return value if value is not None and math.isfinite(value) else math.nan

@@ -1,7 +1,7 @@
 """The ``streamapp`` command: one module per command group, each adding its sub-commands
 (:mod:`.processes`, :mod:`.topics`, :mod:`.lag`, :mod:`.replay`, :mod:`.evaluate`,
-:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.settings`); the work is done by the
-domain packages.
+:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.simulate`, :mod:`.settings`); the work
+is done by the domain packages.
 
 Errors a user can fix (:mod:`streamapp.errors`, a bad setting, a service that does not answer)
 end as one line on stderr and exit code 2; anything else keeps its traceback.
@@ -34,13 +34,14 @@ from streamapp.cli import (
     processes,
     replay,
     settings,
+    simulate,
     topics,
 )
 from streamapp.cli.parsing import Commands, env_name
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings, redact
 
-GROUPS = (processes, topics, lag, replay, evaluate, bench, model, experiment, settings)
+GROUPS = (processes, topics, lag, replay, evaluate, bench, model, experiment, simulate, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,9 @@ experiment, and a new one has them all before it ranks its first list.
 
 A record that is not a valid experiment is left out with a warning (the command that writes
 the topic refuses such records; this only meets one written around it), and the version
-before it stays in force.
+before it stays in force. A worker started before the topic exists (a deployment upgraded
+without `streamapp topics apply`) runs with no experiment and looks for the topic at every
+poll; the command that writes experiments refuses to run without it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streamapp.errors import UsageError
 from streamapp.experiments.definition import Experiment, InvalidExperiment, parse
 
-__all__ = ["ExperimentLog", "publish"]
+__all__ = ["ExperimentLog", "MissingTopic", "publish"]
 
 log = logging.getLogger(__name__)
+
+
+class MissingTopic(UsageError):
+    """The experiments topic does not exist (yet)."""
 
 
 class ExperimentLog:
@@ -35,27 +42,46 @@ class ExperimentLog:
             auto_offset_reset="earliest",
         )
         self.experiments: dict[str, Experiment] = {}
+        self.assigned = False
+        self.warned = False
 
-    async def start(self) -> None:
-        """Assign every partition and read them to their end."""
+    async def start(self, required: bool = False) -> None:
+        """Assign every partition and read them to their end; without the topic, raise when
+        ``required``, else warn and keep looking for it."""
         await self.consumer.start()
-        await self.consumer.topics()  # loads the cluster's metadata
+        if not await self._assign() and required:
+            await self.consumer.stop()
+            raise MissingTopic(f"no topic {self.topic}: `streamapp topics apply` creates it")
+
+    async def _assign(self) -> bool:
+        if self.assigned:
+            return True
+        await self.consumer.topics()  # refreshes the cluster's metadata
         partitions = self.consumer.partitions_for_topic(self.topic)
         if not partitions:
-            raise RuntimeError(f"no topic {self.topic}: `streamapp topics apply` creates it")
+            if not self.warned:
+                log.warning(
+                    "no topic %s: no experiment runs until it exists "
+                    "(`streamapp topics apply` creates it)",
+                    self.topic,
+                )
+                self.warned = True
+            return False
         assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self.consumer.assign(assigned)
         await self.consumer.seek_to_beginning(*assigned)
+        self.assigned = True
         ends = await self.consumer.end_offsets(assigned)
         for tp, end in ends.items():
             while await self.consumer.position(tp) < end:
                 await self.poll(1000)
+        return True
 
     async def stop(self) -> None:
         await self.consumer.stop()
 
     async def __aenter__(self) -> ExperimentLog:
-        await self.start()
+        await self.start(required=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -63,6 +89,8 @@ class ExperimentLog:
 
     async def poll(self, timeout_ms: int = 0) -> None:
         """Apply what the topic gained since the last call."""
+        if not await self._assign():
+            return
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms)
         for records in fetched.values():
             for record in records:

@@ -13,6 +13,7 @@ import yaml
 
 from streamapp.experiments.assignment import assign, labels
 from streamapp.experiments.definition import parse
+from streamapp.ops.topics import TopicAdmin, load_specs
 from tests.support import BIN, Tail, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,50 @@ async def test_a_record_that_is_not_an_experiment_is_left_out_and_the_worker_kee
     # The record lacks its ts: not an experiment, so no one is in it.
     assert (record["experiment"], record["variant"]) == ("", "control")
     assert "experiment record left out" in worker.log.read_text()
+
+
+async def test_a_worker_started_before_the_experiments_topic_exists_takes_it_up_later(
+    deployment, producer
+):
+    """A deployment upgraded without `topics apply`: the worker serves without experiments,
+    and once the topic is created and an experiment started there, its users are dealt."""
+    topic = deployment.topic("experiments")
+    async with TopicAdmin(deployment.settings) as admin:
+        await admin.admin.delete_topics([topic])
+
+        async def gone() -> bool:
+            return topic not in await admin.admin.list_topics()
+
+        await wait_for(gone, what="the topic deleted")
+    worker = deployment.worker().start()
+    assert cli(deployment, "list").returncode == 2  # the command needs the topic
+    clicks = deployment.topic("clicks")
+    async with Tail(deployment.topic("recommendations")) as recs:
+        await send(
+            producer,
+            clicks,
+            "u1",
+            {"event_id": "a", "user_id": "u1", "item_id": "i", "ts": now_ms()},
+        )
+        (before,) = await recs.until(lambda rs: len(rs) >= 1)
+        assert (before["experiment"], before["variant"]) == ("", "control")
+        async with TopicAdmin(deployment.settings) as admin:
+            await admin.apply(load_specs(deployment.settings))
+        document = {**DEFINITION, "status": "running", "ts": now_ms()}
+        await producer.send_and_wait(topic, orjson.dumps(document), key=b"ranker-vs-hand")
+        expected = labels(assign([parse(document)], "default", "u1"), "control")
+        sent = 0
+
+        async def dealt() -> bool:
+            nonlocal sent
+            sent += 1
+            event = {"event_id": f"b{sent}", "user_id": "u1", "item_id": "i", "ts": now_ms()}
+            await send(producer, clicks, "u1", event)
+            found = await recs.until(
+                lambda rs: any(r["trigger"]["event_id"] == f"b{sent}" for r in rs)
+            )
+            mine = next(r for r in found if r["trigger"]["event_id"] == f"b{sent}")
+            return (mine["experiment"], mine["variant"]) == expected
+
+        await wait_for(dealt, timeout=30, what="the experiment taken up")
+    assert "no topic" in worker.log.read_text()

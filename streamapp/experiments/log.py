@@ -1,21 +1,23 @@
-"""The ``experiments`` topic, read whole by every reader: a consumer of no group, assigned
-every partition from the beginning, so each worker (not one member of a group) holds every
+"""The ``experiments`` topic, read whole by every reader: a consumer of no group, subscribed
+to every partition from the beginning, so each worker (not one member of a group) holds every
 experiment, and a new one has them all before it ranks its first list.
 
 A record that is not a valid experiment is left out with a warning (the command that writes
 the topic refuses such records; this only meets one written around it), and the version
 before it stays in force. A worker started before the topic exists (a deployment upgraded
-without `streamapp topics apply`) runs with no experiment and looks for the topic at every
-poll; the command that writes experiments refuses to run without it.
+without `streamapp topics apply`) runs with no experiment and takes the topic up within
+seconds of its creation; the command that writes experiments refuses to run without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp.errors import UsageError
 from streamapp.experiments.definition import Experiment, InvalidExperiment, parse
@@ -23,6 +25,11 @@ from streamapp.experiments.definition import Experiment, InvalidExperiment, pars
 __all__ = ["ExperimentLog", "MissingTopic", "publish"]
 
 log = logging.getLogger(__name__)
+
+# How long a command waits for a topic being created, and a start for its partitions.
+CREATED_WITHIN_S = 10.0
+# How often a worker without the topic looks for it.
+LOOK_EVERY_S = 5.0
 
 
 class MissingTopic(UsageError):
@@ -32,50 +39,55 @@ class MissingTopic(UsageError):
 class ExperimentLog:
     """Every experiment of the topic by id, kept current by :meth:`poll`."""
 
+    consumer: AIOKafkaConsumer
+
     def __init__(self, bootstrap: str, topic: str, client_id: str) -> None:
-        self.topic = topic
+        self.topic, self.bootstrap, self.client_id = topic, bootstrap, client_id
+        self.experiments: dict[str, Experiment] = {}
+        self.subscribed = False
+        self.next_look = 0.0
+
+    async def start(self, required: bool = False) -> None:
+        """Read every partition to its end. Without the topic, warn and look for it at every
+        :meth:`poll`; when ``required``, raise instead (after a moment's wait for a topic
+        being created)."""
+        # Created here, in the running loop its client binds to; no group, so every partition
+        # is this reader's.
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        self.experiments: dict[str, Experiment] = {}
-        self.assigned = False
-        self.warned = False
-
-    async def start(self, required: bool = False) -> None:
-        """Assign every partition and read them to their end; without the topic, raise when
-        ``required``, else warn and keep looking for it."""
         await self.consumer.start()
-        if not await self._assign() and required:
-            await self.consumer.stop()
-            raise MissingTopic(f"no topic {self.topic}: `streamapp topics apply` creates it")
-
-    async def _assign(self) -> bool:
-        if self.assigned:
-            return True
-        await self.consumer.topics()  # refreshes the cluster's metadata
-        partitions = self.consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            if not self.warned:
-                log.warning(
-                    "no topic %s: no experiment runs until it exists "
-                    "(`streamapp topics apply` creates it)",
-                    self.topic,
-                )
-                self.warned = True
-            return False
-        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        self.consumer.assign(assigned)
-        await self.consumer.seek_to_beginning(*assigned)
-        self.assigned = True
-        ends = await self.consumer.end_offsets(assigned)
+        deadline = time.monotonic() + CREATED_WITHIN_S
+        while not await self._subscribe():
+            if required and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                continue
+            if required:
+                await self.consumer.stop()
+                raise MissingTopic(f"no topic {self.topic}: `streamapp topics apply` creates it")
+            log.warning(
+                "no topic %s: no experiment runs until it exists "
+                "(`streamapp topics apply` creates it)",
+                self.topic,
+            )
+            return
+        while not self.consumer.assignment() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        ends = await self.consumer.end_offsets(list(self.consumer.assignment()))
         for tp, end in ends.items():
             while await self.consumer.position(tp) < end:
                 await self.poll(1000)
-        return True
+
+    async def _subscribe(self) -> bool:
+        """Subscribe once the topic exists (its partitions are assigned at once: no group)."""
+        if not self.subscribed and self.topic in await self.consumer.topics():
+            self.consumer.subscribe([self.topic])
+            self.subscribed = True
+        return self.subscribed
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -88,9 +100,14 @@ class ExperimentLog:
         await self.stop()
 
     async def poll(self, timeout_ms: int = 0) -> None:
-        """Apply what the topic gained since the last call."""
-        if not await self._assign():
-            return
+        """Apply what the topic gained since the last call; until the topic exists, look for
+        it every few seconds."""
+        if not self.subscribed:
+            if time.monotonic() < self.next_look:
+                return
+            self.next_look = time.monotonic() + LOOK_EVERY_S
+            if not await self._subscribe():
+                return
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms)
         for records in fetched.values():
             for record in records:

@@ -27,6 +27,7 @@ DEFINITION = {
         {"name": "hand", "share": 0.5, "treatment": {"learned_ranker": False, "exploration": 0}},
     ],
     "primary_metric": "conversion",
+    "secondary_metrics": ["click_through"],
     "plan": {"baseline": 0.05, "minimum_detectable_effect": 0.1},
 }
 USERS = [f"x{n}" for n in range(30)]

@@ -6,19 +6,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from streamapp.cli.parsing import KAFKA, Commands
+from streamapp.clock import now_ms
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def _current(settings: Settings) -> dict[str, Any]:
@@ -42,9 +38,18 @@ def _describe(experiment: Any) -> str:
     )
 
 
+def _definition(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not YAML: {exc}") from None
+
+
 def _experiment(args: argparse.Namespace) -> int:
     settings = get_settings()
-    document = yaml.safe_load(Path(args.file).read_text()) if args.action == "create" else None
+    document = _definition(Path(args.file)) if args.action == "create" else None
 
     async def run() -> dict[str, Any] | None:
         known = await _current(settings)
@@ -78,7 +83,7 @@ async def _create(
 
     if not isinstance(document, dict):
         raise UsageError(f"{args.file}: an experiment is a mapping")
-    document.update(status="draft", ts=_now_ms())
+    document.update(status="draft", ts=now_ms())
     document.setdefault("author", args.author)
     try:
         experiment = parse(document)
@@ -101,12 +106,12 @@ async def _move(settings: Settings, known: dict[str, Any], experiment: Any, acti
         clash = [e.experiment_id for e in known.values() if e.running and e.overlaps(experiment)]
         if clash:
             raise UsageError(f"{name} would share users of its layer with {clash}")
-        changes = {"status": "running", "started_at": _now_ms()}
+        changes = {"status": "running", "started_at": now_ms()}
     else:
         if not experiment.running:
             raise UsageError(f"{name} is {experiment.status}; only a running one stops")
-        changes = {"status": "stopped", "stopped_at": _now_ms()}
-    document = {**experiment.document, **changes, "ts": _now_ms()}
+        changes = {"status": "stopped", "stopped_at": now_ms()}
+    document = {**experiment.document, **changes, "ts": now_ms()}
     await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
     print(f"{'started' if action == 'start' else 'stopped'} {name}")
 

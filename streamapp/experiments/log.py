@@ -39,10 +39,9 @@ class MissingTopic(UsageError):
 class ExperimentLog:
     """Every experiment of the topic by id, kept current by :meth:`poll`."""
 
-    consumer: AIOKafkaConsumer
-
     def __init__(self, bootstrap: str, topic: str, client_id: str) -> None:
         self.topic, self.bootstrap, self.client_id = topic, bootstrap, client_id
+        self.consumer: AIOKafkaConsumer | None = None
         self.experiments: dict[str, Experiment] = {}
         self.subscribed = False
         self.next_look = 0.0
@@ -53,21 +52,21 @@ class ExperimentLog:
         being created)."""
         # Created here, in the running loop its client binds to; no group, so every partition
         # is this reader's.
-        self.consumer = AIOKafkaConsumer(
+        self.consumer = consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             client_id=self.client_id,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        await self.consumer.start()
+        await consumer.start()
         deadline = time.monotonic() + CREATED_WITHIN_S
         while not await self._subscribe():
             if required and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
                 continue
             if required:
-                await self.consumer.stop()
+                await self.stop()
                 raise MissingTopic(f"no topic {self.topic}: `streamapp topics apply` creates it")
             log.warning(
                 "no topic %s: no experiment runs until it exists "
@@ -75,22 +74,25 @@ class ExperimentLog:
                 self.topic,
             )
             return
-        while not self.consumer.assignment() and time.monotonic() < deadline:
+        while not consumer.assignment() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        ends = await self.consumer.end_offsets(list(self.consumer.assignment()))
+        ends = await consumer.end_offsets(list(consumer.assignment()))
         for tp, end in ends.items():
-            while await self.consumer.position(tp) < end:
+            while await consumer.position(tp) < end:
                 await self.poll(1000)
 
     async def _subscribe(self) -> bool:
         """Subscribe once the topic exists (its partitions are assigned at once: no group)."""
+        assert self.consumer is not None, "start first"
         if not self.subscribed and self.topic in await self.consumer.topics():
             self.consumer.subscribe([self.topic])
             self.subscribed = True
         return self.subscribed
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
 
     async def __aenter__(self) -> ExperimentLog:
         await self.start(required=True)
@@ -102,6 +104,8 @@ class ExperimentLog:
     async def poll(self, timeout_ms: int = 0) -> None:
         """Apply what the topic gained since the last call; until the topic exists, look for
         it every few seconds."""
+        if self.consumer is None:
+            return
         if not self.subscribed:
             if time.monotonic() < self.next_look:
                 return

@@ -52,6 +52,7 @@ class Look:
     exposures: dict[str, int]
     comparisons: dict[tuple[str, str], Comparison]
     values: dict[tuple[str, str], float]  # per (metric, variant), the control's included
+    taus: dict[str, float]  # per metric, the mixture's spread, fixed once set
 
 
 def _metrics(experiment: Experiment) -> list[str]:
@@ -73,15 +74,15 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
     exposures = {name: sum(u.exposures for u in group.values()) for name, group in groups.items()}
     comparisons: dict[tuple[str, str], Comparison] = {}
     values: dict[tuple[str, str], float] = {}
+    taus = dict(previous.taus) if previous else {}
     for metric in _metrics(experiment):
         estimates = {name: estimate(moments(group, metric)) for name, group in groups.items()}
         for name, e in estimates.items():
             values[(metric, name)] = e.value
         base = estimates[control]
-        # The mixture's spread: the planned effect, relative to the control's value where the
-        # metric is not the planned one.
-        scale = abs(base.value) if math.isfinite(base.value) and base.value else 1.0
-        tau = plan["minimum_detectable_effect"] * scale
+        if metric not in taus:
+            taus.update(_tau(experiment, metric, base.value))
+        tau = taus.get(metric, 1.0)  # no data yet: infinite variance, no evidence either way
         for variant in experiment.variants[1:]:
             before = previous.comparisons.get((metric, variant.name)) if previous else None
             comparisons[(metric, variant.name)] = compare(
@@ -91,7 +92,19 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
                 tau,
                 before.p_value if before else 1.0,
             )
-    return Look(at, users, exposures, comparisons, values)
+    return Look(at, users, exposures, comparisons, values, taus)
+
+
+def _tau(experiment: Experiment, metric: str, control: float) -> dict[str, float]:
+    """The mixture's spread for a metric: the planned relative effect on the planned baseline
+    for the primary metric, on the control's first value for any other. Fixed once set, since
+    a spread that followed the data would void the p-values' validity."""
+    plan = experiment.document["plan"]
+    if metric == experiment.document["primary_metric"]:
+        return {metric: plan["baseline"] * plan["minimum_detectable_effect"]}
+    if math.isfinite(control) and control:
+        return {metric: abs(control) * plan["minimum_detectable_effect"]}
+    return {}
 
 
 def decide(
@@ -102,7 +115,7 @@ def decide(
     alpha = doc["plan"].get("alpha", 0.05)
     shares = [v.share for v in experiment.variants]
     srm = srm_p_value([last.users[v.name] for v in experiment.variants], shares)
-    family = [doc["primary_metric"], *doc.get("secondary_metrics", [])]
+    family = list(dict.fromkeys([doc["primary_metric"], *doc.get("secondary_metrics", [])]))
     significant: dict[tuple[str, str], bool] = {}
     for variant in experiment.variants[1:]:
         flags = holm([last.comparisons[(m, variant.name)].p_value for m in family], alpha)

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streamapp.clock import now_ms
 from streamapp.settings import Settings
 from streamapp.simulation.world import Action, World
 
@@ -43,10 +44,6 @@ class VariantTally:
             "true_clicks_per_list": round(self.true_clicks / read, 4),
             "measured_clicks_per_list": round(self.clicks / read, 4),
         }
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def simulate(
@@ -125,7 +122,7 @@ async def _stock(
     ids: Iterator[str],
 ) -> None:
     """Every item in stock, with its category and price, before any shopper acts."""
-    now = _now_ms()
+    now = now_ms()
     c = world.catalogue
     for item, category, price in zip(c.ids, c.categories, c.prices, strict=True):
         value = {
@@ -154,7 +151,7 @@ async def _publish(
         "event_id": event_id,
         "user_id": user_id,
         "item_id": item,
-        "ts": _now_ms(),
+        "ts": now_ms(),
         "tenant": tenant,
     }
     if kind == "click":

@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = 30.0
     """How often the learner saves a model snapshot, when new events arrived since the
     last."""
+    model_lineage_s: float = 30 * 86400.0
+    """How long a snapshot's metadata (its training offsets, events seen, quality at publish
+    time) stays findable after its vectors are dropped (≈1 KB each), so the model behind any
+    list of that age can be traced (``streamapp model show VERSION``)."""
     learner_auto_promote: bool = True
     """Whether each snapshot the learner saves is promoted at once; off, an operator promotes
     with ``streamapp model promote``."""

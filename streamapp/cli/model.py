@@ -1,4 +1,5 @@
-"""``streamapp model list|promote|rollback``: which snapshot workers serve."""
+"""``streamapp model list|show|promote|rollback``: which snapshot workers serve, and what
+any version named by a list was."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def _model(args: argparse.Namespace) -> int:
                 for meta in await registry.metas():
                     mark = "*" if meta["version"] == current else " "
                     print(f"{mark} {orjson.dumps(meta).decode()}")
+            elif args.action == "show":
+                found = await registry.show(args.version)
+                if found is None:
+                    raise UsageError(
+                        f"no snapshot {args.version!r}, nor its lineage "
+                        "(STREAMAPP_MODEL_LINEAGE_S after it was saved)"
+                    )
+                print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
             elif args.action == "promote":
                 try:
                     await registry.promote(args.version)
@@ -49,6 +58,10 @@ def register(commands: Commands) -> None:
     )
     actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="snapshots, newest first; * marks the promoted one")
+    show = actions.add_parser(
+        "show", help="a snapshot's metadata (offsets trained to, quality), also after it was pruned"
+    )
+    show.add_argument("version", help="the model_version a list or `model list` names")
     promote = actions.add_parser("promote", help="serve a snapshot from now on")
     promote.add_argument("version", help="a version that `streamapp model list` shows")
     actions.add_parser("rollback", help="serve the snapshot promoted before the current one")

@@ -233,7 +233,11 @@ class Learner:
             self.mf.supports(ids),
         )
         try:
-            await self.registry.save(snapshot, promote=self.settings.learner_auto_promote)
+            await self.registry.save(
+                snapshot,
+                promote=self.settings.learner_auto_promote,
+                lineage_ms=int(self.settings.model_lineage_s * 1000),
+            )
         except SnapshotError as exc:
             log.warning("snapshot not published: %s", exc)
             return None

@@ -18,6 +18,9 @@ from streamapp.state.store import Store
 
 __all__ = ["ModelRegistry"]
 
+# What a snapshot loses when it leaves the newest few: all but its metadata.
+BULK_FIELDS = ("ids", "vectors", "support")
+
 
 class ModelRegistry:
     """Save, load, promote and roll back snapshots in the Redis a :class:`Store` talks to."""
@@ -27,17 +30,22 @@ class ModelRegistry:
         self.app_id = store.settings.app_id
         self.models = keys.app(self.app_id, "models")
         self.promoted = keys.app(self.app_id, "promoted")
+        self.lineage = keys.app(self.app_id, "lineage")
 
     def _model(self, version: str) -> str:
         return keys.app(self.app_id, "model", version)
 
-    async def save(self, snapshot: Snapshot, promote: bool, keep: int = 10) -> None:
+    async def save(
+        self, snapshot: Snapshot, promote: bool, keep: int = 10, lineage_ms: int = 0
+    ) -> None:
         """Store a snapshot (and promote it); an existing version is never overwritten (a worker
         serving it would not notice the change).
 
-        The newest ``keep`` snapshots stay, and so does every version in the promotion history
-        (which a promotion here trims to its newest ``keep`` entries), so rollback always has
-        something to return to.
+        The newest ``keep`` snapshots stay whole, and so does every version in the promotion
+        history (which a promotion here trims to its newest ``keep`` entries), so rollback
+        always has something to return to. The others lose their vectors but keep their
+        metadata for ``lineage_ms`` after their creation: the model behind an older list is
+        still found, with the offsets it was trained to.
         """
         if await self.redis.exists(self._model(snapshot.version)):
             raise SnapshotError(f"snapshot {snapshot.version!r} exists: versions are immutable")
@@ -48,14 +56,34 @@ class ModelRegistry:
                 pipe.lpush(self.promoted, snapshot.version)
                 pipe.ltrim(self.promoted, 0, keep - 1)
             await pipe.execute()
-        versions = [text(v) for v in await self.redis.zrange(self.models, 0, -1)]
+        versions = cast(
+            list[tuple[bytes, float]], await self.redis.zrange(self.models, 0, -1, withscores=True)
+        )
         kept = {text(v) for v in await self.redis.lrange(self.promoted, 0, -1)}
-        stale = [v for v in versions[:-keep] if v not in kept]
-        if stale:
-            async with self.redis.pipeline(transaction=True) as pipe:
+        stale = {text(v): at for v, at in versions[:-keep] if text(v) not in kept}
+        horizon = snapshot.created_at - lineage_ms
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if stale:
                 pipe.zrem(self.models, *stale)
-                pipe.delete(*[self._model(v) for v in stale])
-                await pipe.execute()
+                for version in stale:
+                    pipe.hdel(self._model(version), *BULK_FIELDS)
+                pipe.zadd(self.lineage, stale)
+            pipe.zrangebyscore(self.lineage, "-inf", f"({horizon}")
+            pipe.zremrangebyscore(self.lineage, "-inf", f"({horizon}")
+            expired = (await pipe.execute())[-2]
+        if expired:
+            await self.redis.delete(*[self._model(text(v)) for v in expired])
+
+    async def show(self, version: str) -> dict[str, Any] | None:
+        """A version's metadata, whole or kept for lineage after its vectors went; None when
+        it was never saved or has left the lineage too."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._model(version), "meta")
+            pipe.hexists(self._model(version), "vectors")
+            meta, whole = await pipe.execute()
+        if meta is None:
+            return None
+        return {**orjson.loads(meta), "vectors": "kept" if whole else "dropped"}
 
     async def load(self, version: str) -> Snapshot:
         """One snapshot, validated (:class:`SnapshotError` if it must not be served)."""

@@ -65,6 +65,7 @@ LAYOUT: tuple[Key, ...] = (
     Key("app:epoch", "string", "the state's epoch: set once the state is whole, gone with it"),
     Key("app:rebuilds", "set", "epochs of rebuilds under way (gone if Redis loses the state)"),
     Key("app:models", "zset", "model snapshot versions by creation time"),
+    Key("app:lineage", "zset", "versions whose vectors were dropped (meta kept), by creation"),
     Key("app:model:V", "hash", "snapshot V: meta (JSON), ids (JSON), vectors (float32)"),
     Key("app:promoted", "list", "promoted versions, newest first (rollback pops the head)"),
 )

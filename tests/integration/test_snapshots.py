@@ -58,3 +58,25 @@ async def test_only_recent_unpromoted_snapshots_are_kept(deployment):
         versions = [m["version"] for m in await registry.metas()]
         assert versions == ["keep-me", "v5", "v6", "v7"]
         assert (await registry.load("keep-me")).ids == ["a", "b"]
+
+
+async def test_a_pruned_snapshot_keeps_its_lineage_until_the_retention_ends(deployment):
+    """The model behind an older list is still found with the offsets it was trained to, after
+    its vectors went; past the lineage retention it is gone too."""
+    day = 86_400_000
+    async with Store(deployment.settings) as store:
+        registry = ModelRegistry(store)
+        for n in range(1, 6):
+            old = snapshot(f"v{n}", n * day)
+            old.offsets = {"clicks:0": n * 100}
+            await registry.save(old, promote=False, keep=2, lineage_ms=2 * day)
+        assert [m["version"] for m in await registry.metas()] == ["v4", "v5"]
+        pruned = await registry.show("v3")
+        assert pruned is not None
+        assert (pruned["offsets"], pruned["vectors"]) == ({"clicks:0": 300}, "dropped")
+        with pytest.raises(SnapshotError, match="lacks"):
+            await registry.load("v3")
+        assert (await registry.show("v5"))["vectors"] == "kept"
+        # v1 and v2 were created more than two days before v5.
+        assert await registry.show("v2") is None and await registry.show("v1") is None
+        assert deployment.redis.exists(deployment.key("model:v1")) == 0

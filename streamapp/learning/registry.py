@@ -62,17 +62,22 @@ class ModelRegistry:
         kept = {text(v) for v in await self.redis.lrange(self.promoted, 0, -1)}
         stale = {text(v): at for v, at in versions[:-keep] if text(v) not in kept}
         horizon = snapshot.created_at - lineage_ms
+        expired = [
+            text(v) for v in await self.redis.zrangebyscore(self.lineage, "-inf", f"({horizon}")
+        ]
+        expired += [v for v, at in stale.items() if at < horizon]
+        if not stale and not expired:
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             if stale:
                 pipe.zrem(self.models, *stale)
                 for version in stale:
                     pipe.hdel(self._model(version), *BULK_FIELDS)
                 pipe.zadd(self.lineage, stale)
-            pipe.zrangebyscore(self.lineage, "-inf", f"({horizon}")
-            pipe.zremrangebyscore(self.lineage, "-inf", f"({horizon}")
-            expired = (await pipe.execute())[-2]
-        if expired:
-            await self.redis.delete(*[self._model(text(v)) for v in expired])
+            if expired:
+                pipe.zrem(self.lineage, *expired)
+                pipe.delete(*[self._model(v) for v in expired])
+            await pipe.execute()
 
     async def show(self, version: str) -> dict[str, Any] | None:
         """A version's metadata, whole or kept for lineage after its vectors went; None when

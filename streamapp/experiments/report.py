@@ -41,6 +41,9 @@ __all__ = [
 LOWER_IS_BETTER = frozenset({"returns", "empty_lists"})
 # A split this unlikely under the planned shares means the assignment or the logging is broken.
 SRM_ALPHA = 0.001
+# Control users a metric without a planned baseline needs before its value sets the mixture's
+# spread (a first handful of users would set it by chance).
+TAU_USERS = 200
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
             values[(metric, name)] = e.value
         base = estimates[control]
         if metric not in taus:
-            taus.update(_tau(experiment, metric, base.value))
+            taus.update(_tau(experiment, metric, base.value, users[control]))
         tau = taus.get(metric, 1.0)  # no data yet: infinite variance, no evidence either way
         for variant in experiment.variants[1:]:
             before = previous.comparisons.get((metric, variant.name)) if previous else None
@@ -95,14 +98,19 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
     return Look(at, users, exposures, comparisons, values, taus)
 
 
-def _tau(experiment: Experiment, metric: str, control: float) -> dict[str, float]:
-    """The mixture's spread for a metric: the planned relative effect on the planned baseline
-    for the primary metric, on the control's first value for any other. Fixed once set, since
-    a spread that followed the data would void the p-values' validity."""
+def _tau(experiment: Experiment, metric: str, control: float, users: int) -> dict[str, float]:
+    """The mixture's spread for a metric: the planned relative effect on the metric's planned
+    baseline (``plan.baseline`` for the primary metric, ``plan.baselines`` for others), else
+    on the control's value once it has ``TAU_USERS`` users. Fixed once set, since a spread that
+    followed the data would void the p-values' validity. A spread far below the true effect
+    costs power (a metric that accumulates per user, like conversion, starts low): plan the
+    baselines of the metrics that matter."""
     plan = experiment.document["plan"]
     if metric == experiment.document["primary_metric"]:
         return {metric: plan["baseline"] * plan["minimum_detectable_effect"]}
-    if math.isfinite(control) and control:
+    if metric in plan.get("baselines", {}):
+        return {metric: plan["baselines"][metric] * plan["minimum_detectable_effect"]}
+    if users >= TAU_USERS and math.isfinite(control) and control:
         return {metric: abs(control) * plan["minimum_detectable_effect"]}
     return {}
 

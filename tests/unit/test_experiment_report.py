@@ -102,6 +102,15 @@ def test_a_clear_lift_on_the_primary_metric_ships():
     assert body["srm_p_value"] > 0.001
     primary = next(m for m in body["metrics"] if m["name"] == "click_through")
     assert primary["significant"] and primary["ci_low"] > 0 and primary["lift"] > 1.0
+    # Conversion accumulates per user: its first values understate it, and the test that
+    # takes its sensitivity from them misses the lift a planned baseline finds.
+    conversion = next(m for m in body["metrics"] if m["name"] == "conversion")
+    plan = {"baseline": 0.1, "minimum_detectable_effect": 0.2, "baselines": {"conversion": 0.06}}
+    planned = experiment(plan=plan)
+    timeline = shop(planned, 3_000, {"control": 0.1, "hand-weights": 0.3})
+    with_baseline = report(planned, replay(planned, timeline, MINUTE * 10))
+    found = next(m for m in with_baseline["metrics"] if m["name"] == "conversion")
+    assert found["significant"] and found["p_value"] < conversion["p_value"]
     assert {v["name"]: v["users"] > 1_300 for v in body["variants"]} == {
         "control": True,
         "hand-weights": True,

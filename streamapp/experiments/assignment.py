@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from streamapp.experiments.definition import Experiment, Treatment, Variant
 
-__all__ = ["Assignment", "assign", "labels", "treatment_of", "unit_interval"]
+__all__ = ["Assignment", "assign", "labels", "pairs", "treatment_of", "unit_interval"]
 
 Assignment = list[tuple[Experiment, Variant]]
 
@@ -84,3 +84,8 @@ def labels(assignment: Assignment, default_variant: str) -> tuple[str, str]:
         ",".join(e.experiment_id for e, _ in assignment),
         ",".join(v.name for _, v in assignment),
     )
+
+
+def pairs(assignment: Assignment) -> list[tuple[str, str]]:
+    """The user's (experiment id, variant name) pairs, as the metrics count them."""
+    return [(e.experiment_id, v.name) for e, v in assignment]

@@ -65,6 +65,12 @@ FRESHNESS_SECONDS = Histogram(
 LISTS = Counter(
     "streamapp_lists_published_total", "Recommendation lists published, by top source.", ["source"]
 )
+EXPERIMENT_LISTS = Counter(
+    "streamapp_experiment_lists_total",
+    "Lists published to users of running experiments, by experiment and variant (a user in "
+    "experiments of two layers counts in both): the split a sample-ratio check reads.",
+    ["experiment", "variant"],
+)
 INVALIDATIONS = Counter(
     "streamapp_invalidations_total", "Stock-outs processed (transitions to zero stock)."
 )
@@ -122,6 +128,7 @@ class BatchCounts:
         self.events: Tally[tuple[str, str]] = Tally()
         self.dead_letters: Tally[str] = Tally()
         self.lists: Tally[str] = Tally()
+        self.experiments: Tally[tuple[str, str]] = Tally()
 
     def flush(self) -> None:
         for (topic, outcome), n in self.events.items():
@@ -130,3 +137,5 @@ class BatchCounts:
             DEAD_LETTERS.labels(reason).inc(n)
         for source, n in self.lists.items():
             LISTS.labels(source).inc(n)
+        for (experiment, variant), n in self.experiments.items():
+            EXPERIMENT_LISTS.labels(experiment, variant).inc(n)

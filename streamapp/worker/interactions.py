@@ -23,7 +23,7 @@ from streamapp.clock import now_ms
 from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
 from streamapp.contracts.messages import Ranked, recommendation_head, trigger
-from streamapp.experiments.assignment import assign, labels, treatment_of
+from streamapp.experiments.assignment import assign, labels, pairs, treatment_of
 from streamapp.experiments.definition import Experiment
 from streamapp.failures import Transient
 from streamapp.learning.serving import ServingModel
@@ -51,8 +51,9 @@ class LandmarkMoved(Transient):
 Trigger = tuple[dict[str, Any], int]
 # Why a sampled list is what it is: its shown order, the ranking, the exploration share used.
 Explanation = tuple[list[Ranked], list[Ranked], float]
-# A list to commit, with what its audit record needs when it was sampled.
-Pending = tuple[ListToCommit, Explanation | None]
+# A list to commit, with what its audit record needs when it was sampled, and the user's
+# (experiment, variant) pairs.
+Pending = tuple[ListToCommit, Explanation | None, list[tuple[str, str]]]
 
 AUDIT_HEAD = (
     "user_id",
@@ -287,7 +288,8 @@ class InteractionProcessor:
             items = [RankedItem.of(r.item_id, r.score, r.source) for r in ordered]
             whole = len(ordered) < depth
             to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, whole=whole)
-            out.append((to_commit, (ordered, ranked, exploration) if audited else None))
+            explanation = (ordered, ranked, exploration) if audited else None
+            out.append((to_commit, explanation, pairs(assignment)))
         return out
 
     def _from_kept(
@@ -309,7 +311,7 @@ class InteractionProcessor:
             )
             ranked, version, whole = ranking.ranked, ranking.version, ranking.whole
             to_commit = ListToCommit(tenant, user_id, head, ranked, version, whole=whole)
-            out.append((to_commit, None))
+            out.append((to_commit, None, pairs(assignment)))
         return out
 
     async def _send(
@@ -322,13 +324,15 @@ class InteractionProcessor:
     ) -> None:
         """Commit the lists (the in-stock check happens there, atomically), then send each as
         it became current, with its audit record when it was sampled."""
-        messages = await self.store.commit_lists([to_commit for to_commit, _ in lists], now)
+        messages = await self.store.commit_lists([to_commit for to_commit, _, _ in lists], now)
         sent_at = now_ms()
-        for (to_commit, explanation), (source, message) in zip(lists, messages, strict=True):
+        for (to_commit, explanation, dealt), (source, message) in zip(lists, messages, strict=True):
             key = (to_commit.tenant, to_commit.user_id)
             user_key = to_commit.user_id.encode()
             await self.sink.send(self.recommendations, user_key, message, traces.headers(key))
             counts.lists[source] += 1
+            for pair in dealt:
+                counts.experiments[pair] += 1
             metrics.FRESHNESS_SECONDS.observe(max(0, sent_at - triggers[key][1]) / 1e3)
             if explanation is not None:
                 await self._audit(to_commit.user_id, message, explanation)

@@ -5,8 +5,11 @@ tests/integration/ (stock-outs, crashes, rebalances) and tests/faults/."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from streamapp.clock import now_ms
 from streamapp.contracts.events import Record
@@ -131,6 +134,12 @@ async def test_each_user_is_ranked_with_the_treatment_of_their_variant():
         experiments=lambda: [experiment],
     )
     users = [f"u{n}" for n in range(12)]
+
+    def published(variant: str) -> float:
+        labels = {"experiment": EXAMPLE["experiment_id"], "variant": variant}
+        return REGISTRY.get_sample_value("streamapp_experiment_lists_total", labels) or 0.0
+
+    before = {v: published(v) for v in ("popular", "exploring")}
     await interactions.process([click(n, u, f"i{n}") for n, u in enumerate(users)])
     audits = {a["user_id"]: a for a in sink.messages("audit")}
     for message in sink.messages("recommendations"):
@@ -148,3 +157,5 @@ async def test_each_user_is_ranked_with_the_treatment_of_their_variant():
         ):  # the session weighs nothing: the user's own click is not first
             assert message["items"][0]["source"] != "recent"
     assert {m["variant"] for m in sink.messages("recommendations")} == {"popular", "exploring"}
+    dealt = Counter(m["variant"] for m in sink.messages("recommendations"))
+    assert {v: published(v) - before[v] for v in before} == dealt

@@ -215,7 +215,7 @@ class Settings(BaseSettings):
     last."""
     model_lineage_s: float = 30 * 86400.0
     """How long a snapshot's metadata (its training offsets, events seen, quality at publish
-    time) stays findable after its vectors are dropped (≈1 KB each), so the model behind any
+    time) stays findable after its vectors are dropped (≈ 2 KB each), so the model behind any
     list of that age can be traced (``streamapp model show VERSION``)."""
     learner_auto_promote: bool = True
     """Whether each snapshot the learner saves is promoted at once; off, an operator promotes

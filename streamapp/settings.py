@@ -217,9 +217,31 @@ class Settings(BaseSettings):
     """How long a snapshot's metadata (its training offsets, events seen, quality at publish
     time) stays findable after its vectors are dropped (≈ 2 KB each), so the model behind any
     list of that age can be traced (``streamapp model show VERSION``)."""
-    learner_auto_promote: bool = True
-    """Whether each snapshot the learner saves is promoted at once; off, an operator promotes
-    with ``streamapp model promote``."""
+    rollout: Literal["canary", "immediate", "manual"] = "canary"
+    """What becomes of a snapshot the learner saves: a candidate that must pass the offline
+    gate and a canary (``canary``), promoted at once (``immediate``), or nothing until an
+    operator runs ``streamapp model promote`` (``manual``)."""
+    rollout_interval_s: float = 5.0
+    """How often the learner takes a look at the running experiments and the rollout."""
+    rollout_gate_events: int = 2000
+    """Latest interactions the offline gate replays through the candidate and the promoted
+    model."""
+    rollout_gate_tolerance: float = Field(default=0.2, ge=0.0)
+    """The candidate is refused when its NDCG@10 on those is below the promoted model's by
+    more than this share (1 lets every candidate through to the canary)."""
+    rollout_canary_share: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """Share of users served the candidate during its canary."""
+    rollout_metric: str = "click_through"
+    """The canary's primary metric (an experiment metric)."""
+    rollout_margin: float = Field(default=0.1, gt=0.0)
+    """Non-inferiority margin: the candidate is promoted once its primary metric is shown to be
+    at most this share below the promoted model's."""
+    rollout_min_users: int = 100
+    """Canary users the candidate needs before it can be promoted."""
+    rollout_max_s: float = 1800.0
+    """A canary without a verdict by then ends with the candidate not promoted (``expired``)."""
+    attribution_window_s: float = 1800.0
+    """How long after a list a user's clicks and carts count for it (experiments)."""
     learner_web_port: int = 6067
     """Port of the learner's ``/metrics``."""
     learner_nice: int = 19

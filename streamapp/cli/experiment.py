@@ -91,6 +91,8 @@ async def _create(
         raise UsageError(f"{args.file}: {exc}") from None
     if experiment.experiment_id in known:
         raise UsageError(f"experiment {experiment.experiment_id!r} exists; use a new id")
+    if "baseline" not in document["plan"]:
+        raise UsageError(f"{args.file}: plan.baseline is needed to plan the sample size")
     await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
     print(f"created {_describe(experiment)}")
 
@@ -122,7 +124,15 @@ async def _report(settings: Settings, experiment: Any, args: argparse.Namespace)
 
     since = experiment.document.get("started_at") or 0
     timeline = await read_timeline(settings, experiment.tenant, since)
-    return report(experiment, replay(experiment, timeline, int(args.window * 1000), args.looks))
+    return report(
+        experiment,
+        replay(
+            experiment,
+            timeline,
+            int((args.window or settings.attribution_window_s) * 1000),
+            args.looks,
+        ),
+    )
 
 
 def _show(body: dict[str, Any], args: argparse.Namespace) -> None:
@@ -170,6 +180,8 @@ def register(commands: Commands) -> None:
     report.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     report.add_argument("--out", help="also write report.json, report.md and lift.png here")
     report.add_argument(
-        "--window", type=float, default=1800.0, help="seconds after a list that count for it"
+        "--window",
+        type=float,
+        help="seconds after a list that count for it (default: STREAMAPP_ATTRIBUTION_WINDOW_S)",
     )
     report.add_argument("--looks", type=int, default=20, help="instants the statistics are read at")

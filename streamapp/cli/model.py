@@ -1,5 +1,5 @@
-"""``streamapp model list|show|promote|rollback``: which snapshot workers serve, and what
-any version named by a list was."""
+"""``streamapp model list|show|status|promote|rollback``: which snapshot workers serve, how
+the newest came to be served (or not), and what any version named by a list was."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from streamapp.settings import get_settings
 
 def _model(args: argparse.Namespace) -> int:
     from streamapp.learning.registry import ModelRegistry
+    from streamapp.rollout.controller import recent_steps
     from streamapp.state.store import Store
 
     async def run() -> int:
@@ -22,9 +23,17 @@ def _model(args: argparse.Namespace) -> int:
             registry = ModelRegistry(store)
             if args.action == "list":
                 current = await registry.promoted_version()
+                candidate = await registry.candidate_version()
                 for meta in await registry.metas():
-                    mark = "*" if meta["version"] == current else " "
+                    mark = {current: "*", candidate: "c"}.get(meta["version"], " ")
                     print(f"{mark} {orjson.dumps(meta).decode()}")
+            elif args.action == "status":
+                status = {
+                    "promoted": await registry.promoted_version(),
+                    "candidate": await registry.candidate_version(),
+                    "steps": await recent_steps(store, args.steps),
+                }
+                print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
             elif args.action == "show":
                 found = await registry.show(args.version)
                 if found is None:
@@ -51,13 +60,19 @@ def _model(args: argparse.Namespace) -> int:
 def register(commands: Commands) -> None:
     model = commands.add(
         "model",
-        "list, promote or roll back model snapshots",
+        "list, trace, promote or roll back model snapshots; the rollout's status",
         _model,
         REDIS,
         ("redis_url", "app_id", "tenants"),
     )
     actions = model.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="snapshots, newest first; * marks the promoted one")
+    actions.add_parser(
+        "list", help="snapshots, oldest first; * marks the promoted one, c the candidate"
+    )
+    status = actions.add_parser(
+        "status", help="the promoted model, the candidate on canary and the latest rollout steps"
+    )
+    status.add_argument("--steps", type=int, default=10, help="rollout steps shown, newest first")
     show = actions.add_parser(
         "show", help="a snapshot's metadata (offsets trained to, quality), also after it was pruned"
     )

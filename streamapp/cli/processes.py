@@ -49,7 +49,7 @@ def register(commands: Commands) -> None:
         "learner_web_port",
         "datadir",
         "snapshot_interval_s",
-        "learner_auto_promote",
+        "rollout",
         "mf_factors",
         "learner_nice",
     )

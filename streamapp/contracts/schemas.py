@@ -28,6 +28,7 @@ MESSAGES = (
     "dead-letter",
     "audit",
     "experiment",
+    "rollout",
 )
 
 

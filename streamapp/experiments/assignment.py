@@ -23,7 +23,15 @@ from collections.abc import Iterable
 
 from streamapp.experiments.definition import Experiment, Treatment, Variant
 
-__all__ = ["Assignment", "assign", "labels", "pairs", "treatment_of", "unit_interval"]
+__all__ = [
+    "Assignment",
+    "assign",
+    "labels",
+    "models_named",
+    "pairs",
+    "treatment_of",
+    "unit_interval",
+]
 
 Assignment = list[tuple[Experiment, Variant]]
 
@@ -61,13 +69,14 @@ def assign(experiments: Iterable[Experiment], tenant: str, user_id: str) -> Assi
 
 def treatment_of(assignment: Assignment) -> Treatment:
     """What the user's variants change, a later layer's setting over an earlier one's."""
-    weights, ranker, exploration = None, None, None
+    weights, ranker, exploration, model = None, None, None, None
     for _, variant in assignment:
         t = variant.treatment
         weights = t.score_weights if t.score_weights is not None else weights
         ranker = t.learned_ranker if t.learned_ranker is not None else ranker
         exploration = t.exploration if t.exploration is not None else exploration
-    return Treatment(weights, ranker, exploration)
+        model = t.model if t.model is not None else model
+    return Treatment(weights, ranker, exploration, model)
 
 
 def labels(assignment: Assignment, default_variant: str) -> tuple[str, str]:
@@ -89,3 +98,14 @@ def labels(assignment: Assignment, default_variant: str) -> tuple[str, str]:
 def pairs(assignment: Assignment) -> list[tuple[str, str]]:
     """The user's (experiment id, variant name) pairs, as the metrics count them."""
     return [(e.experiment_id, v.name) for e, v in assignment]
+
+
+def models_named(experiments: Iterable[Experiment]) -> set[str]:
+    """The models the running experiments' treatments name (what a worker must have loaded)."""
+    return {
+        v.treatment.model
+        for e in experiments
+        if e.running
+        for v in e.variants
+        if v.treatment.model is not None
+    }

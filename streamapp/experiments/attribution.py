@@ -2,8 +2,10 @@
 
 An exposure is a list a user was shown (a published recommendation, which names the user's
 experiments and variants). An outcome is the same user's later click, cart change, purchase
-or return: a click or a cart add counts for the lists when its item was in one of the user's
-lists shown within the attribution window before it; a purchase, its revenue (quantity ×
+or return: a click or a cart add counts for the lists when its item was on the user's latest
+list, shown within the attribution window before it (what the user was looking at: counting
+any list of the window would credit, after a few dozen lists, nearly every click to the
+recommendations, whatever they were); a purchase, its revenue (quantity ×
 price, from the event or the product table) and a return count for the user once exposed,
 within the window of their last list. Records are applied in time order (a :data:`Timeline`), so a
 click read from its topic before the list it followed was read from its own still counts.
@@ -23,7 +25,7 @@ a ratio of sums over users (:data:`METRICS`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streamapp.experiments.statistics import Moments
@@ -42,7 +44,8 @@ class UserOutcome:
 
     exposures: int = 0
     empty_lists: int = 0
-    clicks: int = 0  # on an item of a list shown within the window
+    latency_ms: int = 0  # over the lists: publish time − the triggering input's time
+    clicks: int = 0  # on an item of the latest list, shown within the window
     carts: int = 0  # adds of such an item
     purchases: int = 0
     revenue: float = 0.0
@@ -50,7 +53,7 @@ class UserOutcome:
     dwell_ms: int = 0  # over the clicks that carry it
     dwell_clicks: int = 0
     last_seen: int = 0  # the time of the user's latest list
-    shown: dict[str, int] = field(default_factory=dict)  # item → when last shown
+    shown: frozenset[str] = frozenset()  # the items of the latest list
 
     @property
     def converted(self) -> int:
@@ -66,6 +69,7 @@ METRICS = {
     "returns": lambda u: (u.returns, u.purchases),
     "dwell_ms": lambda u: (u.dwell_ms, u.dwell_clicks),
     "empty_lists": lambda u: (u.empty_lists, u.exposures),
+    "freshness_ms": lambda u: (u.latency_ms, u.exposures),
 }
 
 
@@ -78,6 +82,13 @@ class Attribution:
         # The (experiment, variant) pairs a user's latest list put them in.
         self.current: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
+    def forget(self, experiment_id: str) -> None:
+        """Drop a finished experiment's users (what a long-running process must not keep)."""
+        for pair in [p for p in self.users if p[0] == experiment_id]:
+            del self.users[pair]
+        for key, pairs in self.current.items():
+            self.current[key] = [p for p in pairs if p[0] != experiment_id]
+
     def apply(self, entry: tuple[int, int, dict[str, Any]]) -> None:
         """One entry of a :data:`Timeline`."""
         ts, kind, record = entry
@@ -89,6 +100,7 @@ class Attribution:
                 record.get("variant", ""),
                 ts,
                 [i["item_id"] for i in record["items"]],
+                max(0, ts - record["trigger"]["input_ts"]) if "trigger" in record else 0,
             )
         else:
             self.outcome(
@@ -110,9 +122,11 @@ class Attribution:
         variant: str,
         ts: int,
         items: list[str],
+        latency_ms: int = 0,
     ) -> None:
         """A list shown; ``experiment`` and ``variant`` as the list carries them
-        (comma-separated, in the same order; empty for no experiment)."""
+        (comma-separated, in the same order; empty for no experiment); ``latency_ms`` is how
+        long after its trigger it was published."""
         pairs = list(zip(experiment.split(","), variant.split(","), strict=False))
         pairs = [(e, v) for e, v in pairs if e]
         self.current[(tenant, user_id)] = pairs
@@ -120,11 +134,9 @@ class Attribution:
             user = self.users.setdefault(pair, {}).setdefault((tenant, user_id), UserOutcome())
             user.exposures += 1
             user.empty_lists += 0 if items else 1
+            user.latency_ms += latency_ms
             user.last_seen = ts
-            for item in items:
-                user.shown[item] = ts
-            horizon = ts - self.window_ms
-            user.shown = {i: at for i, at in user.shown.items() if at >= horizon}
+            user.shown = frozenset(items)
 
     def outcome(
         self,
@@ -143,8 +155,7 @@ class Attribution:
             user = self.users[pair][(tenant, user_id)]
             if ts - user.last_seen > self.window_ms or ts < user.last_seen:
                 continue
-            shown_at = user.shown.get(item_id)
-            recommended = shown_at is not None and ts - shown_at <= self.window_ms
+            recommended = item_id in user.shown
             if kind == "click" and recommended:
                 user.clicks += 1
                 if dwell_ms is not None:

@@ -55,11 +55,13 @@ class InvalidExperiment(ValueError):
 
 @dataclass(frozen=True)
 class Treatment:
-    """What a variant changes; None keeps the deployment's setting."""
+    """What a variant changes; None keeps the deployment's setting. ``model`` is
+    ``promoted``, ``candidate`` (a canary rollout's) or a snapshot version."""
 
     score_weights: dict[str, float] | None = None
     learned_ranker: bool | None = None
     exploration: float | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,14 @@ def parse(document: Mapping[str, Any]) -> Experiment:
     return experiment
 
 
-def planned_users(experiment: Experiment) -> int:
+def planned_users(experiment: Experiment) -> int | None:
     """Users the experiment needs (in all its variants) so that the always-valid test finds
     the planned relative effect on the primary metric between the first variant (the control)
-    and each other one with the planned power."""
+    and each other one with the planned power; None without a planned baseline (a canary's:
+    :mod:`streamapp.rollout.canary`)."""
     plan = experiment.document["plan"]
+    if "baseline" not in plan:
+        return None
     baseline, relative = plan["baseline"], plan["minimum_detectable_effect"]
     metric = experiment.document["primary_metric"]
     sd = plan.get("sd")

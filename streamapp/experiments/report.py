@@ -38,12 +38,12 @@ __all__ = [
 ]
 
 # Metrics where a rise is harm.
-LOWER_IS_BETTER = frozenset({"returns", "empty_lists"})
+LOWER_IS_BETTER = frozenset({"returns", "empty_lists", "freshness_ms"})
 # A split this unlikely under the planned shares means the assignment or the logging is broken.
 SRM_ALPHA = 0.001
 # Control users a metric without a planned baseline needs before its value sets the mixture's
 # spread (a first handful of users would set it by chance).
-TAU_USERS = 200
+TAU_USERS = 100
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,12 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
 def _tau(experiment: Experiment, metric: str, control: float, users: int) -> dict[str, float]:
     """The mixture's spread for a metric: the planned relative effect on the metric's planned
     baseline (``plan.baseline`` for the primary metric, ``plan.baselines`` for others), else
-    on the control's value once it has ``TAU_USERS`` users. Fixed once set, since a spread that
-    followed the data would void the p-values' validity. A spread far below the true effect
-    costs power (a metric that accumulates per user, like conversion, starts low): plan the
-    baselines of the metrics that matter."""
+    on the control's value once it has ``TAU_USERS`` users (a canary's primary metric). Fixed
+    once set, since a spread that followed the data would void the p-values' validity. A
+    spread far below the true effect costs power (a metric that accumulates per user, like
+    conversion, starts low): plan the baselines of the metrics that matter."""
     plan = experiment.document["plan"]
-    if metric == experiment.document["primary_metric"]:
+    if metric == experiment.document["primary_metric"] and "baseline" in plan:
         return {metric: plan["baseline"] * plan["minimum_detectable_effect"]}
     if metric in plan.get("baselines", {}):
         return {metric: plan["baselines"][metric] * plan["minimum_detectable_effect"]}
@@ -148,7 +148,8 @@ def decide(
         return "ship", None, significant
     if all(worse(primary, v) for v in treated):
         return "stop", None, significant
-    if sum(last.users.values()) >= planned_users(experiment):
+    planned = planned_users(experiment)
+    if planned is not None and sum(last.users.values()) >= planned:
         return "no_difference", None, significant
     return "continue", None, significant
 
@@ -233,7 +234,8 @@ def table(body: dict[str, Any]) -> str:
         "",
         f"decision: **{body['decision']}**"
         + (f" (blocked by {body['blocked_by']})" if body["blocked_by"] else ""),
-        f"sample-ratio p-value: {body['srm_p_value']:.4f}; users planned: {body['planned_users']}",
+        f"sample-ratio p-value: {body['srm_p_value']:.4f}; "
+        f"users planned: {body['planned_users'] or 'not planned'}",
         "",
         "| variant | share | users | exposures |",
         "|---|---|---|---|",

@@ -26,7 +26,7 @@ from aiohttp import web
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
-from streamapp.experiments.assignment import assign, labels
+from streamapp.experiments.assignment import assign, labels, treatment_of
 from streamapp.experiments.definition import Experiment
 from streamapp.http import openapi
 from streamapp.http.openapi import InvalidRequest, Operation
@@ -189,8 +189,9 @@ def register(
             current, popular = await store.serving_view(
                 tenant, user_id, limit + settings.top_k, exclude
             )
-            version = model.version or settings.model_version
             assignment = assign(experiments(), tenant, user_id)
+            served = model.served(treatment_of(assignment).model)
+            version = served.version if served else settings.model_version
             body = answer(
                 user_id,
                 tenant,

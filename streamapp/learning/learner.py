@@ -5,8 +5,9 @@ it learns every valid interaction (invalid ones are the worker's to dead-letter)
 touched users' vectors to Redis in one pipeline, and feeds a drift detector with a prequential
 signal: before learning an event, does the model score the item above a popularity-sampled
 negative? Every ``snapshot_interval_s`` with new events it publishes a versioned snapshot of the
-item vectors (promoted when ``learner_auto_promote``), recording events seen, input offsets and
-the recent prequential accuracy.
+item vectors (promoted at once when ``rollout`` is ``immediate``; with ``canary`` the rollout
+controller gates it and tries it on a share of users first), recording events seen, input
+offsets and the recent prequential accuracy.
 
 Model ids are ``tenant:id`` so one model serves every tenant and retrieval filters by tenant.
 
@@ -235,7 +236,7 @@ class Learner:
         try:
             await self.registry.save(
                 snapshot,
-                promote=self.settings.learner_auto_promote,
+                promote=self.settings.rollout == "immediate",
                 lineage_ms=int(self.settings.model_lineage_s * 1000),
             )
         except SnapshotError as exc:

@@ -1,4 +1,5 @@
-"""The model registry in Redis: snapshots by version, and which one workers serve.
+"""The model registry in Redis: snapshots by version, which one workers serve, and the
+candidate a canary rollout serves to a share of users (:mod:`streamapp.learning.rollout`).
 
 Versions are immutable; promotion pushes onto a history that rollback pops, so a bad model is
 one command from gone (``streamapp model rollback``). The keys are in :mod:`streamapp.state.keys`.
@@ -31,6 +32,7 @@ class ModelRegistry:
         self.models = keys.app(self.app_id, "models")
         self.promoted = keys.app(self.app_id, "promoted")
         self.lineage = keys.app(self.app_id, "lineage")
+        self.candidate = keys.app(self.app_id, "candidate")
 
     def _model(self, version: str) -> str:
         return keys.app(self.app_id, "model", version)
@@ -60,6 +62,7 @@ class ModelRegistry:
             list[tuple[bytes, float]], await self.redis.zrange(self.models, 0, -1, withscores=True)
         )
         kept = {text(v) for v in await self.redis.lrange(self.promoted, 0, -1)}
+        kept |= {v for v in [await self.candidate_version()] if v}
         stale = {text(v): at for v, at in versions[:-keep] if text(v) not in kept}
         horizon = snapshot.created_at - lineage_ms
         expired = [
@@ -114,6 +117,24 @@ class ModelRegistry:
         if not await self.redis.exists(self._model(version)):
             raise KeyError(f"no snapshot {version!r}")
         await self.redis.lpush(self.promoted, version)
+
+    async def candidate_version(self) -> str | None:
+        value = await self.redis.get(self.candidate)
+        return text(value) if value else None
+
+    async def set_candidate(self, version: str | None) -> None:
+        """Serve ``version`` to a rollout's canary users (None: nobody is on a candidate)."""
+        if version is None:
+            await self.redis.delete(self.candidate)
+        elif not await self.redis.hexists(self._model(version), "vectors"):
+            raise KeyError(f"no whole snapshot {version!r}")
+        else:
+            await self.redis.set(self.candidate, version)
+
+    async def newest(self) -> str | None:
+        """The most recently created snapshot still whole."""
+        found = await self.redis.zrange(self.models, -1, -1)
+        return text(found[0]) if found else None
 
     async def rollback(self) -> str | None:
         """Un-promote the current version; returns the version now promoted (or None)."""

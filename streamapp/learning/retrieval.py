@@ -2,8 +2,9 @@
 
 Scores are inner products of the user's vector with item vectors (what a factorisation model
 predicts). An Annoy index cannot take items after ``build()``, so new vectors mean a new index:
-:class:`SwappableIndex` builds it in a worker thread and swaps the reference in one assignment,
-so a query sees either the old index or the new one, never a half-built one.
+:class:`streamapp.learning.serving.ServingModel` builds it in a worker thread and swaps the
+reference in one assignment, so a query sees either the old index or the new one, never a
+half-built one.
 
 >>> index = ExactIndex(["a", "b", "c"], np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]))
 >>> [item for item, _ in index.query(np.array([1.0, 0.1]), 2)]
@@ -12,8 +13,7 @@ so a query sees either the old index or the new one, never a half-built one.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -153,23 +153,3 @@ def build_for(
     if len(ids) < crossover:
         return ExactIndex(ids, vectors)
     return AnnoyIndex(ids, vectors, search_k=search_k)
-
-
-class SwappableIndex:
-    """The index serving queries now, replaced atomically by one built in the background."""
-
-    def __init__(self, build: Callable[[Sequence[str], np.ndarray], Index]) -> None:
-        self.build = build
-        self.current: Index = ExactIndex([], np.zeros((0, 1), dtype=np.float32))
-        self.version = ""
-
-    async def rebuild(self, ids: Sequence[str], vectors: np.ndarray, version: str) -> None:
-        """Build off the event loop, then swap (one reference assignment, atomic in Python)."""
-        fresh = await asyncio.to_thread(self.build, ids, vectors)
-        self.current, self.version = fresh, version
-
-    def query(self, vector: np.ndarray, k: int) -> Hits:
-        return self.current.query(vector, k)
-
-    def query_many(self, vectors: np.ndarray, k: int) -> list[Hits]:
-        return self.current.query_many(vectors, k)

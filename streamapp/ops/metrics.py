@@ -71,6 +71,35 @@ EXPERIMENT_LISTS = Counter(
     "experiments of two layers counts in both): the split a sample-ratio check reads.",
     ["experiment", "variant"],
 )
+EXPERIMENT_USERS = Gauge(
+    "streamapp_experiment_users",
+    "Users exposed so far per running experiment and variant (the learner's streaming "
+    "attribution).",
+    ["experiment", "variant"],
+)
+EXPERIMENT_VALUE = Gauge(
+    "streamapp_experiment_metric_value",
+    "Each metric of each variant of a running experiment, from the streaming attribution.",
+    ["experiment", "variant", "metric"],
+)
+EXPERIMENT_P_VALUE = Gauge(
+    "streamapp_experiment_p_value",
+    "Always-valid p-value of each treated variant against the control, per metric (safe to "
+    "watch continuously).",
+    ["experiment", "variant", "metric"],
+)
+EXPERIMENT_SRM = Gauge(
+    "streamapp_experiment_srm_p_value",
+    "Sample-ratio-mismatch p-value per running experiment: below 0.001 the split is broken and "
+    "no decision is taken.",
+    ["experiment"],
+)
+ROLLOUT_STEPS = Counter(
+    "streamapp_rollout_steps_total",
+    "Steps of canary rollouts, by step (gate_passed, gate_refused, canary_started, promoted, "
+    "rolled_back, expired, first_model).",
+    ["step"],
+)
 INVALIDATIONS = Counter(
     "streamapp_invalidations_total", "Stock-outs processed (transitions to zero stock)."
 )

@@ -9,7 +9,10 @@
     Connections service: Redis, lag reader; timers ─► consumer lag gauge, promoted model
 
     learner app (own group `<app_id>-learner`): clicks, carts, audit ─► Learner ─► user vectors
-    Snapshots service: timer ─► versioned snapshot (promoted) ─► workers' model timer
+    Snapshots service: timer ─► versioned snapshot ─► rollout: gate, candidate + canary
+        experiments (experiments topic) ─► workers' model timer; experiment monitor: lists,
+        clicks, carts ─► streaming attribution ─► experiment gauges, canary verdicts ─►
+        promote or roll back (rollouts topic)
 
 Values are raw bytes (decoded with orjson in the processors: faust.Record costs ~8 µs more per
 event); each agent has ``concurrency=1`` because at-least-once with more can commit past an
@@ -36,7 +39,9 @@ from mode import Service
 
 from streamapp.clock import now_ms
 from streamapp.contracts.events import Headers, Record
+from streamapp.experiments.assignment import models_named
 from streamapp.experiments.log import ExperimentLog
+from streamapp.experiments.monitor import ExperimentMonitor
 from streamapp.http import api, operations
 from streamapp.http.health import Health
 from streamapp.learning.learner import Learner
@@ -44,6 +49,7 @@ from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import lag, metrics, tracing
 from streamapp.ops.lag import LagReader
+from streamapp.rollout.controller import RolloutController
 from streamapp.settings import Settings
 from streamapp.state.continuity import Continuity
 from streamapp.state.store import Store
@@ -332,7 +338,8 @@ def create_app(settings: Settings) -> faust.App:
 
         @Service.timer(settings.model_poll_s)
         async def follow_model(self) -> None:
-            await carry_on("follow_model", model.refresh(registry))
+            named = models_named(experiments.running())
+            await carry_on("follow_model", model.refresh(registry, named))
 
         @Service.timer(1.0)
         async def follow_experiments(self) -> None:
@@ -365,6 +372,8 @@ def create_learner_app(settings: Settings) -> faust.App:
     batch_fetches(app, settings.learner_fetch_min_bytes, settings.learner_fetch_max_wait_ms)
     store = Store(settings)
     learner = Learner(settings, store)
+    monitor = ExperimentMonitor(settings)
+    rollout = RolloutController(settings, store, learner.registry, monitor)
 
     inputs = raw_topic(
         app, settings.topic("clicks"), settings.topic("carts"), settings.topic("audit")
@@ -380,18 +389,29 @@ def create_learner_app(settings: Settings) -> faust.App:
 
     @app.service
     class Snapshots(Service):
-        """Opens Redis with the learner and publishes a snapshot every interval."""
+        """Opens Redis with the learner, publishes a snapshot every interval, watches the
+        running experiments and takes snapshots through their rollout."""
 
         async def on_start(self) -> None:
             await store.start()
             await learner.start()
+            await monitor.start()
+            await rollout.start()
 
         async def on_stop(self) -> None:
+            await rollout.stop()
+            await monitor.stop()
             await store.stop()
 
         @Service.timer(settings.snapshot_interval_s)
         async def publish(self) -> None:
             await carry_on("publish_snapshot", learner.publish())
+
+        @Service.timer(settings.rollout_interval_s)
+        async def watch(self) -> None:
+            await carry_on("watch_experiments", monitor.poll())
+            if settings.rollout == "canary":
+                await carry_on("rollout", rollout.step())
 
     operations.register_operations(app, store, learning.health)
     return app

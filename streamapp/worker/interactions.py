@@ -23,7 +23,7 @@ from streamapp.clock import now_ms
 from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
 from streamapp.contracts.messages import Ranked, recommendation_head, trigger
-from streamapp.experiments.assignment import assign, labels, pairs, treatment_of
+from streamapp.experiments.assignment import Assignment, assign, labels, pairs, treatment_of
 from streamapp.experiments.definition import Experiment
 from streamapp.failures import Transient
 from streamapp.learning.serving import ServingModel
@@ -186,9 +186,11 @@ class InteractionProcessor:
             await self.dead_letters.send(record, error, now, counts)
         for topic, status in zip(prepared.row_topics, gathered.status, strict=True):
             counts.events[(topic, status.label)] += 1
-        candidates = self._candidates(gathered)
+        running = self.experiments()
+        assignments = [assign(running, u.tenant, u.user_id) for u in gathered.users]
+        candidates = self._candidates(gathered, assignments)
         stages.mark()
-        lists = self._rank(gathered, candidates, triggers, now)
+        lists = self._rank(gathered, assignments, candidates, triggers, now)
         lists += self._from_kept(prepared.stored, triggers, now)
         stages.mark()
         traces.publishing(stages)
@@ -216,9 +218,9 @@ class InteractionProcessor:
             raise LandmarkMoved(f"tenant {tenant}: the batch is ranked again on the new landmark")
         return event_row(event, record.tp, record.offset, landmark, self.settings)
 
-    def _candidates(self, gathered: Gathered) -> list[Signals]:
+    def _candidates(self, gathered: Gathered, assignments: list[Assignment]) -> list[Signals]:
         """Every gathered user's candidates: each source's, and the items nearest the user's
-        vector in the served model (when the ``mf`` source has a weight)."""
+        vector in the model their treatment serves (when the ``mf`` source has a weight)."""
         users = gathered.users
         weights = [self.settings.score_weights] + [
             v.treatment.score_weights
@@ -227,8 +229,11 @@ class InteractionProcessor:
             if v.treatment.score_weights is not None
         ]
         if any(w.get("mf", 0.0) != 0.0 for w in weights):
-            vectors = [(u.tenant, u.vector) for u in users]
-            retrieved = self.model.retrieve(vectors, self.settings.mf_candidates)
+            asked = [
+                (u.tenant, u.vector, treatment_of(a).model)
+                for u, a in zip(users, assignments, strict=True)
+            ]
+            retrieved = self.model.retrieve(asked, self.settings.mf_candidates)
         else:
             retrieved = [[] for _ in users]
         return [
@@ -239,6 +244,7 @@ class InteractionProcessor:
     def _rank(
         self,
         gathered: Gathered,
+        assignments: list[Assignment],
         candidates: list[Signals],
         triggers: dict[tuple[str, str], Trigger],
         now: int,
@@ -247,13 +253,12 @@ class InteractionProcessor:
         then exploration. The ranking is kept deeper than the list, for the commit's in-stock
         check and for a later stock-out; a sampled share carries what the audit records."""
         settings = self.settings
-        version = self.model.version or settings.model_version
         depth = 2 * settings.top_k
-        running = self.experiments()
         out: list[Pending] = []
-        for user, found in zip(gathered.users, candidates, strict=True):
-            assignment = assign(running, user.tenant, user.user_id)
+        for user, assignment, found in zip(gathered.users, assignments, candidates, strict=True):
             treatment = treatment_of(assignment)
+            served = self.model.served(treatment.model)
+            version = served.version if served else settings.model_version
             learned = (
                 settings.learned_ranker
                 if treatment.learned_ranker is None
@@ -270,7 +275,7 @@ class InteractionProcessor:
                 {**settings.score_weights, **(treatment.score_weights or {})},
                 depth,
                 explain=audited,
-                ranker=self.model.ranker if learned else None,
+                ranker=served.ranker if learned and served else None,
             )
             shown = explore(ranked, settings.top_k, exploration, self.rng)
             chosen = {r.item_id for r in shown}

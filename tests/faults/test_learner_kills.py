@@ -29,6 +29,7 @@ async def test_the_promoted_snapshot_always_loads_after_the_learner_is_killed(de
         "STREAMAPP_SNAPSHOT_INTERVAL_S": "0.05",
         "STREAMAPP_LEARNER_WEB_PORT": str(free_port()),
         "STREAMAPP_SESSION_TIMEOUT_S": "6",
+        "STREAMAPP_ROLLOUT": "immediate",
     }
     clicks = deployment.topic("clicks")
     sent = 0

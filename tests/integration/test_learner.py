@@ -12,7 +12,11 @@ pytestmark = pytest.mark.integration
 
 
 async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deployment, producer):
-    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_MODEL_POLL_S": "0.2"}
+    fast = {
+        "STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5",
+        "STREAMAPP_MODEL_POLL_S": "0.2",
+        "STREAMAPP_ROLLOUT": "immediate",
+    }
     worker = deployment.worker(**fast).start()
     learner = Worker(
         deployment, {**fast, "STREAMAPP_LEARNER_WEB_PORT": str(free_port())}, command="learner"
@@ -55,7 +59,11 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
 
 
 async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployment, producer):
-    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_LEARNER_WEB_PORT": str(free_port())}
+    fast = {
+        "STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5",
+        "STREAMAPP_LEARNER_WEB_PORT": str(free_port()),
+        "STREAMAPP_ROLLOUT": "immediate",
+    }
     first = Worker(deployment, fast, command="learner")
     deployment.workers.append(first)
     first.start()
@@ -102,7 +110,11 @@ async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployme
 async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
     deployment, producer
 ):
-    fast = {"STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5", "STREAMAPP_MODEL_POLL_S": "0.2"}
+    fast = {
+        "STREAMAPP_SNAPSHOT_INTERVAL_S": "0.5",
+        "STREAMAPP_MODEL_POLL_S": "0.2",
+        "STREAMAPP_ROLLOUT": "immediate",
+    }
     worker = deployment.worker(STREAMAPP_AUDIT_SAMPLE_RATE="1", **fast).start()
     learner = Worker(
         deployment,

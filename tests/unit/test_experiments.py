@@ -26,7 +26,7 @@ def running(**changes) -> dict:
         ({"traffic": [0.5, 0.5]}, "holds no users"),
         ({"plan": {"baseline": 20.0, "minimum_detectable_effect": 0.05}}, "plan.sd is needed"),
         ({"primary_metric": "revenue_per_user"}, "plan.sd is needed"),
-        ({"plan": {"minimum_detectable_effect": 0.05}}, "baseline"),
+        ({"plan": {"baseline": 0.05}}, "minimum_detectable_effect"),
         ({"variants": [{"name": "a", "share": 1.0}]}, "variants"),
         ({"status": "paused"}, "status"),
         ({"colour": "blue"}, "colour"),
@@ -35,6 +35,14 @@ def running(**changes) -> dict:
 def test_a_definition_that_cannot_run_is_refused_with_what_to_change(changes, reason):
     with pytest.raises(InvalidExperiment, match=reason):
         parse({**copy.deepcopy(EXAMPLE), **changes})
+
+
+def test_a_plan_without_a_baseline_runs_unplanned_and_a_treatment_can_name_a_model():
+    document = running(plan={"minimum_detectable_effect": 0.1})
+    document["variants"][1]["treatment"] = {"model": "candidate"}
+    experiment = parse(document)
+    assert planned_users(experiment) is None
+    assert experiment.variants[1].treatment.model == "candidate"
 
 
 def test_a_weight_for_a_source_that_does_not_exist_is_refused():

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from streamapp.learning.retrieval import (
     AnnoyIndex,
     ExactIndex,
-    SwappableIndex,
     build_for,
     retrievable,
 )
@@ -42,35 +39,6 @@ def test_build_picks_exact_below_the_crossover():
     assert isinstance(build_for(["a"], np.ones((1, 4)), crossover=10), ExactIndex)
     ids = [f"i{n}" for n in range(20)]
     assert isinstance(build_for(ids, vectors(20, 4), crossover=10), AnnoyIndex)
-
-
-async def test_index_swap_while_queries_run_never_mixes_or_fails():
-    old_ids = [f"old{n}" for n in range(2000)]
-    new_ids = [f"new{n}" for n in range(2000)]
-    index = SwappableIndex(lambda ids, vecs: AnnoyIndex(ids, vecs, n_trees=20))
-    await index.rebuild(old_ids, vectors(2000, seed=1), "v1")
-    seen: list[str] = []
-    stop = asyncio.Event()
-
-    async def query_forever() -> None:
-        rng = np.random.default_rng(3)
-        while not stop.is_set():
-            hits = index.query(rng.normal(size=16), 10)
-            kinds = {item[:3] for item, _ in hits}
-            assert len(hits) == 10 and len(kinds) == 1, hits
-            seen.append(kinds.pop())
-            await asyncio.sleep(0)
-
-    reader = asyncio.create_task(query_forever())
-    await index.rebuild(new_ids, vectors(2000, seed=2), "v2")
-    while seen[-1] != "new":
-        await asyncio.sleep(0)
-    stop.set()
-    await reader
-    assert index.version == "v2"
-    assert seen[0] == "old"
-    first_new = seen.index("new")
-    assert set(seen[first_new:]) == {"new"}
 
 
 @pytest.mark.parametrize("factory", [ExactIndex, AnnoyIndex])

@@ -119,11 +119,13 @@ async def _move(settings: Settings, known: dict[str, Any], experiment: Any, acti
 
 
 async def _report(settings: Settings, experiment: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from streamapp.experiments.report import replay, report
+    from streamapp.experiments.report import pre_period, replay, report
     from streamapp.experiments.sources import read_timeline
 
     since = experiment.document.get("started_at") or 0
-    timeline = await read_timeline(settings, experiment.tenant, since)
+    pre_ms = int(args.pre * 1000)
+    timeline = await read_timeline(settings, experiment.tenant, since, max(0, since - pre_ms))
+    before, timeline = pre_period(timeline, since)
     return report(
         experiment,
         replay(
@@ -131,6 +133,7 @@ async def _report(settings: Settings, experiment: Any, args: argparse.Namespace)
             timeline,
             int((args.window or settings.attribution_window_s) * 1000),
             args.looks,
+            before,
         ),
     )
 
@@ -185,3 +188,10 @@ def register(commands: Commands) -> None:
         help="seconds after a list that count for it (default: STREAMAPP_ATTRIBUTION_WINDOW_S)",
     )
     report.add_argument("--looks", type=int, default=20, help="instants the statistics are read at")
+    report.add_argument(
+        "--pre",
+        type=float,
+        default=14 * 86400.0,
+        help="seconds before the start whose purchases adjust conversion and revenue (CUPED; "
+        "0: no adjustment)",
+    )

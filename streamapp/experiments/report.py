@@ -19,13 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
-from streamapp.experiments.attribution import Attribution, Timeline, moments
+from streamapp.experiments.attribution import METRICS, Attribution, Timeline, UserOutcome, moments
 from streamapp.experiments.definition import Experiment, planned_users
-from streamapp.experiments.statistics import Comparison, compare, estimate, holm, srm_p_value
+from streamapp.experiments.statistics import (
+    Comparison,
+    Estimate,
+    Moments,
+    compare,
+    cuped,
+    estimate,
+    holm,
+    srm_p_value,
+)
 
 __all__ = [
+    "CUPED_METRICS",
     "LOWER_IS_BETTER",
     "SRM_ALPHA",
     "Look",
@@ -41,6 +52,11 @@ __all__ = [
 LOWER_IS_BETTER = frozenset({"returns", "empty_lists", "freshness_ms"})
 # A split this unlikely under the planned shares means the assignment or the logging is broken.
 SRM_ALPHA = 0.001
+# Per-user metrics (one per user, not a ratio over lists) whose pre-experiment value is a
+# covariate: what the user bought before predicts what they buy during.
+CUPED_METRICS = frozenset({"conversion", "revenue_per_user"})
+# What a user did before the experiment, by (tenant, user): the covariates of CUPED.
+Before = dict[tuple[str, str], UserOutcome]
 # Control users a metric without a planned baseline needs before its value sets the mixture's
 # spread (a first handful of users would set it by chance).
 TAU_USERS = 100
@@ -56,6 +72,7 @@ class Look:
     comparisons: dict[tuple[str, str], Comparison]
     values: dict[tuple[str, str], float]  # per (metric, variant), the control's included
     taus: dict[str, float]  # per metric, the mixture's spread, fixed once set
+    adjusted: frozenset[str] = frozenset()  # metrics adjusted by CUPED
 
 
 def _metrics(experiment: Experiment) -> list[str]:
@@ -64,8 +81,15 @@ def _metrics(experiment: Experiment) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def look(experiment: Experiment, attribution: Attribution, at: int, previous: Look | None) -> Look:
-    """Every metric of every treated variant against the control (the first variant)."""
+def look(
+    experiment: Experiment,
+    attribution: Attribution,
+    at: int,
+    previous: Look | None,
+    before: Before | None = None,
+) -> Look:
+    """Every metric of every treated variant against the control (the first variant); with
+    ``before``, the per-user metrics adjusted by CUPED on the users' pre-experiment values."""
     plan = experiment.document["plan"]
     alpha = plan.get("alpha", 0.05)
     control = experiment.variants[0].name
@@ -79,7 +103,10 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
     values: dict[tuple[str, str], float] = {}
     taus = dict(previous.taus) if previous else {}
     for metric in _metrics(experiment):
-        estimates = {name: estimate(moments(group, metric)) for name, group in groups.items()}
+        if before and metric in CUPED_METRICS:
+            estimates = _adjusted(groups, metric, before)
+        else:
+            estimates = {name: estimate(moments(group, metric)) for name, group in groups.items()}
         for name, e in estimates.items():
             values[(metric, name)] = e.value
         base = estimates[control]
@@ -87,15 +114,33 @@ def look(experiment: Experiment, attribution: Attribution, at: int, previous: Lo
             taus.update(_tau(experiment, metric, base.value, users[control]))
         tau = taus.get(metric, 1.0)  # no data yet: infinite variance, no evidence either way
         for variant in experiment.variants[1:]:
-            before = previous.comparisons.get((metric, variant.name)) if previous else None
+            earlier = previous.comparisons.get((metric, variant.name)) if previous else None
             comparisons[(metric, variant.name)] = compare(
                 base,
                 estimates[variant.name],
                 alpha,
                 tau,
-                before.p_value if before else 1.0,
+                earlier.p_value if earlier else 1.0,
             )
-    return Look(at, users, exposures, comparisons, values, taus)
+    adjusted = frozenset(CUPED_METRICS & set(_metrics(experiment))) if before else frozenset()
+    return Look(at, users, exposures, comparisons, values, taus, adjusted)
+
+
+def _adjusted(
+    groups: dict[str, dict[tuple[str, str], UserOutcome]], metric: str, before: Before
+) -> dict[str, Estimate]:
+    """Each variant's per-user metric minus θ × the user's pre-experiment value (centred; 0
+    for a user with no history), one θ over all variants (:func:`.statistics.cuped`)."""
+    names = list(groups)
+    values = [np.array([METRICS[metric](u)[0] for u in groups[n].values()]) for n in names]
+    if sum(len(v) for v in values) < 2:
+        return {n: estimate(Moments.of(v)) for n, v in zip(names, values, strict=True)}
+    empty = UserOutcome()
+    history = [
+        np.array([METRICS[metric](before.get(key, empty))[0] for key in groups[n]]) for n in names
+    ]
+    adjusted = cuped(values, history)
+    return {n: estimate(Moments.of(a)) for n, a in zip(names, adjusted, strict=True)}
 
 
 def _tau(experiment: Experiment, metric: str, control: float, users: int) -> dict[str, float]:
@@ -175,6 +220,7 @@ def report(experiment: Experiment, looks: list[Look]) -> dict[str, Any]:
                 "ci_high": c.ci_high,
                 "p_value": c.p_value,
                 "significant": significant[(metric, variant)],
+                "cuped": metric in last.adjusted,
             }
         )
     return {
@@ -207,14 +253,32 @@ def report(experiment: Experiment, looks: list[Look]) -> dict[str, Any]:
     }
 
 
+def pre_period(timeline: Timeline, started_at: int) -> tuple[Before, Timeline]:
+    """What each user bought before ``started_at`` (their purchases and revenue), and the
+    timeline from then on."""
+    before: Before = {}
+    for n, (ts, kind, record) in enumerate(timeline):
+        if ts >= started_at:
+            return before, timeline[n:]
+        if kind == 1 and record["interaction"] == "purchase":
+            user = before.setdefault((record["tenant"], record["user_id"]), UserOutcome())
+            user.purchases += 1
+            user.revenue += record.get("quantity", 1) * record.get("price", 0.0)
+    return before, []
+
+
 def replay(
-    experiment: Experiment, timeline: Timeline, window_ms: int, count: int = 20
+    experiment: Experiment,
+    timeline: Timeline,
+    window_ms: int,
+    count: int = 20,
+    before: Before | None = None,
 ) -> list[Look]:
     """The timeline applied in order, with a look at each of ``count`` evenly spaced instants
-    between its first and last record."""
+    between its first and last record; ``before`` adjusts the per-user metrics (CUPED)."""
     attribution = Attribution(window_ms)
     if not timeline:
-        return [look(experiment, attribution, 0, None)]
+        return [look(experiment, attribution, 0, None, before)]
     first, last = timeline[0][0], timeline[-1][0]
     looks: list[Look] = []
     applied = 0
@@ -223,7 +287,7 @@ def replay(
         while applied < len(timeline) and timeline[applied][0] <= at:
             attribution.apply(timeline[applied])
             applied += 1
-        looks.append(look(experiment, attribution, at, looks[-1] if looks else None))
+        looks.append(look(experiment, attribution, at, looks[-1] if looks else None, before))
     return looks
 
 

@@ -61,9 +61,12 @@ async def _outcomes(
     return found
 
 
-async def read_timeline(settings: Settings, tenant: str, since_ms: int) -> Timeline:
-    """Exposures and outcomes of ``tenant`` from ``since_ms`` on, by time. An outcome's price
-    is the event's own, else the product table's latest."""
+async def read_timeline(
+    settings: Settings, tenant: str, since_ms: int, outcomes_since_ms: int | None = None
+) -> Timeline:
+    """Exposures of ``tenant`` from ``since_ms`` on and outcomes from ``outcomes_since_ms``
+    (the pre-experiment period; ``since_ms`` when left out), by time. An outcome's price is
+    the event's own, else the product table's latest."""
     limits = Limits(settings.tenants, settings.max_event_bytes, 0, 2**62)
     timeline: Timeline = []
     reader = LogReader(settings.kafka_bootstrap, f"{settings.app_id}-report")
@@ -74,7 +77,8 @@ async def read_timeline(settings: Settings, tenant: str, since_ms: int) -> Timel
             message = orjson.loads(record.value) if record.value else None
             if message and message["tenant"] == tenant and message["generated_at"] >= since_ms:
                 timeline.append((message["generated_at"], 0, message))
-        timeline += await _outcomes(reader, settings, tenant, since_ms, limits)
+        outcomes_since = since_ms if outcomes_since_ms is None else outcomes_since_ms
+        timeline += await _outcomes(reader, settings, tenant, outcomes_since, limits)
     finally:
         await reader.stop()
     for _, kind, event in timeline:

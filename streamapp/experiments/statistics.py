@@ -62,7 +62,9 @@ class Moments:
     xy: float = 0.0
 
     @classmethod
-    def of(cls, x: Sequence[float], y: Sequence[float] | None = None) -> Moments:
+    def of(
+        cls, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray | None = None
+    ) -> Moments:
         """Per-user numerators (and denominators; 1 each when left out: a per-user mean)."""
         xs = np.asarray(x, dtype=float)
         ys = np.ones_like(xs) if y is None else np.asarray(y, dtype=float)

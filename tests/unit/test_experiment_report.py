@@ -10,7 +10,7 @@ import orjson
 from streamapp.experiments.assignment import assign, labels
 from streamapp.experiments.attribution import Attribution, Timeline
 from streamapp.experiments.definition import EXAMPLE, parse
-from streamapp.experiments.report import plot, replay, report, table
+from streamapp.experiments.report import plot, pre_period, replay, report, table
 
 MINUTE = 60_000
 
@@ -162,3 +162,44 @@ def test_the_report_renders_as_a_table_and_a_plot(tmp_path):
     assert text.count("| click_through | hand-weights |") == 1
     plot(body, tmp_path / "lift.png")
     assert (tmp_path / "lift.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cuped_on_what_users_bought_before_narrows_revenue_per_user_and_keeps_its_lift():
+    exp = experiment(
+        primary_metric="revenue_per_user",
+        secondary_metrics=[],
+        guardrails=[],
+        plan={"baseline": 80.0, "sd": 100.0, "minimum_detectable_effect": 0.1},
+    )
+    rng = random.Random(3)
+    start = 100 * MINUTE
+    timeline: Timeline = []
+    for n in range(3000):
+        user = f"u{n}"
+        tag, variant = labels(assign([exp], "default", user), "control")
+        habit = rng.choice([0.0, 0.0, 20.0, 100.0, 300.0])  # what the user spends, as a rule
+        event = {"tenant": "default", "user_id": user, "item_id": "i1", "quantity": 1}
+        bought = {**event, "interaction": "purchase"}
+        if habit:
+            timeline.append((n, 1, {**bought, "price": habit * rng.uniform(0.8, 1.2)}))
+        ts = start + n * 10
+        head = {"tenant": "default", "user_id": user, "experiment": tag, "variant": variant}
+        timeline.append((ts, 0, {**head, "items": [{"item_id": "i1"}]}))
+        if habit:
+            lift = 1.1 if variant == "hand-weights" else 1.0
+            price = habit * lift * rng.uniform(0.8, 1.2)
+            timeline.append((ts + 1_000, 1, {**bought, "price": price}))
+    timeline.sort(key=lambda r: (r[0], r[1]))
+    before, during = pre_period(timeline, start)
+    assert len(before) > 1000 and during[0][0] >= start
+
+    def revenue(body: dict) -> dict:
+        (metric,) = [m for m in body["metrics"] if m["name"] == "revenue_per_user"]
+        return metric
+
+    plain = revenue(report(exp, replay(exp, during, 60 * MINUTE, 5)))
+    adjusted = revenue(report(exp, replay(exp, during, 60 * MINUTE, 5, before)))
+    assert adjusted["cuped"] and not plain["cuped"]
+    width = adjusted["ci_high"] - adjusted["ci_low"]
+    assert width < 0.3 * (plain["ci_high"] - plain["ci_low"])
+    assert adjusted["ci_low"] < 0.1 * 84 < adjusted["ci_high"]  # the true lift: 10 % of ≈ 84

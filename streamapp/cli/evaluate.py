@@ -7,10 +7,11 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from streamapp.cli.parsing import BOTH, REDIS, Commands, load_log, with_dataset
+from streamapp.cli.parsing import BOTH, REDIS, Commands, load_log, read_yaml, with_dataset
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings
 
@@ -18,15 +19,34 @@ from streamapp.settings import Settings, get_settings
 def _evaluate(args: argparse.Namespace) -> int:
     from streamapp.evaluation.prequential import evaluate, markdown, write
 
+    experiment = _experiment(Path(args.experiment)) if args.experiment else None
     report = asyncio.run(
         evaluate(
-            get_settings(), load_log(args), k=10, train_fraction=args.train_fraction, seed=args.seed
+            get_settings(),
+            load_log(args),
+            k=10,
+            train_fraction=args.train_fraction,
+            seed=args.seed,
+            experiment=experiment,
         )
     )
     paths = write(report, Path(args.out))
     print(markdown(report))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _experiment(path: Path) -> Any:
+    """An experiment definition to deal the log's users by, as if it were running."""
+    from streamapp.experiments.definition import InvalidExperiment, parse
+
+    document = read_yaml(path)
+    if not isinstance(document, dict):
+        raise UsageError(f"{path}: an experiment is a mapping")
+    try:
+        return parse({"ts": 0, **document, "status": "running"})
+    except InvalidExperiment as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 async def _promoted_ranker(settings: Settings, version: str | None) -> tuple[str, dict]:
@@ -88,6 +108,11 @@ def register(commands: Commands) -> None:
     )
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and MF")
     ev.add_argument("--out", default="eval-results", help="folder for JSON, markdown, PNG")
+    ev.add_argument(
+        "--experiment",
+        help="an experiment's YAML: its variants are the systems, each user tested on the "
+        "variant the worker would deal them",
+    )
 
     ips = commands.add(
         "ips",

@@ -9,9 +9,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from streamapp.cli.parsing import KAFKA, Commands
+from streamapp.cli.parsing import KAFKA, Commands, read_yaml
 from streamapp.clock import now_ms
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings
@@ -38,18 +36,9 @@ def _describe(experiment: Any) -> str:
     )
 
 
-def _definition(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not YAML: {exc}") from None
-
-
 def _experiment(args: argparse.Namespace) -> int:
     settings = get_settings()
-    document = _definition(Path(args.file)) if args.action == "create" else None
+    document = read_yaml(Path(args.file)) if args.action == "create" else None
 
     async def run() -> dict[str, Any] | None:
         known = await _current(settings)

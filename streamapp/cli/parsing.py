@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
+import yaml
 
+from streamapp.errors import UsageError
 from streamapp.settings import Settings, redact
 
 if TYPE_CHECKING:
@@ -140,3 +142,13 @@ def load_log(args: argparse.Namespace) -> list[Interaction]:
     if args.tail:
         return log[-args.tail :]
     return log
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content, or a one-line error a user can act on."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not YAML: {exc}") from None

@@ -31,6 +31,8 @@ from streamapp.contracts.messages import Ranked
 from streamapp.databases import with_database
 from streamapp.datasets.catalog import Interaction
 from streamapp.evaluation import ranking_metrics
+from streamapp.experiments.assignment import assign
+from streamapp.experiments.definition import Experiment
 from streamapp.learning.factors import ImplicitMF
 from streamapp.learning.retrieval import Hits, Index, build_for, retrievable
 from streamapp.recommend.learned_ranker import RERANK_DEPTH, LearnedRanker
@@ -88,6 +90,28 @@ class LearnedSystem:
 
     def feedback(self, item_id: str) -> None:
         self.ranker.learn(self.shown, {item_id})
+
+
+def variant_systems(settings: Settings, experiment: Experiment, k: int = 10) -> dict[str, Produce]:
+    """Each variant's system: its treatment's weights over the deployment's, with or without
+    the learned ranker (the evaluator learns its own model, so ``model`` and ``exploration``
+    do not apply offline)."""
+    out: dict[str, Produce] = {}
+    for variant in experiment.variants:
+        t = variant.treatment
+        weights = {**settings.score_weights, **(t.score_weights or {})}
+        learned = settings.learned_ranker if t.learned_ranker is None else t.learned_ranker
+        out[variant.name] = LearnedSystem(weights, k) if learned else _weighted(weights)
+    return out
+
+
+def dealt(experiment: Experiment | None, user_id: str) -> str | None:
+    """The variant the worker and the HTTP API would deal the user to: every system sees
+    every user without an experiment (None), none a user outside its traffic ("")."""
+    if experiment is None:
+        return None
+    found = assign([experiment], TENANT, user_id)
+    return found[0][1].name if found else ""
 
 
 def systems(settings: Settings, k: int = 10) -> dict[str, Produce]:
@@ -162,15 +186,19 @@ async def evaluate(
     train_fraction: float = 0.0,
     seed: int = 0,
     progress: bool = True,
+    experiment: Experiment | None = None,
 ) -> dict[str, Any]:
-    """Prequential evaluation of every system over ``log`` (time-ordered); the report dict."""
+    """Prequential evaluation of every system over ``log`` (time-ordered); the report dict.
+    With an ``experiment`` (running), the systems are its variants and each user's events
+    test only the variant the user is dealt, by the same hash as online."""
     settings = base.model_copy(
         update={
             "redis_url": with_database(base.redis_url, databases.EVALUATION, base.redis_cluster),
             "app_id": f"{base.app_id}-eval",
         }
     )
-    producers = systems(settings, k)
+    producers = variant_systems(settings, experiment, k) if experiment else systems(settings, k)
+    users: dict[str, set[str]] = defaultdict(set)
     tallies = {(name, p): Tally() for name in producers for p in ("all", "new")}
     curve = Curve(window=max(100, len(log) // 60))
     history: dict[str, set[str]] = defaultdict(set)
@@ -196,7 +224,9 @@ async def evaluate(
                 retrieved = (
                     index.query(vector, settings.mf_candidates) if vector is not None else []
                 )
+                variant = dealt(experiment, event.user_id)
                 if n >= warmup:
+                    users[variant or ""].add(event.user_id)
                     _test(
                         event,
                         gathered.users[0],
@@ -209,9 +239,10 @@ async def evaluate(
                         history,
                         item_counts,
                         n,
+                        variant,
                     )
-                    for produce in producers.values():
-                        if isinstance(produce, LearnedSystem):
+                    for name, produce in producers.items():
+                        if isinstance(produce, LearnedSystem) and variant in (None, name):
                             produce.feedback(event.item_id)
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
@@ -231,6 +262,14 @@ async def evaluate(
             for name in producers
         },
         "curve": {"window": curve.window, "ndcg@10": dict(curve.points)},
+        **(
+            {
+                "experiment": experiment.experiment_id,
+                "users": {v.name: len(users[v.name]) for v in experiment.variants},
+            }
+            if experiment
+            else {}
+        ),
     }
 
 
@@ -259,6 +298,7 @@ def _test(
     history: dict[str, set[str]],
     item_counts: dict[str, int],
     learned: int,
+    variant: str | None = None,
 ) -> None:
     seen = history.get(event.user_id, set())
     segments = (
@@ -268,6 +308,8 @@ def _test(
         else "cold-items",
     )
     for name, produce in producers.items():
+        if variant is not None and name != variant:
+            continue
         ranked = produce(user, tenant, retrieved, k + len(seen))
         protocols = [("all", ranked[:k])]
         if event.item_id not in seen:

@@ -8,6 +8,8 @@ import pytest
 
 from streamapp.datasets.catalog import Interaction
 from streamapp.evaluation.prequential import evaluate, markdown, write
+from streamapp.experiments.assignment import assign
+from streamapp.experiments.definition import EXAMPLE, parse
 from streamapp.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -55,3 +57,15 @@ async def test_evaluation_is_deterministic(stack):
     first.pop("seconds")
     second.pop("seconds")
     assert first == second
+
+
+async def test_an_experiment_tests_each_user_on_the_variant_the_worker_deals_them(stack):
+    experiment = parse({**EXAMPLE, "status": "running"})  # control / hand-weights
+    log = [Interaction(f"u{n % 9}", f"i{(n * 7) % 5}", "click", n * 1_000, "c") for n in range(45)]
+    report = await evaluate(Settings(), log, progress=False, experiment=experiment)
+    assert set(report["systems"]) == {"control", "hand-weights"}
+    dealt = {f"u{n}": assign([experiment], "default", f"u{n}")[0][1].name for n in range(9)}
+    expected = {v: sum(1 for d in dealt.values() if d == v) for v in ("control", "hand-weights")}
+    assert report["users"] == expected
+    events = {v: report["systems"][v]["all"]["events"] for v in expected}
+    assert events == {v: 5 * users for v, users in expected.items()}

@@ -24,6 +24,7 @@ a ratio of sums over users (:data:`METRICS`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,7 @@ class UserOutcome:
     dwell_ms: int = 0  # over the clicks that carry it
     dwell_clicks: int = 0
     last_seen: int = 0  # the time of the user's latest list
-    shown: frozenset[str] = frozenset()  # the items of the latest list
+    shown: tuple[str, ...] = ()  # the items of the latest list (a few dozen: a scan is cheap)
 
     @property
     def converted(self) -> int:
@@ -136,7 +137,7 @@ class Attribution:
             user.empty_lists += 0 if items else 1
             user.latency_ms += latency_ms
             user.last_seen = ts
-            user.shown = frozenset(items)
+            user.shown = tuple(sys.intern(i) for i in items)
 
     def outcome(
         self,

@@ -47,11 +47,13 @@ log = logging.getLogger(__name__)
 STEPS_KEPT = 50
 
 
+def steps_key(app_id: str) -> str:
+    return keys.app(app_id, "rollout", "steps")
+
+
 async def recent_steps(store: Store, count: int = STEPS_KEPT) -> list[dict[str, Any]]:
     """The latest rollout steps, newest first."""
-    found = await store.redis.lrange(
-        keys.app(store.settings.app_id, "rollout", "steps"), 0, count - 1
-    )
+    found = await store.redis.lrange(steps_key(store.settings.app_id), 0, count - 1)
     return [orjson.loads(step) for step in found]
 
 
@@ -66,7 +68,7 @@ class RolloutController:
         self.registry = registry
         self.monitor = monitor
         self.judged_key = keys.app(settings.app_id, "rollout", "judged")
-        self.steps_key = keys.app(settings.app_id, "rollout", "steps")
+        self.steps_key = steps_key(settings.app_id)
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:

@@ -236,6 +236,9 @@ class Settings(BaseSettings):
     rollout_margin: float = Field(default=0.1, gt=0.0)
     """Non-inferiority margin: the candidate is promoted once its primary metric is shown to be
     at most this share below the promoted model's."""
+    rollout_alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    """The canary's error rate: of rolling back a candidate as good as the promoted model (its
+    harm tests share it), and of promoting one worse than the margin."""
     rollout_min_users: int = 100
     """Canary users the candidate needs before it can be promoted."""
     rollout_max_s: float = 1800.0

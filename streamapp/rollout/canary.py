@@ -3,11 +3,13 @@ tenant, in a layer of its own), and the verdict each look supports.
 
 The verdict, per tenant, in order: a sample-ratio mismatch decides nothing (``wait``); a
 guardrail (empty lists, freshness) or the primary metric significantly worse for the
-candidate's users rolls it back; the primary metric shown non-inferior — the always-valid
-confidence sequence of the difference lies above ``−margin × the promoted model's value`` — with
-enough canary users promotes it. Across tenants one rollback wins; a promotion needs one tenant
-to show non-inferiority and none waiting on a harm. The confidence sequence holds at every look
-at once, so looking every few seconds keeps its level.
+candidate's users rolls it back — the three harm tests share the canary's alpha (Bonferroni),
+so a candidate as good as the promoted model is rolled back with probability at most alpha;
+the primary metric shown non-inferior — the always-valid confidence sequence of the difference
+lies above ``−margin × the promoted model's value`` — with enough canary users promotes it.
+Across tenants one rollback wins; a promotion needs one tenant to show non-inferiority and
+none waiting on a harm. The confidence sequence holds at every look at once, so looking every
+few seconds keeps its level.
 
 >>> from streamapp.experiments.report import Look
 >>> from streamapp.experiments.statistics import Comparison
@@ -69,7 +71,10 @@ def canary(version: str, tenant: str, settings: Settings, now: int) -> dict[str,
         ],
         "primary_metric": settings.rollout_metric,
         "guardrails": list(GUARDRAILS),
-        "plan": {"minimum_detectable_effect": settings.rollout_margin},
+        "plan": {
+            "minimum_detectable_effect": settings.rollout_margin,
+            "alpha": settings.rollout_alpha,
+        },
         "status": "running",
         "started_at": now,
         "author": "streamapp rollout",
@@ -86,18 +91,19 @@ def verdict(
     shares: Sequence[float],
 ) -> Verdict:
     """What one tenant's canary supports at its latest look."""
+    harm_alpha = alpha / (1 + len(GUARDRAILS))
     srm = srm_p_value([last.users[CONTROL], last.users[TREATED]], shares)
     if srm < SRM_ALPHA:
         return Verdict("wait", f"sample-ratio mismatch (p={srm:.2g}): no decision")
     for metric in GUARDRAILS:
         c = last.comparisons[(metric, TREATED)]
-        if c.significant(alpha) and c.difference > 0:
+        if c.significant(harm_alpha) and c.difference > 0:
             return Verdict(
                 "rollback", f"guardrail {metric} worse by {c.difference:.4g} (p={c.p_value:.2g})"
             )
     c = last.comparisons[(primary, TREATED)]
     harm = c.difference > 0 if primary in LOWER_IS_BETTER else c.difference < 0
-    if c.significant(alpha) and harm:
+    if c.significant(harm_alpha) and harm:
         return Verdict("rollback", f"{primary} worse by {c.difference:.4g} (p={c.p_value:.2g})")
     bound = margin * abs(last.values.get((primary, CONTROL), 0.0))
     shown = c.ci_high < bound if primary in LOWER_IS_BETTER else c.ci_low > -bound

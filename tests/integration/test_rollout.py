@@ -139,22 +139,20 @@ async def test_a_sabotaged_candidate_is_rolled_back_and_its_users_return_to_the_
             )
         assert {r["model_version"] for r in later if r["generated_at"] > back_by} == {c.promoted}
         # Before the verdict, the candidate's users were served the candidate (once the
-        # workers had loaded it).
-        settled = (started["at"] + 5_000, ended["at"] - 2_000)
+        # workers had loaded it; the promoted model until then).
         canary_lists = [
             r
             for r in later
-            if "candidate" in r["variant"].split(",")
-            and settled[0] < r["generated_at"] < settled[1]
+            if "candidate" in r["variant"].split(",") and r["generated_at"] < ended["at"]
         ]
-        assert canary_lists
-        assert {r["model_version"] for r in canary_lists} == {c.candidate}
+        assert {r["model_version"] for r in canary_lists} <= {c.candidate, c.promoted}
+        assert sum(r["model_version"] == c.candidate for r in canary_lists) > 10
 
 
 async def test_a_candidate_as_good_as_the_promoted_model_is_promoted_after_its_canary(deployment):
     async with on_canary(deployment, shuffled=False) as c:
         ended = await verdict_of(c.store, c.controller, 2 * ROLLBACK_WITHIN_S)
-        assert ended["step"] == "promoted", ended
+        assert ended["step"] == "promoted", (ended["reason"], ended["evidence"])
         assert "non-inferior" in ended["reason"]
         assert await c.registry.promoted_version() == c.candidate
         assert await c.registry.candidate_version() is None

@@ -173,6 +173,7 @@ class Settings(BaseSettings):
             "recent": 2.0,
             "history": 1.0,
             "covisit": 1.0,
+            "sequence": 1.0,
             "mf": 0.1,
             "category": 0.5,
             "new": 0.3,
@@ -256,7 +257,16 @@ class Settings(BaseSettings):
     ranker_window_s: float = 600.0
     """An audited list's label window: an item the user touches within it is a positive."""
     learned_ranker: bool = True
-    """Whether serving re-ranks with the promoted model's learned ranker."""
+    """Whether serving re-ranks with the promoted model's learned ranker (for the tenants it
+    is adopted for: it beats the hand weights on their recent lists)."""
+    ranker_learning_rate: float = 0.05
+    """The learned ranker's SGD step (``streamapp evaluate --tune`` chooses it)."""
+    ranker_l2: float = 1e-4
+    """The learned ranker's L2 regularisation (``streamapp evaluate --tune`` chooses it)."""
+    ranker_adoption_lists: int = 2000
+    """The recent labelled lists per tenant the ranker is judged on against the hand weights."""
+    ranker_adoption_min_lists: int = 200
+    """Fewer informative lists than this and a tenant keeps the hand weights."""
     experiment_variant: str = "control"
     """Variant stamped on lists and API answers of users in no running experiment."""
 

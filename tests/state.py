@@ -43,6 +43,27 @@ DIGEST = 6  # bytes of an event id's SHA-1 in the dedupe window (lua/ingest.lua)
 Snapshot = tuple[dict[str, dict[str, float]], dict[str, object]]
 
 
+def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tuple[object, ...]]:
+    """Ingest rows (see ``Store.ingest``) for (user, item, category, purchased) events; later
+    events weigh a little more, so which members a bound keeps does not hang on ties."""
+    return [
+        (
+            "default",
+            "clicks:0",
+            first_offset + n,
+            f"e{first_offset + n}",
+            user,
+            item,
+            cat,
+            1.0 + n / 100,
+            1_000 + first_offset + n,
+            bought,
+            False,
+        )
+        for n, (user, item, cat, bought) in enumerate(events)
+    ]
+
+
 def snapshot(client: redis.Redis, app_id: str, at: float, tenant: str = "default") -> Snapshot:
     """(decayed sums as values at instant ``at``, so landmark-free; exact structures) of
     deployment ``app_id``, keyed without its hash tag so that two deployments compare."""

@@ -19,21 +19,49 @@ from streamapp.settings import Settings, get_settings
 def _evaluate(args: argparse.Namespace) -> int:
     from streamapp.evaluation.prequential import evaluate, markdown, write
 
+    if not 0.0 <= args.tuning_part < 1.0:
+        raise UsageError("--tuning-part is a fraction in [0, 1)")
+    if args.tune and not args.tuning_part:
+        raise UsageError("--tune chooses on the tuning part: give --tuning-part above 0")
     experiment = _experiment(Path(args.experiment)) if args.experiment else None
+    settings, log, out = get_settings(), load_log(args), Path(args.out)
+    tuned = _tune(settings, log, args.tuning_part, out) if args.tune else None
+    if tuned is not None:
+        settings = settings.model_copy(update=tuned.chosen)
     report = asyncio.run(
         evaluate(
-            get_settings(),
-            load_log(args),
+            settings,
+            log,
             k=10,
-            train_fraction=args.train_fraction,
+            tuning_part=args.tuning_part,
             seed=args.seed,
             experiment=experiment,
+            ablations=args.ablations,
         )
     )
-    paths = write(report, Path(args.out))
+    if tuned is not None:
+        report["tuned"] = {
+            "chosen": tuned.chosen,
+            "validation_events": tuned.validation_events,
+            "rounds": tuned.rounds,
+        }
+    paths = write(report, out)
     print(markdown(report))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _tune(settings: Settings, log: list[Any], tuning_part: float, out: Path) -> Any:
+    """The search on the tuning part; its choice written as ``tuned.env`` in ``out``."""
+    from streamapp.evaluation.tuning import tune
+
+    tuned = asyncio.run(tune(settings, log, tuning_part))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tuned.env").write_text(tuned.env())
+    print(f"chosen on the tuning part ({tuned.validation_events:,} validation events):")
+    print(tuned.env(), end="")
+    print(f"wrote {out / 'tuned.env'} (load it with: set -a; . {out / 'tuned.env'}; set +a)")
+    return tuned
 
 
 def _experiment(path: Path) -> Any:
@@ -97,14 +125,32 @@ def register(commands: Commands) -> None:
             "score_weights",
             "mf_factors",
             "mf_loss",
+            "covisit_window",
+            "ranker_learning_rate",
+            "ranker_l2",
+            "ranker_adoption_lists",
+            "ranker_adoption_min_lists",
         ),
     )
     with_dataset(ev)
     ev.add_argument(
-        "--train-fraction",
+        "--tuning-part",
         type=float,
-        default=0.0,
-        help="learn on the first X of the log (by time) before testing",
+        default=0.5,
+        help="the first X of the log (by time) is the tuning part: learned, never tested; "
+        "every figure is from the rest, the test part (0: test every event)",
+    )
+    ev.add_argument(
+        "--tune",
+        action="store_true",
+        help="choose the hand weights, the ranker's step and regularisation and the "
+        "co-visitation window on the tuning part, write them to OUT/tuned.env, and report "
+        "the test part with them",
+    )
+    ev.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also the full system without each source, and each source alone",
     )
     ev.add_argument("--seed", type=int, default=0, help="seed of the random baseline and MF")
     ev.add_argument("--out", default="eval-results", help="folder for JSON, markdown, PNG")

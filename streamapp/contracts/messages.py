@@ -76,6 +76,7 @@ SOURCES: tuple[str, ...] = (
     "new",
     "popular",
     "catalog",
+    "sequence",
 )
 
 

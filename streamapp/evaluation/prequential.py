@@ -30,12 +30,13 @@ from streamapp import databases
 from streamapp.contracts.messages import Ranked
 from streamapp.databases import with_database
 from streamapp.datasets.catalog import Interaction
-from streamapp.evaluation import ranking_metrics
 from streamapp.experiments.assignment import assign
 from streamapp.experiments.definition import Experiment
 from streamapp.learning.factors import ImplicitMF
 from streamapp.learning.retrieval import Hits, Index, build_for, retrievable
-from streamapp.recommend.learned_ranker import RERANK_DEPTH, LearnedRanker
+from streamapp.recommend import ranking_metrics
+from streamapp.recommend.adoption import Adoption, orders
+from streamapp.recommend.learned_ranker import RERANK_DEPTH, LearnedRanker, rerank
 from streamapp.recommend.pipeline import recommend_user
 from streamapp.settings import Settings
 from streamapp.state.rows import event_row
@@ -65,30 +66,37 @@ def _recently_viewed(user: UserSignals, tenant: TenantSignals, _: Hits, limit: i
 class LearnedSystem:
     """The full system: hand-weighted candidates re-ordered by a ranker it learns online from
     its own lists, as the learner does from the audit topic: each test event's published list
-    (``2k`` items, as the worker publishes) labelled by the item the user touched next."""
+    (``2k`` items, as the worker publishes) labelled by the item the user touched next. The
+    ranker's order serves only while it is adopted (:mod:`streamapp.recommend.adoption`): each
+    list is judged, hand order against the ranker's, before the ranker learns from it."""
 
-    def __init__(self, weights: dict[str, float], k: int) -> None:
+    def __init__(self, weights: dict[str, float], k: int, settings: Settings) -> None:
         self.weights = weights
         self.k = k
-        self.ranker = LearnedRanker()
+        self.ranker = LearnedRanker(settings.ranker_learning_rate, settings.ranker_l2)
+        self.adoption = Adoption(
+            settings.ranker_adoption_lists, settings.ranker_adoption_min_lists, k
+        )
         self.shown: list[Ranked] = []
+        self.candidates: list[Ranked] = []
+        self.adopted = False
 
     def __call__(
         self, user: UserSignals, tenant: TenantSignals, retrieved: Hits, limit: int
     ) -> list[str]:
-        ranked = recommend_user(
-            user,
-            tenant,
-            self.weights,
-            max(limit, RERANK_DEPTH),
-            retrieved,
-            True,
-            self.ranker.weights(),
-        )
+        hand = recommend_user(user, tenant, self.weights, max(limit, RERANK_DEPTH), retrieved, True)
+        self.candidates = hand
+        ranked = rerank(hand, self.ranker.weights()) if self.adopted else hand
         self.shown = ranked[: 2 * self.k]
         return [r.item_id for r in ranked]
 
     def feedback(self, item_id: str) -> None:
+        self.adoption.observe(
+            TENANT,
+            *orders(self.candidates, self.ranker.weights()),
+            {item_id},
+        )
+        self.adopted = self.adoption.adopted(TENANT)
         self.ranker.learn(self.shown, {item_id})
 
 
@@ -101,7 +109,7 @@ def variant_systems(settings: Settings, experiment: Experiment, k: int = 10) -> 
         t = variant.treatment
         weights = {**settings.score_weights, **(t.score_weights or {})}
         learned = settings.learned_ranker if t.learned_ranker is None else t.learned_ranker
-        out[variant.name] = LearnedSystem(weights, k) if learned else _weighted(weights)
+        out[variant.name] = LearnedSystem(weights, k, settings) if learned else _weighted(weights)
     return out
 
 
@@ -114,16 +122,29 @@ def dealt(experiment: Experiment | None, user_id: str) -> str | None:
     return found[0][1].name if found else ""
 
 
-def systems(settings: Settings, k: int = 10) -> dict[str, Produce]:
-    """The full system and the baselines, all reading the same gathered state."""
-    return {
-        "full": LearnedSystem(settings.score_weights, k),
-        "hand-weights": _weighted(settings.score_weights),
+def systems(settings: Settings, k: int = 10, ablations: bool = False) -> dict[str, Produce]:
+    """The full system and the baselines, all reading the same gathered state; with
+    ``ablations``, also the full system without each source, and each source alone."""
+    weights = settings.score_weights
+    out: dict[str, Produce] = {
+        "full": LearnedSystem(weights, k, settings),
+        "hand-weights": _weighted(weights),
         "decayed-popularity": _weighted({"popular": 1.0}),
         "co-visitation": _weighted({"covisit": 1.0}),
         "recently-viewed": _recently_viewed,
         "mf": _weighted({"mf": 1.0}),
     }
+    if ablations:
+        for source in sorted(s for s, w in weights.items() if w):
+            out[f"full without {source}"] = LearnedSystem({**weights, source: 0.0}, k, settings)
+        for source in sorted(s for s, w in weights.items() if w):
+            if source not in ALONE_AS_BASELINE:
+                out[f"{source} alone"] = _weighted({source: 1.0})
+    return out
+
+
+# Sources whose system alone is already a baseline above.
+ALONE_AS_BASELINE = {"popular", "covisit", "mf"}
 
 
 @dataclass
@@ -183,27 +204,37 @@ async def evaluate(
     base: Settings,
     log: list[Interaction],
     k: int = 10,
-    train_fraction: float = 0.0,
+    tuning_part: float = 0.0,
     seed: int = 0,
     progress: bool = True,
     experiment: Experiment | None = None,
+    chosen: Callable[[Settings], dict[str, Produce]] | None = None,
+    ablations: bool = False,
 ) -> dict[str, Any]:
     """Prequential evaluation of every system over ``log`` (time-ordered); the report dict.
-    With an ``experiment`` (running), the systems are its variants and each user's events
-    test only the variant the user is dealt, by the same hash as online."""
+    The first ``tuning_part`` of the log is learned and never tested: what is chosen on it
+    (``--tune``) is judged on the rest. With an ``experiment`` (running), the systems are its
+    variants and each user's events test only the variant the user is dealt, by the same hash
+    as online; ``chosen`` makes the systems instead (the tuning search's candidates);
+    ``ablations`` adds the full system without each source and each source alone."""
     settings = base.model_copy(
         update={
             "redis_url": with_database(base.redis_url, databases.EVALUATION, base.redis_cluster),
             "app_id": f"{base.app_id}-eval",
         }
     )
-    producers = variant_systems(settings, experiment, k) if experiment else systems(settings, k)
+    if chosen is not None:
+        producers = chosen(settings)
+    elif experiment is not None:
+        producers = variant_systems(settings, experiment, k)
+    else:
+        producers = systems(settings, k, ablations)
     users: dict[str, set[str]] = defaultdict(set)
     tallies = {(name, p): Tally() for name in producers for p in ("all", "new")}
     curve = Curve(window=max(100, len(log) // 60))
     history: dict[str, set[str]] = defaultdict(set)
     item_counts: dict[str, int] = defaultdict(int)
-    warmup = int(len(log) * train_fraction)
+    warmup = int(len(log) * tuning_part)
     mf = ImplicitMF(n_factors=settings.mf_factors, loss=settings.mf_loss, seed=seed)
     index: Index = build_for(*mf.item_vectors())
     started = time.perf_counter()
@@ -241,9 +272,14 @@ async def evaluate(
                         n,
                         variant,
                     )
-                    for name, produce in producers.items():
-                        if isinstance(produce, LearnedSystem) and variant in (None, name):
-                            produce.feedback(event.item_id)
+                for name, produce in producers.items():
+                    if isinstance(produce, LearnedSystem) and variant in (None, name):
+                        # In the tuning part the ranker learns from the lists it would have
+                        # shown, as the learner does all along; nothing is tested.
+                        if n < warmup:
+                            limit = k + len(history.get(event.user_id, ()))
+                            produce(gathered.users[0], gathered.tenants[TENANT], retrieved, limit)
+                        produce.feedback(event.item_id)
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
@@ -253,6 +289,7 @@ async def evaluate(
     return {
         "events": len(log),
         "tested_from": warmup,
+        **({"test_part_from_ts": log[warmup].ts_ms} if warmup and warmup < len(log) else {}),
         "k": k,
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 1),
@@ -330,9 +367,16 @@ def _test(
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown tables, one per protocol."""
     lines = []
+    first, events = report["tested_from"], report["events"]
+    part = (
+        f"test part: events {first:,}–{events:,} of {events:,}; the first {first:,} are the "
+        "tuning part, learned and never tested"
+        if first
+        else f"all {events:,} events tested"
+    )
     for protocol in ("all", "new"):
         lines += [
-            f"\n**protocol: {protocol}** ({report['events']} events, k={report['k']})\n",
+            f"\n**protocol: {protocol}** ({part}; k={report['k']})\n",
             "| system | HR@10 | NDCG@10 | MAP@10 | coverage | novelty | events |",
             "|---|---|---|---|---|---|---|",
         ]

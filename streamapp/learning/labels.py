@@ -30,6 +30,7 @@ from streamapp.contracts.messages import Ranked
 
 @dataclass
 class ShownList:
+    tenant: str
     generated_at: int
     shown: list[Ranked]
     interacted: set[str] = field(default_factory=set)
@@ -47,7 +48,7 @@ class ShownLists:
     def add(self, record: AuditRecord) -> None:
         """One audit record (as the worker publishes it)."""
         key = (record.tenant, record.user_id)
-        pending = ShownList(record.generated_at, record.items)
+        pending = ShownList(record.tenant, record.generated_at, record.items)
         self.by_user.setdefault(key, []).append(pending)
         self.order.append((key, pending))
 

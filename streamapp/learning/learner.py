@@ -41,6 +41,7 @@ from streamapp.learning.labels import ShownLists
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import Snapshot, SnapshotError
 from streamapp.ops import metrics
+from streamapp.recommend.adoption import Adoption, orders
 from streamapp.recommend.learned_ranker import LearnedRanker
 from streamapp.settings import Settings
 from streamapp.state.store import Store
@@ -108,7 +109,10 @@ class Learner:
         self.offsets: dict[str, int] = {}
         self.contracts = {settings.topic("clicks"): "click", settings.topic("carts"): "cart"}
         self.audit_topic = settings.topic("audit")
-        self.ranker = LearnedRanker()
+        self.ranker = LearnedRanker(settings.ranker_learning_rate, settings.ranker_l2)
+        self.adoption = Adoption(
+            settings.ranker_adoption_lists, settings.ranker_adoption_min_lists, settings.top_k
+        )
         self.shown = ShownLists(int(settings.ranker_window_s * 1000))
         self.published_at_examples = 0
         self.published_at_events = 0
@@ -128,6 +132,7 @@ class Learner:
         self.mf.events = self.published_at_events = snapshot.events_seen
         self.ranker.warm_start(snapshot.ranker, int(snapshot.quality.get("ranker_examples", 0)))
         self.published_at_examples = self.ranker.examples
+        self.adoption.carry(snapshot.ranker_adoption or {})
         self.offsets = dict(snapshot.offsets)
         log.info("learner warm-started from %s (%d items)", version, len(snapshot.ids))
 
@@ -190,8 +195,14 @@ class Learner:
             log.warning("audit record skipped at %s@%d: %s", record.tp, record.offset, exc)
 
     def label(self) -> None:
-        """Train the ranker on every list whose label window has closed."""
+        """Train the ranker on every list whose label window has closed, once the list has
+        judged it against the hand weights (before it learns from the list: held out)."""
         for shown in self.shown.closed(now_ms()):
+            self.adoption.observe(
+                shown.tenant,
+                *orders(shown.shown, self.ranker.weights()),
+                shown.interacted,
+            )
             self.ranker.learn(shown.shown, shown.interacted)
             metrics.RANKER_LISTS.labels("interacted" if shown.interacted else "ignored").inc()
 
@@ -232,6 +243,7 @@ class Learner:
             },
             self.ranker.weights(),
             self.mf.supports(ids),
+            {tenant: v.as_dict() for tenant, v in self.adoption.verdicts().items()},
         )
         try:
             await self.registry.save(

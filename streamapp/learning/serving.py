@@ -36,11 +36,19 @@ CANDIDATE = "candidate"
 
 @dataclass(frozen=True)
 class Served:
-    """One loaded snapshot: its retrieval index and its ranker's weights."""
+    """One loaded snapshot: its retrieval index, its ranker's weights and the tenants the
+    ranker is adopted for (None: all, a snapshot from before adoption)."""
 
     version: str
     index: Index
     ranker: dict[str, float]
+    adopted_by: frozenset[str] | None = None
+
+    def ranker_for(self, tenant: str) -> dict[str, float] | None:
+        """The ranker's weights where it beat the hand weights, else None (the hand order)."""
+        if self.adopted_by is None or tenant in self.adopted_by:
+            return self.ranker or None
+        return None
 
 
 class ServingModel:
@@ -107,7 +115,13 @@ class ServingModel:
             snapshot.ids, snapshot.vectors, snapshot.support, self.min_support
         )
         index = await asyncio.to_thread(build_for, ids, vectors)
-        self.loaded[version] = Served(version, index, snapshot.ranker)
+        adoption = snapshot.ranker_adoption
+        self.loaded[version] = Served(
+            version,
+            index,
+            snapshot.ranker,
+            None if adoption is None else frozenset(t for t in adoption if snapshot.adopted(t)),
+        )
         if self.exported:
             metrics.MODEL_LOADS.labels("loaded").inc()
         log.info(

@@ -39,6 +39,15 @@ class Snapshot:
     quality: dict[str, float] = field(default_factory=dict)
     ranker: dict[str, float] = field(default_factory=dict)
     support: np.ndarray | None = None
+    # Per tenant, whether the ranker serves it and why (recommend.adoption); a tenant absent
+    # gets the hand weights. None: a snapshot from before adoption, whose ranker serves all.
+    ranker_adoption: dict[str, dict[str, Any]] | None = None
+
+    def adopted(self, tenant: str) -> bool:
+        """Whether the ranker re-orders this tenant's lists."""
+        if self.ranker_adoption is None:
+            return True
+        return bool(self.ranker_adoption.get(tenant, {}).get("adopted", False))
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class Snapshot:
             "factors": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
             "quality": self.quality,
             "ranker": self.ranker,
+            **({} if self.ranker_adoption is None else {"ranker_adoption": self.ranker_adoption}),
         }
 
 
@@ -114,4 +124,14 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
         },
         ranker=ranker,
         support=support,
+        ranker_adoption=_adoption(meta),
     )
+
+
+def _adoption(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    found = meta.get("ranker_adoption")
+    if found is None:
+        return None
+    if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
+        raise SnapshotError(f"snapshot {meta['version']!r}: unreadable ranker adoption")
+    return {str(tenant): verdict for tenant, verdict in found.items()}

@@ -96,7 +96,18 @@ def score(weights: Mapping[str, float], signals: Mapping[str, float], prior: flo
 def rerank(ranked: list[Ranked], weights: Mapping[str, float]) -> list[Ranked]:
     """``ranked`` (hand order, with signals) re-ordered by learned score; ties keep hand order.
 
-    Items without signals (catalogue fill) stay behind every scored item.
+    The ranker orders the user's own items (session, history) and decides which slots go to
+    items new to the user; those keep the hand order among themselves. Its labels are mostly
+    repeats where shoppers return to what they viewed, and ordering new items itself cost
+    discovery (REES46, test part: NDCG@10 on new items 0.0624 with the hand order, 0.0585
+    with the ranker's) while the repeats are where it wins. Items without signals
+    (catalogue fill) stay behind every scored item.
+
+    >>> own = Ranked("own", 1.0, "recent", {"recent": 1.0})
+    >>> n1 = Ranked("n1", 3.0, "covisit", {"covisit": 1.0})
+    >>> n2 = Ranked("n2", 2.0, "popular", {"popular": 1.0})
+    >>> [r.item_id for r in rerank([n1, n2, own], {"recent": 5.0, "popular": 2.0})]
+    ['own', 'n1', 'n2']
     """
     if not weights:
         return ranked
@@ -106,7 +117,13 @@ def rerank(ranked: list[Ranked], weights: Mapping[str, float]) -> list[Ranked]:
         for n, r in enumerate(ranked)
     ]
     keyed.sort(key=lambda t: (t[0], t[1]))
-    return [r for _, _, r in keyed]
+    new = iter([r for r in ranked if not _own(r)])
+    return [r if _own(r) else next(new) for _, _, r in keyed]
+
+
+def _own(item: Ranked) -> bool:
+    """Whether the user has touched the item before: their session or history proposed it."""
+    return "recent" in item.signals or "history" in item.signals
 
 
 def _top_score(ranked: Iterable[Ranked]) -> float:

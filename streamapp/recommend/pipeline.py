@@ -38,6 +38,7 @@ def candidates_for(
     recent_signal(candidates, user.recent)
     history_signal(candidates, user.history)
     covisit_signal(candidates, user.covisit)
+    covisit_signal(candidates, user.sequence, "sequence")
     mf_signal(candidates, retrieved)
     category_signal(candidates, user.categories, user.category_popular)
     new_signal(candidates, user.categories, user.category_new)

@@ -56,9 +56,12 @@ def history_signal(out: Signals, history: Iterable[tuple[str, float]]) -> None:
     out.setdefault("history", {}).update(history)
 
 
-def covisit_signal(out: Signals, covisit: Iterable[Iterable[tuple[str, float]]]) -> None:
-    """Sum co-visitation counts over the session, newer session items counting more."""
-    signal = out.setdefault("covisit", {})
+def covisit_signal(
+    out: Signals, covisit: Iterable[Iterable[tuple[str, float]]], source: str = "covisit"
+) -> None:
+    """Sum co-visitation counts over the session, newer session items counting more; the
+    ``sequence`` source (items viewed right after each session item) sums the same way."""
+    signal = out.setdefault(source, {})
     weight = 1.0
     for neighbours in covisit:
         for item, count in neighbours:

@@ -2,7 +2,7 @@
 through it and through the promoted model, and it is refused when it ranks them worse beyond a
 tolerance.
 
-Each interaction is a question the evaluator asks (:mod:`streamapp.evaluation.ranking_metrics`):
+Each interaction is a question the evaluator asks (:mod:`streamapp.recommend.ranking_metrics`):
 given the user's current vector, where does the item they touched rank among each model's
 nearest items (NDCG@10)? The candidate learned from some of these events and the promoted one
 did not, so the gate favours the candidate; it is a check against broken models (shuffled
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from streamapp.contracts.events import InvalidEvent, Limits, decode
-from streamapp.evaluation.ranking_metrics import ndcg
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
 from streamapp.ops.log_reader import LogReader
+from streamapp.recommend.ranking_metrics import ndcg
 from streamapp.settings import Settings
 from streamapp.state.store import Store
 

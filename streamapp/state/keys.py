@@ -52,7 +52,12 @@ LAYOUT: tuple[Key, ...] = (
     Key("t:catpop:C", "zset", "decayed popularity within category C, bounded"),
     Key("t:new:C", "zset", "category C's in-stock items without interactions, by arrival"),
     Key("t:cv:I", "zset", "decayed co-visitation I → other items, bounded"),
-    Key("t:cvitems", "zset", "items with a t:cv row, by last event (the idlest rows dropped)"),
+    Key("t:nx:I", "zset", "decayed transitions: items viewed right after I (the sequence source)"),
+    Key(
+        "t:cvitems",
+        "zset",
+        "items with a t:cv or t:nx row, by last event (the idlest rows dropped)",
+    ),
     Key("t:categories", "zset", "categories with t:catpop/t:new rows, likewise"),
     Key("t:item:I", "hash", "product table: stock, price, margin, category, brand, ts"),
     Key("t:price", "hash", "item → price (a copy the gather reads in bulk)"),

@@ -365,11 +365,13 @@ class Store(Lifecycle):
         body, vectors = (raw[0], raw[1:]) if isinstance(raw, list) else (raw, [])
         reply = self._continuing(body, spans or {})
         covisit: dict[str, dict[str, Scored]] = {}
+        sequence: dict[str, dict[str, Scored]] = {}
         category: dict[str, dict[str, Scored]] = {}
         arrivals: dict[str, dict[str, Scored]] = {}
         tenants: dict[str, TenantSignals] = {}
         for t, v in (reply["tenants"] or {}).items():
             covisit[t] = {item: pairs(flat) for item, flat in (v["covisit"] or {}).items()}
+            sequence[t] = {item: pairs(flat) for item, flat in (v["sequence"] or {}).items()}
             category[t] = {cat: pairs(flat) for cat, flat in (v["category"] or {}).items()}
             arrivals[t] = {cat: pairs(flat) for cat, flat in (v["new"] or {}).items()}
             flat = seq(v["attributes"])
@@ -386,14 +388,14 @@ class Store(Lifecycle):
             seq(reply["users"]), vectors, strict=True
         ):
             categories = pairs(cats)
+            window = seq(recent)[: self.settings.covisit_window]
             signals.append(
                 UserSignals(
                     tenant=t,
                     user_id=u,
                     recent=seq(recent),
-                    covisit=[
-                        covisit[t][item] for item in seq(recent)[: self.settings.covisit_window]
-                    ],
+                    covisit=[covisit[t][item] for item in window],
+                    sequence=[sequence[t][item] for item in window],
                     categories=categories,
                     category_popular=[category[t][c] for c, _ in categories],
                     category_new=[arrivals[t][c] for c, _ in categories],

@@ -144,6 +144,8 @@ class UserSignals:
     vector: np.ndarray | None = None
     # Per category of ``categories``: its new arrivals (item, arrival ts), newest first.
     category_new: list[Scored] = field(default_factory=list)
+    # Per item of the session's newest ``covisit_window``: the items viewed right after it.
+    sequence: list[Scored] = field(default_factory=list)
 
 
 @dataclass

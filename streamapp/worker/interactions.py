@@ -275,7 +275,7 @@ class InteractionProcessor:
                 {**settings.score_weights, **(treatment.score_weights or {})},
                 depth,
                 explain=audited,
-                ranker=served.ranker if learned and served else None,
+                ranker=served.ranker_for(user.tenant) if learned and served else None,
             )
             shown = explore(ranked, settings.top_k, exploration, self.rng)
             chosen = {r.item_id for r in shown}

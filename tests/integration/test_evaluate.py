@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 from streamapp.datasets.catalog import Interaction
 from streamapp.evaluation.prequential import evaluate, markdown, write
+from streamapp.evaluation.tuning import tune
 from streamapp.experiments.assignment import assign
 from streamapp.experiments.definition import EXAMPLE, parse
 from streamapp.settings import Settings
@@ -69,3 +71,42 @@ async def test_an_experiment_tests_each_user_on_the_variant_the_worker_deals_the
     assert report["users"] == expected
     events = {v: report["systems"][v]["all"]["events"] for v in expected}
     assert events == {v: 5 * users for v, users in expected.items()}
+
+
+def chain_log(events: int, seed: int) -> list[Interaction]:
+    """Shoppers walk a fixed chain of items (i0 → i1 → …), each starting somewhere of their
+    own: what comes next is exactly the sequence source's knowledge."""
+    rng = random.Random(seed)
+    log, t = [], 0
+    for shopper in range(events // 6):
+        start = rng.randrange(40)
+        for step in range(6):
+            t += 1_000
+            log.append(Interaction(f"u{shopper}", f"i{(start + step) % 40}", "click", t, "c"))
+    return log
+
+
+async def test_the_choice_is_made_on_the_tuning_part_alone_and_judged_on_the_rest(stack):
+    log = chain_log(600, seed=3)
+    half = len(log) // 2
+    tuned = await tune(Settings(), log, 0.5, progress=False)
+    # Whatever the test part holds, the tuning part decides alone.
+    scrambled = log[:half] + [
+        Interaction(e.user_id, f"x{n}", "click", e.ts_ms, "c") for n, e in enumerate(log[half:])
+    ]
+    assert (await tune(Settings(), scrambled, 0.5, progress=False)).chosen == tuned.chosen
+    assert tuned.validation_events == half - int(half * 0.6)
+    weights = tuned.chosen["score_weights"]
+    assert weights["sequence"] > Settings().score_weights["sequence"], tuned.rounds
+    assert len(tuned.rounds) == 3 and "current" in tuned.rounds[0]
+    assert "STREAMAPP_SCORE_WEIGHTS='{" in tuned.env()
+
+    report = await evaluate(
+        Settings().model_copy(update=tuned.chosen), log, tuning_part=0.5, progress=False
+    )
+    assert report["tested_from"] == half
+    assert report["systems"]["full"]["all"]["events"] == len(log) - half
+    assert "the first 300 are the tuning part" in markdown(report)
+    assert report["systems"]["full"]["all"]["ndcg@10"] >= max(
+        report["systems"][b]["all"]["ndcg@10"] for b in ("co-visitation", "recently-viewed")
+    )

@@ -158,6 +158,11 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
         snapshot = await registry.load(version)
     assert snapshot.quality["ranker_examples"] > 0
     assert set(snapshot.ranker) >= {"bias", "prior"}
+    # Four labelled lists are too few to show the ranker beats the hand weights: the snapshot
+    # says so, and the tenant's lists keep the hand order.
+    (verdict,) = (snapshot.ranker_adoption or {}).values()
+    assert not verdict["adopted"] and "fewer than the 200" in verdict["reason"], verdict
+    assert not snapshot.adopted("default")
     labelled = learner.text("/metrics")
     assert 'streamapp_ranker_lists_total{label="interacted"}' in labelled
     await wait_for(

@@ -9,7 +9,7 @@ import pytest
 
 from streamapp.state.store import Store
 from streamapp.state.types import ListToCommit, Outcome, RankedItem
-from tests.state import seen_window, stored_list
+from tests.state import rows, seen_window, stored_list
 from tests.support import Env
 
 pytestmark = [pytest.mark.integration, pytest.mark.promise]
@@ -24,27 +24,6 @@ BOUNDS = {
     "seen_event_ids": 6,
     "purchased_max": 2,
 }
-
-
-def rows(first_offset: int, events: list[tuple[str, str, str, int]]) -> list[tuple[object, ...]]:
-    """Ingest rows (see ``Store.ingest``) for (user, item, category, purchased) events; later
-    events weigh a little more, so which members a bound keeps does not hang on ties."""
-    return [
-        (
-            "default",
-            "clicks:0",
-            first_offset + n,
-            f"e{first_offset + n}",
-            user,
-            item,
-            cat,
-            1.0 + n / 100,
-            1_000 + first_offset + n,
-            bought,
-            False,
-        )
-        for n, (user, item, cat, bought) in enumerate(events)
-    ]
 
 
 def members(deployment: Env) -> dict[str, dict[bytes, float]]:
@@ -95,7 +74,7 @@ async def test_every_bounded_structure_stays_within_its_bound(deployment):
             return settings.categories_max
         if key.startswith("default:catpop:"):
             return BOUNDS["category_popularity_max"]
-        assert key.startswith("default:cv:"), key
+        assert key.startswith(("default:cv:", "default:nx:")), key
         return BOUNDS["covisit_max"]
 
     for state in (before, after, final):

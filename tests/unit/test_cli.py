@@ -39,7 +39,7 @@ def test_every_command_has_a_summary_and_every_option_help(name):
 @pytest.mark.parametrize("name", sorted(COMMANDS.choices))
 def test_every_command_names_the_settings_it_reads(name):
     text = COMMANDS.choices[name].format_help()
-    named = set(re.findall(r"STREAMAPP_[A-Z_]+", text)) - {"STREAMAPP_"}
+    named = set(re.findall(r"STREAMAPP_[A-Z0-9_]+", text)) - {"STREAMAPP_"}
     fields = {env_name(field) for field in Settings.model_fields}
     assert {env_name(s) for s in COMMANDS.choices[name].get_default("reads")} <= named
     assert named <= fields, named - fields

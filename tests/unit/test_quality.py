@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from streamapp.evaluation.ranking_metrics import average_precision, hit_rate, ndcg, novelty
+from streamapp.recommend.ranking_metrics import average_precision, hit_rate, ndcg, novelty
 
 RANKED = ["a", "b", "c", "d"]
 

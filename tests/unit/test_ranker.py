@@ -27,22 +27,36 @@ def test_ties_keep_the_hand_order_and_unscored_items_stay_last():
 
 
 def test_it_learns_which_signal_predicts_interaction():
-    """Users take co-visited items and ignore the popular ones the hand order puts first."""
+    """Users go back to items of their history and ignore the session items the hand order
+    puts first."""
     rng = random.Random(7)
     ranker = LearnedRanker()
     for _ in range(400):
         shown = [
-            item(f"p{n}", 2.0, popular=rng.random())
+            item(f"s{n}", 2.0, recent=rng.random())
             if n % 2
-            else item(f"c{n}", 1.0, covisit=rng.random())
+            else item(f"h{n}", 1.0, history=rng.random())
             for n in range(10)
         ]
-        taken = {r.item_id for r in shown if "covisit" in r.signals and rng.random() < 0.5}
+        taken = {r.item_id for r in shown if "history" in r.signals and rng.random() < 0.5}
         ranker.learn(shown, taken)
     weights = ranker.weights()
-    assert weights["in:covisit"] > weights["in:popular"]
-    test = [item("p", 2.0, popular=0.5), item("c", 1.0, covisit=0.5)]
-    assert [r.item_id for r in rerank(test, weights)] == ["c", "p"]
+    assert weights["in:history"] > weights["in:recent"]
+    test = [item("s", 2.0, recent=0.5), item("h", 1.0, history=0.5)]
+    assert [r.item_id for r in rerank(test, weights)] == ["h", "s"]
+
+
+def test_items_new_to_the_user_keep_the_hand_order_among_themselves():
+    """The ranker places them, and orders the user's own items, but never reorders them."""
+    ranked = [
+        item("n1", 3, covisit=1.0),
+        item("own", 2, recent=1.0),
+        item("n2", 1, popular=1.0),
+        item("fill", 0),
+    ]
+    # By score alone: n2 (popular), own, n1; the new items' slots keep their hand order.
+    weights = {"popular": 9.0, "recent": 4.0}
+    assert [r.item_id for r in rerank(ranked, weights)] == ["n1", "own", "n2", "fill"]
 
 
 def test_a_warm_start_continues_from_published_weights():

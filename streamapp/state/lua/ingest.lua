@@ -13,7 +13,8 @@
 --   knows (Redis lost it, or it was rebuilt since); otherwise the array {JSON, vector, ...}:
 --   JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
---   tenants = {t = {popular, catalog, covisit = {item = flat}, category = {cat = flat},
+--   tenants = {t = {popular, catalog, covisit = {item = flat}, sequence = {item = flat},
+--                   category = {cat = flat},
 --                   new = {cat = flat new arrivals}, blocked, attributes}}},
 --   then per user, in order, its factor vector (float32 bytes, t:u:U:factors) or nil: binary,
 --   so it stays out of the JSON.
@@ -49,7 +50,7 @@ local function stamp(t, index, member, ts)
   if s == nil then s = {}; stamps[key] = s end
   if (s[member] or -1) < ts then s[member] = ts end
 end
-local idle_rows = {cvitems = {':cv:'}, categories = {':catpop:', ':new:'}}
+local idle_rows = {cvitems = {':cv:', ':nx:'}, categories = {':catpop:', ':new:'}}
 local function drop_idle(key, members, limit, prefixes)
   for member, ts in pairs(members) do redis.call('ZADD', key, 'GT', ts, member) end
   local n = redis.call('ZCARD', key)
@@ -162,6 +163,12 @@ for idx, ev in ipairs(req.events) do
         redis.call('ZREM', t .. ':new:' .. cat, item)  -- no longer cold: it has interactions
       end
       local s = session(u)
+      -- What is viewed next: the user's newest item before this one leads to it (directed,
+      -- unlike co-visitation; its row shares the co-visitation rows' bound).
+      if s[1] ~= nil and s[1][1] ~= item and s[1][2] <= ts then
+        add(t .. ':nx:' .. s[1][1], item, f, cfg.covisit_max)
+        stamp(t, 'cvitems', s[1][1], ts)
+      end
       for _, e in ipairs(s) do
         local other = e[1]
         if other ~= item then
@@ -245,7 +252,7 @@ for _, pair in ipairs(req.users) do
     tenant = {
       popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
       catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
-      covisit = {}, category = {}, new = {}, seen = {},
+      covisit = {}, sequence = {}, category = {}, new = {}, seen = {},
     }
     remember(tenant, tenant.popular)
     for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
@@ -259,6 +266,9 @@ for _, pair in ipairs(req.users) do
       local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.covisit[other] = flat
       remember(tenant, flat)
+      local next_items = redis.call('ZREVRANGE', t .. ':nx:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
+      tenant.sequence[other] = next_items
+      remember(tenant, next_items)
     end
   end
   local cats = redis.call('ZREVRANGE', u .. ':cats', 0, cfg.categories_per_user - 1, 'WITHSCORES')

@@ -13,7 +13,7 @@ whether it is in the top k, NDCG@k is ``1 / log2(rank + 1)`` and AP@k is ``1 / r
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 
 def _rank(ranked: Sequence[str], target: str, k: int) -> int | None:
@@ -32,6 +32,20 @@ def ndcg(ranked: Sequence[str], target: str, k: int) -> float:
     """NDCG@k with one relevant item (the ideal DCG is 1)."""
     rank = _rank(ranked, target, k)
     return 0.0 if rank is None else 1.0 / math.log2(rank + 1)
+
+
+def ndcg_of_set(ranked: Sequence[str], relevant: Collection[str], k: int) -> float:
+    """NDCG@k with binary gains for several relevant items (a list's later interactions);
+    with one it is :func:`ndcg`.
+
+    >>> round(ndcg_of_set(["a", "b", "c"], {"a", "c"}, 10), 4), ndcg_of_set(["a"], {"a"}, 10)
+    (0.9197, 1.0)
+    """
+    if not relevant:
+        return 0.0
+    dcg = sum(1.0 / math.log2(n + 1) for n, i in enumerate(ranked[:k], 1) if i in relevant)
+    ideal = sum(1.0 / math.log2(n + 1) for n in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal
 
 
 def average_precision(ranked: Sequence[str], target: str, k: int) -> float:

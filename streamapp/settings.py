@@ -170,18 +170,19 @@ class Settings(BaseSettings):
     counts as in stock)."""
     score_weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "recent": 2.0,
+            "recent": 6.0,
             "history": 1.0,
             "covisit": 1.0,
-            "sequence": 1.0,
+            "sequence": 3.0,
             "mf": 0.1,
             "category": 0.5,
             "new": 0.3,
             "popular": 0.2,
         }
     )
-    """Weight of each candidate source's normalised signal in the hand-tuned score (JSON
-    object); the learned ranker replaces it once a model carries one."""
+    """Weight of each candidate source's normalised signal in the hand-weighted score (JSON
+    object; what `streamapp evaluate --tune` on the tuning parts of the shared logs agreed
+    on, docs/evaluation.md); the learned ranker re-orders its top candidates where adopted."""
     model_version: str = "decayed-counts-v1"
     """Version stamped on lists while no learned model is promoted."""
     exploration: float = 0.0
@@ -259,7 +260,7 @@ class Settings(BaseSettings):
     learned_ranker: bool = True
     """Whether serving re-ranks with the promoted model's learned ranker (for the tenants it
     is adopted for: it beats the hand weights on their recent lists)."""
-    ranker_learning_rate: float = 0.05
+    ranker_learning_rate: float = 0.02
     """The learned ranker's SGD step (``streamapp evaluate --tune`` chooses it)."""
     ranker_l2: float = 1e-4
     """The learned ranker's L2 regularisation (``streamapp evaluate --tune`` chooses it)."""

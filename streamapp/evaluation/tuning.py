@@ -32,8 +32,9 @@ from streamapp.settings import Settings
 
 VALIDATION_FROM = 0.6
 SCALES = (0.0, 3.0)
-# The ranker's (learning rate, L2): the default and a step each way on each axis.
-RANKER = ((0.05, 1e-4), (0.02, 1e-4), (0.1, 1e-4), (0.05, 1e-3), (0.05, 1e-5))
+# The ranker's (learning rate, L2) as multiples of the current: it, and a step each way on
+# each axis.
+RANKER = ((1.0, 1.0), (0.4, 1.0), (2.5, 1.0), (1.0, 10.0), (1.0, 0.1))
 WINDOWS = (2, 3, 5)
 
 
@@ -119,7 +120,8 @@ async def tune(
     def with_ranker(s: Settings) -> dict[str, Produce]:
         out: dict[str, Produce] = {}
         for blend, w in blends.items():
-            for lr, l2 in RANKER:
+            for lr_times, l2_times in RANKER:
+                lr, l2 = s.ranker_learning_rate * lr_times, s.ranker_l2 * l2_times
                 step = s.model_copy(update={"ranker_learning_rate": lr, "ranker_l2": l2})
                 out[f"{blend} lr={lr:g} l2={l2:g}"] = LearnedSystem(w, 10, step)
         return out

@@ -229,6 +229,9 @@ class Learner:
         ids, vectors = self.mf.item_vectors()
         created = now_ms()
         version = snapshot_version(created, self.mf.events, self.ranker.examples)
+        verdicts = self.adoption.verdicts()
+        for tenant, verdict in verdicts.items():
+            metrics.RANKER_ADOPTED.labels(tenant).set(int(verdict.adopted))
         snapshot = Snapshot(
             version,
             created,
@@ -243,7 +246,7 @@ class Learner:
             },
             self.ranker.weights(),
             self.mf.supports(ids),
-            {tenant: v.as_dict() for tenant, v in self.adoption.verdicts().items()},
+            {tenant: v.as_dict() for tenant, v in verdicts.items()},
         )
         try:
             await self.registry.save(

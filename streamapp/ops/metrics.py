@@ -139,6 +139,12 @@ RANKER_FEATURES = Gauge(
     "streamapp_model_ranker_features",
     "Weights of the learned ranker the worker serves (0: hand-weighted order).",
 )
+RANKER_ADOPTED = Gauge(
+    "streamapp_ranker_adopted",
+    "Whether the learned ranker re-orders the tenant's lists (1) or the hand weights serve "
+    "(0: not shown better on its recent lists), as the learner's latest snapshot says.",
+    ["tenant"],
+)
 RANKER_LISTS = Counter(
     "streamapp_ranker_lists_total",
     "Audited lists the learned ranker trained on, by whether the user interacted with one.",

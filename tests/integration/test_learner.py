@@ -165,6 +165,7 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
     assert not snapshot.adopted("default")
     labelled = learner.text("/metrics")
     assert 'streamapp_ranker_lists_total{label="interacted"}' in labelled
+    assert 'streamapp_ranker_adopted{tenant="default"} 0.0' in labelled
     await wait_for(
         lambda: (
             f"streamapp_model_ranker_features {len(snapshot.ranker)}.0" in worker.text("/metrics")

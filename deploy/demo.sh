@@ -36,8 +36,11 @@ cleanup() {
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
-# A process that should run until Ctrl-C has exited: show why and stop.
+# A process that should run until Ctrl-C has exited: show why and stop. Ctrl-C reaches the whole
+# process group at once, so a child may be seen gone before this shell runs its INT trap: the
+# pause lets that trap (a clean stop, exit 0) run first.
 died() {
+  sleep 1
   say "the $1 exited; last lines of $2:"
   tail -n 20 "$2"
   exit 1
@@ -71,7 +74,7 @@ watch=$!
 while true; do
   kill -0 "$worker" 2>/dev/null || died worker "$logs/worker.log"
   kill -0 "$learner" 2>/dev/null || died learner "$logs/learner.log"
-  kill -0 "$watch" 2>/dev/null || { wait "$watch" || true; say "watch exited"; exit 1; }
+  kill -0 "$watch" 2>/dev/null || { wait "$watch" || true; sleep 1; say "watch exited"; exit 1; }
   if [ -n "$replay" ] && ! kill -0 "$replay" 2>/dev/null; then
     if wait "$replay"; then
       say "replay finished: $(tail -n 1 "$logs/replay.log"); Ctrl-C stops the demo"

@@ -174,6 +174,7 @@ class Settings(BaseSettings):
             "history": 1.0,
             "covisit": 1.0,
             "sequence": 3.0,
+            "cosine": 0.0,
             "mf": 0.1,
             "category": 0.5,
             "new": 0.3,

@@ -77,6 +77,7 @@ SOURCES: tuple[str, ...] = (
     "popular",
     "catalog",
     "sequence",
+    "cosine",
 )
 
 

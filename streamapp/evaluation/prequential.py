@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from streamapp import databases
-from streamapp.contracts.messages import Ranked
+from streamapp.contracts.messages import SOURCES, Ranked
 from streamapp.databases import with_database
 from streamapp.datasets.catalog import Interaction
 from streamapp.experiments.assignment import assign
@@ -124,7 +124,8 @@ def dealt(experiment: Experiment | None, user_id: str) -> str | None:
 
 def systems(settings: Settings, k: int = 10, ablations: bool = False) -> dict[str, Produce]:
     """The full system and the baselines, all reading the same gathered state; with
-    ``ablations``, also the full system without each source, and each source alone."""
+    ``ablations``, also the full system without each source it weighs, and every source
+    alone (a source the weights leave out too: what it would bring)."""
     weights = settings.score_weights
     out: dict[str, Produce] = {
         "full": LearnedSystem(weights, k, settings),
@@ -137,14 +138,13 @@ def systems(settings: Settings, k: int = 10, ablations: bool = False) -> dict[st
     if ablations:
         for source in sorted(s for s, w in weights.items() if w):
             out[f"full without {source}"] = LearnedSystem({**weights, source: 0.0}, k, settings)
-        for source in sorted(s for s, w in weights.items() if w):
-            if source not in ALONE_AS_BASELINE:
-                out[f"{source} alone"] = _weighted({source: 1.0})
+        for source in sorted(set(SOURCES) - ALONE_AS_BASELINE):
+            out[f"{source} alone"] = _weighted({source: 1.0})
     return out
 
 
-# Sources whose system alone is already a baseline above.
-ALONE_AS_BASELINE = {"popular", "covisit", "mf"}
+# Sources whose system alone is already a baseline above, or that is only a fallback.
+ALONE_AS_BASELINE = {"popular", "covisit", "mf", "catalog"}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from streamapp.recommend.scoring import (
     Signals,
     category_signal,
     content_signals,
+    cosine_signal,
     covisit_signal,
     fill,
     history_signal,
@@ -38,6 +39,7 @@ def candidates_for(
     recent_signal(candidates, user.recent)
     history_signal(candidates, user.history)
     covisit_signal(candidates, user.covisit)
+    cosine_signal(candidates, user.recent, user.covisit, tenant.popularity)
     covisit_signal(candidates, user.sequence, "sequence")
     mf_signal(candidates, retrieved)
     category_signal(candidates, user.categories, user.category_popular)

@@ -69,6 +69,35 @@ def covisit_signal(
         weight *= RECENCY_DISCOUNT
 
 
+def cosine_signal(
+    out: Signals,
+    session: Iterable[str],
+    covisit: Iterable[Iterable[tuple[str, float]]],
+    popularity: Mapping[str, float],
+) -> None:
+    """Co-visitation normalised by both items' popularity, count / sqrt(pop(a) · pop(b)):
+    raw counts favour items that co-occur with everything because everyone views them; this
+    favours what goes with *this* item. An item outside the bounded popularity table is taken
+    to be at least as popular as its count says. Newer session items count more.
+
+    >>> out = {}
+    >>> cosine_signal(out, ["a"], [[("hit", 4.0), ("match", 2.0)]],
+    ...               {"a": 4.0, "hit": 100.0, "match": 4.0})
+    >>> sorted(out["cosine"].items())
+    [('hit', 0.2), ('match', 0.5)]
+    """
+    signal = out.setdefault("cosine", {})
+    weight = 1.0
+    for item, neighbours in zip(session, covisit, strict=False):
+        row = list(neighbours)
+        base = max(popularity.get(item, 0.0), max((c for _, c in row), default=0.0))
+        for other, count in row:
+            scale = math.sqrt(base * max(popularity.get(other, 0.0), count))
+            if scale > 0:
+                signal[other] = signal.get(other, 0.0) + weight * count / scale
+        weight *= RECENCY_DISCOUNT
+
+
 def category_signal(
     out: Signals,
     categories: list[tuple[str, float]],

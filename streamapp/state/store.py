@@ -382,6 +382,7 @@ class Store(Lifecycle):
                 blocked=set(seq(v["blocked"])),
                 prices={item: float(price) for item, price, _ in triples if price is not False},
                 margins={item: float(m) for item, _, m in triples if m is not False},
+                popularity={item: float(p) for item, p in (v["popularity"] or {}).items()},
             )
         signals: list[UserSignals] = []
         for (t, u, recent, cats, bought, history), vector in zip(

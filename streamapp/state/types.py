@@ -150,14 +150,17 @@ class UserSignals:
 
 @dataclass
 class TenantSignals:
-    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items, and
-    the price and margin of the candidates the product table knows."""
+    """Batch-level state of one tenant: popularity, last-resort catalogue, blocked items, the
+    price and margin of the candidates the product table knows, and the popularity the cosine
+    source normalises by."""
 
     popular: Scored
     catalog: list[str]
     blocked: set[str]
     prices: dict[str, float] = field(default_factory=dict)
     margins: dict[str, float] = field(default_factory=dict)
+    # Decayed popularity of the users' session items and their co-visited items (cosine).
+    popularity: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -14,6 +14,7 @@
 --   JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, sequence = {item = flat},
+--                   popularity = {item = score} (session items and their co-visited ones),
 --                   category = {cat = flat},
 --                   new = {cat = flat new arrivals}, blocked, attributes}}},
 --   then per user, in order, its factor vector (float32 bytes, t:u:U:factors) or nil: binary,
@@ -252,7 +253,7 @@ for _, pair in ipairs(req.users) do
     tenant = {
       popular = redis.call('ZREVRANGE', t .. ':pop', 0, cfg.popular_candidates - 1, 'WITHSCORES'),
       catalog = redis.call('ZREVRANGE', t .. ':instock', 0, cfg.top_k * 2 - 1),
-      covisit = {}, sequence = {}, category = {}, new = {}, seen = {},
+      covisit = {}, sequence = {}, popularity = {}, category = {}, new = {}, seen = {},
     }
     remember(tenant, tenant.popular)
     for _, item in ipairs(tenant.catalog) do tenant.seen[item] = true end
@@ -266,6 +267,13 @@ for _, pair in ipairs(req.users) do
       local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.covisit[other] = flat
       remember(tenant, flat)
+      -- The popularity of the item and of its co-visited items (the cosine source), one call.
+      local members = {other}
+      for i = 1, #flat, 2 do members[#members + 1] = flat[i] end
+      local scores = redis.call('ZMSCORE', t .. ':pop', unpack(members))
+      for i, member in ipairs(members) do
+        if scores[i] then tenant.popularity[member] = scores[i] end
+      end
       local next_items = redis.call('ZREVRANGE', t .. ':nx:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.sequence[other] = next_items
       remember(tenant, next_items)

@@ -109,7 +109,7 @@ def test_demo_from_a_fresh_clone_shows_lists_from_the_learned_model_and_a_stock_
     assert {m[4] for m in shown} <= {"interaction", "stock_out"}
     assert any("worker ready" in line for line in demo.seen)
     assert any("stopped" in line for line in demo.seen), demo.seen[-10:]
-    assert code == 0, code
+    assert code == 0, (code, demo.seen[-25:])
     # Ctrl-C stopped the worker and the learner: nothing answers on their ports any more.
     for var in ("STREAMAPP_WEB_PORT", "STREAMAPP_LEARNER_WEB_PORT"):
         assert not port_open(int(env[var])), var

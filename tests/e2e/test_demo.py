@@ -30,10 +30,19 @@ pytestmark = pytest.mark.integration
 LINE = re.compile(r"user=(\S+)\s+latency=\s*(-?\d+)ms model=(\S+)\s+reason=(\S+)\s+items: \S")
 
 
+def _handle_sigint() -> None:
+    """A shell started with SIGINT ignored (as a CI runner's background job is, and every
+    process it starts) cannot trap it; handled here, SIGINT is reset to its default in the
+    demo, which then meets Ctrl-C as it does in a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class Demo:
     """``deploy/demo.sh`` in its own process group, its output read line by line."""
 
     def __init__(self, repo: Path, env: dict[str, str]) -> None:
+        _handle_sigint()
         self.proc = subprocess.Popen(
             ["bash", "deploy/demo.sh"],
             cwd=repo,

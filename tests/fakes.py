@@ -61,6 +61,7 @@ class MemoryStore:
         events: list[EventRow],
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
+        cosine: bool = True,
     ) -> Gathered:
         self.gathered.append(list(users))
         status = []

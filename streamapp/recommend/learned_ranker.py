@@ -12,7 +12,7 @@ Learning uses River's ``LogisticRegression``; serving only needs its weights (a 
 the snapshot), so :func:`score` and :func:`rerank` are pure functions the worker and the
 evaluator share. With no weights learned every score ties and the hand order stands.
 
->>> ranker = LearnedRanker()
+>>> ranker = LearnedRanker(learning_rate=0.05, l2=1e-4)
 >>> shown = [Ranked("a", 2.0, "recent", {"recent": 1.0}),
 ...          Ranked("b", 1.0, "popular", {"popular": 1.0})]
 >>> for _ in range(50):
@@ -132,9 +132,11 @@ def _top_score(ranked: Iterable[Ranked]) -> float:
 
 
 class LearnedRanker:
-    """Online logistic regression on shown items labelled by later interaction."""
+    """Online logistic regression on shown items labelled by later interaction. Its step and
+    L2 penalty come from the settings (``STREAMAPP_RANKER_LEARNING_RATE``, ``_L2``), the one
+    place that chooses them."""
 
-    def __init__(self, learning_rate: float = 0.05, l2: float = 1e-4) -> None:
+    def __init__(self, learning_rate: float, l2: float) -> None:
         self.model = linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2)
         self.examples = 0
 

@@ -31,15 +31,20 @@ from streamapp.state.types import TenantSignals, UserSignals
 
 
 def candidates_for(
-    user: UserSignals, tenant: TenantSignals, retrieved: Iterable[tuple[str, float]] = ()
+    user: UserSignals,
+    tenant: TenantSignals,
+    retrieved: Iterable[tuple[str, float]] = (),
+    cosine: bool = True,
 ) -> Signals:
     """Every source's candidates with their signals. ``retrieved`` are the items nearest the
-    user's vector (the ``mf`` source), when a model is loaded."""
+    user's vector (the ``mf`` source), when a model is loaded; ``cosine`` is False when no
+    weight set uses that source (its popularity was not gathered)."""
     candidates: Signals = {}
     recent_signal(candidates, user.recent)
     history_signal(candidates, user.history)
     covisit_signal(candidates, user.covisit)
-    cosine_signal(candidates, user.recent, user.covisit, tenant.popularity)
+    if cosine:
+        cosine_signal(candidates, user.recent, user.covisit, tenant.popularity)
     covisit_signal(candidates, user.sequence, "sequence")
     mf_signal(candidates, retrieved)
     category_signal(candidates, user.categories, user.category_popular)

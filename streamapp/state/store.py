@@ -346,11 +346,14 @@ class Store(Lifecycle):
         events: list[EventRow],
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
+        cosine: bool = True,
     ) -> Gathered:
         """Apply a batch of interactions and gather ranking state for ``users``, atomically.
 
         ``spans``: per ``topic:partition`` the batch's first and last offset, dead-lettered
-        records included (a worker's batch; see ``lua/ingest.lua``).
+        records included (a worker's batch; see ``lua/ingest.lua``). ``cosine``: also gather
+        the popularity the ``cosine`` source divides by (one more read per session item, so
+        the worker asks only while a weight set uses that source).
         """
         if not events and not users and not spans:
             return Gathered([], [], {})
@@ -360,6 +363,7 @@ class Store(Lifecycle):
             "cfg": self._config,
             "events": events,
             "users": users,
+            "cosine": cosine,
         }
         raw = await self._call(self._ingest, self._checked(request))
         body, vectors = (raw[0], raw[1:]) if isinstance(raw, list) else (raw, [])

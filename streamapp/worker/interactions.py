@@ -162,6 +162,7 @@ class InteractionProcessor:
             rows,
             [key for key in triggers if key not in stored],
             spans(r for r in records if r.topic != self.refresh_topic),
+            cosine=self._uses("cosine"),
         )
         stages.mark()
         return Prepared(
@@ -218,17 +219,23 @@ class InteractionProcessor:
             raise LandmarkMoved(f"tenant {tenant}: the batch is ranked again on the new landmark")
         return event_row(event, record.tp, record.offset, landmark, self.settings)
 
-    def _candidates(self, gathered: Gathered, assignments: list[Assignment]) -> list[Signals]:
-        """Every gathered user's candidates: each source's, and the items nearest the user's
-        vector in the model their treatment serves (when the ``mf`` source has a weight)."""
-        users = gathered.users
+    def _uses(self, source: str) -> bool:
+        """Whether the deployment's weights or a running treatment's weigh ``source``: the
+        sources that cost extra reads (``mf``: retrieval, ``cosine``: popularity) are gathered
+        only then."""
         weights = [self.settings.score_weights] + [
             v.treatment.score_weights
             for e in self.experiments()
             for v in e.variants
             if v.treatment.score_weights is not None
         ]
-        if any(w.get("mf", 0.0) != 0.0 for w in weights):
+        return any(w.get(source, 0.0) != 0.0 for w in weights)
+
+    def _candidates(self, gathered: Gathered, assignments: list[Assignment]) -> list[Signals]:
+        """Every gathered user's candidates: each source's, and the items nearest the user's
+        vector in the model their treatment serves (when the ``mf`` source has a weight)."""
+        users = gathered.users
+        if self._uses("mf"):
             asked = [
                 (u.tenant, u.vector, treatment_of(a).model)
                 for u, a in zip(users, assignments, strict=True)
@@ -236,8 +243,9 @@ class InteractionProcessor:
             retrieved = self.model.retrieve(asked, self.settings.mf_candidates)
         else:
             retrieved = [[] for _ in users]
+        cosine = self._uses("cosine")
         return [
-            candidates_for(user, gathered.tenants[user.tenant], hits)
+            candidates_for(user, gathered.tenants[user.tenant], hits, cosine)
             for user, hits in zip(users, retrieved, strict=True)
         ]
 

@@ -48,6 +48,8 @@ async def test_cosine_prefers_what_goes_with_the_item_over_what_goes_with_everyt
         await store.ingest(rows(0, [(u, i, "c0", 0) for u, i in views]), [])
         await store.ingest(rows(100, [("me", "a", "c0", 0)]), [])
         gathered = await store.ingest([], [("default", "me")])
+        unweighed = await store.ingest([], [("default", "me")], cosine=False)
+    assert unweighed.tenants["default"].popularity == {}, "no weight set, nothing read for it"
     (me,) = gathered.users
     shop = gathered.tenants["default"]
     assert {"a", "hit", "match"} <= set(shop.popularity)

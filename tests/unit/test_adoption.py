@@ -30,7 +30,7 @@ def candidates(rng: random.Random, n: int = 20) -> list[Ranked]:
 def learn_and_judge(pick, lists: int, seed: int = 7) -> Adoption:
     """What the learner does with each labelled list: judge, then learn."""
     rng = random.Random(seed)
-    ranker = LearnedRanker()
+    ranker = LearnedRanker(learning_rate=0.02, l2=1e-4)
     adoption = Adoption(window=2000, min_lists=200)
     for _ in range(lists):
         shown = candidates(rng)

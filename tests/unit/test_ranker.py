@@ -30,7 +30,7 @@ def test_it_learns_which_signal_predicts_interaction():
     """Users go back to items of their history and ignore the session items the hand order
     puts first."""
     rng = random.Random(7)
-    ranker = LearnedRanker()
+    ranker = LearnedRanker(learning_rate=0.02, l2=1e-4)
     for _ in range(400):
         shown = [
             item(f"s{n}", 2.0, recent=rng.random())
@@ -61,7 +61,7 @@ def test_items_new_to_the_user_keep_the_hand_order_among_themselves():
 
 def test_a_warm_start_continues_from_published_weights():
     published = {"recent": 1.5, "in:recent": -0.25, BIAS: -2.0}
-    ranker = LearnedRanker()
+    ranker = LearnedRanker(learning_rate=0.02, l2=1e-4)
     ranker.warm_start(published, 120)
     assert ranker.weights() == published
     assert ranker.examples == 120

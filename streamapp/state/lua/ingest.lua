@@ -8,13 +8,14 @@
 -- ARGV[1] = JSON {prefix (every key's, keys.py), wm, guard (see guard.lua), spans, cfg,
 --           events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                      forward_weight, ts, purchased(0|1), price|false], ...],
---           users = [[tenant, user], ...]}
+--           users = [[tenant, user], ...], cosine = true|false}
 -- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
 --   knows (Redis lost it, or it was rebuilt since); otherwise the array {JSON, vector, ...}:
 --   JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
 --   users = [[tenant, user, recent items, flat categories, purchased, flat history], ...],
 --   tenants = {t = {popular, catalog, covisit = {item = flat}, sequence = {item = flat},
---                   popularity = {item = score} (session items and their co-visited ones),
+--                   popularity = {item = score} (session items and their co-visited ones;
+--                                                 only with cosine),
 --                   category = {cat = flat},
 --                   new = {cat = flat new arrivals}, blocked, attributes}}},
 --   then per user, in order, its factor vector (float32 bytes, t:u:U:factors) or nil: binary,
@@ -267,12 +268,15 @@ for _, pair in ipairs(req.users) do
       local flat = redis.call('ZREVRANGE', t .. ':cv:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.covisit[other] = flat
       remember(tenant, flat)
-      -- The popularity of the item and of its co-visited items (the cosine source), one call.
-      local members = {other}
-      for i = 1, #flat, 2 do members[#members + 1] = flat[i] end
-      local scores = redis.call('ZMSCORE', t .. ':pop', unpack(members))
-      for i, member in ipairs(members) do
-        if scores[i] then tenant.popularity[member] = scores[i] end
+      -- The popularity of the item and of its co-visited items (the cosine source), one call,
+      -- only while some weight set uses that source.
+      if req.cosine then
+        local members = {other}
+        for i = 1, #flat, 2 do members[#members + 1] = flat[i] end
+        local scores = redis.call('ZMSCORE', t .. ':pop', unpack(members))
+        for i, member in ipairs(members) do
+          if scores[i] then tenant.popularity[member] = scores[i] end
+        end
       end
       local next_items = redis.call('ZREVRANGE', t .. ':nx:' .. other, 0, cfg.covisit_per_item - 1, 'WITHSCORES')
       tenant.sequence[other] = next_items

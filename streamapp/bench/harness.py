@@ -176,13 +176,16 @@ class Bench:
         """The worker and, with ``with_learner``, the learner (own group) beside it.
 
         The learner labels audited lists after 1 s and snapshots every 10 s (not 600 s and
-        30 s), so its model — item vectors and ranker weights — reaches the worker soon after
-        the throughput phase, and the later phases measure the worker serving it while new
-        snapshots keep arriving. Both can be overridden from the environment.
+        30 s), and serves each snapshot at once (``STREAMAPP_ROLLOUT=immediate``: a canary
+        would hold it back for minutes), so its model — item vectors and ranker weights —
+        reaches the worker soon after the throughput phase, and the later phases measure the
+        worker serving it while new snapshots keep arriving. All three can be overridden from
+        the environment.
         """
         env = {
             "STREAMAPP_RANKER_WINDOW_S": "1",
             "STREAMAPP_SNAPSHOT_INTERVAL_S": "10",
+            "STREAMAPP_ROLLOUT": "immediate",
             **os.environ,
             **extra,
             "STREAMAPP_TOPIC_PREFIX": self.settings.topic_prefix,

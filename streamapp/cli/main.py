@@ -33,6 +33,7 @@ from streamapp.cli import (
     model,
     processes,
     replay,
+    report,
     settings,
     simulate,
     topics,
@@ -41,7 +42,19 @@ from streamapp.cli.parsing import Commands, env_name
 from streamapp.errors import UsageError
 from streamapp.settings import Settings, get_settings, redact
 
-GROUPS = (processes, topics, lag, replay, evaluate, bench, model, experiment, simulate, settings)
+GROUPS = (
+    processes,
+    topics,
+    lag,
+    replay,
+    evaluate,
+    report,
+    bench,
+    model,
+    experiment,
+    simulate,
+    settings,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ events whose item is new to the user, with the user's past items removed from ev
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ from streamapp.learning.factors import ImplicitMF
 from streamapp.learning.retrieval import Hits, Index, build_for, retrievable
 from streamapp.recommend import ranking_metrics
 from streamapp.recommend.adoption import Adoption, orders
+from streamapp.recommend.exposure import Catalogue, ExposureTally, exposure_table
 from streamapp.recommend.learned_ranker import RERANK_DEPTH, LearnedRanker, rerank
 from streamapp.recommend.pipeline import recommend_user
 from streamapp.settings import Settings
@@ -231,6 +232,8 @@ async def evaluate(
         producers = systems(settings, k, ablations)
     users: dict[str, set[str]] = defaultdict(set)
     tallies = {(name, p): Tally() for name in producers for p in ("all", "new")}
+    interactions: dict[str, Counter[str]] = {TENANT: Counter()}
+    exposure = {name: ExposureTally(interactions) for name in producers}
     curve = Curve(window=max(100, len(log) // 60))
     history: dict[str, set[str]] = defaultdict(set)
     item_counts: dict[str, int] = defaultdict(int)
@@ -266,6 +269,7 @@ async def evaluate(
                         producers,
                         k,
                         tallies,
+                        exposure,
                         curve,
                         history,
                         item_counts,
@@ -283,9 +287,11 @@ async def evaluate(
                 mf.learn_one(event.user_id, event.item_id, settings.weights.get(event.kind, 1.0))
                 history[event.user_id].add(event.item_id)
                 item_counts[event.item_id] += 1
+                interactions[TENANT][event.item_id] += 1
         finally:
             await store.forget()
     catalogue = len(item_counts)
+    shop = _catalogue(log)
     return {
         "events": len(log),
         "tested_from": warmup,
@@ -295,7 +301,10 @@ async def evaluate(
         "seconds": round(time.perf_counter() - started, 1),
         "catalogue_items": catalogue,
         "systems": {
-            name: {p: tallies[(name, p)].report(catalogue) for p in ("all", "new")}
+            name: {
+                **{p: tallies[(name, p)].report(catalogue) for p in ("all", "new")},
+                "exposure": exposure[name].report({TENANT: shop}).get(TENANT, {}),
+            }
             for name in producers
         },
         "curve": {"window": curve.window, "ndcg@10": dict(curve.points)},
@@ -308,6 +317,19 @@ async def evaluate(
             else {}
         ),
     }
+
+
+def _catalogue(log: list[Interaction]) -> Catalogue:
+    """The log's items and the category and brand it gives them (the product table the live
+    exposure report reads from the inventory topic)."""
+    shop = Catalogue()
+    for event in log:
+        shop.items.add(event.item_id)
+        if event.category:
+            shop.category[event.item_id] = event.category
+        if event.brand:
+            shop.brand[event.item_id] = event.brand
+    return shop
 
 
 def _as_event(event: Interaction, n: int) -> dict[str, Any]:
@@ -331,6 +353,7 @@ def _test(
     producers: dict[str, Produce],
     k: int,
     tallies: dict[tuple[str, str], Tally],
+    exposure: dict[str, ExposureTally],
     curve: Curve,
     history: dict[str, set[str]],
     item_counts: dict[str, int],
@@ -362,6 +385,7 @@ def _test(
             )
             if protocol == "all":
                 curve.add(name, scores["ndcg"])
+                exposure[name].published(TENANT, segments[0], top)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -386,6 +410,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {r['hr@10']:.4f} | {r['ndcg@10']:.4f} | {r['map@10']:.4f} "
                 f"| {r.get('coverage', 0):.4f} | {r['novelty']:.2f} | {r['events']} |"
             )
+    lines += [
+        f"\n**exposure** (protocol all, {part}; every user)\n",
+        *exposure_table(
+            ((name, r["exposure"]["all"]) for name, r in report["systems"].items()), "system"
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 

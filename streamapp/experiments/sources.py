@@ -8,12 +8,9 @@ streaming attribution process will avoid by keeping the same sums as it goes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import orjson
 
-from streamapp.contracts.events import InvalidEvent, Limits, decode
+from streamapp.contracts.events import Limits
 from streamapp.experiments.attribution import Timeline
 from streamapp.ops.log_reader import LogReader
 from streamapp.settings import Settings
@@ -21,25 +18,13 @@ from streamapp.settings import Settings
 __all__ = ["read_timeline"]
 
 
-async def _records(reader: LogReader, topic: str, chunk: int) -> AsyncIterator[Any]:
-    partitions = await reader.partitions(topic)
-    starts, ends = await reader.bounds(partitions)
-    for tp in partitions:
-        async for records in reader.read(tp, starts[tp], ends[tp], chunk):
-            for record in records:
-                yield record
-
-
 async def _prices(
     reader: LogReader, settings: Settings, tenant: str, limits: Limits
 ) -> dict[str, float]:
     """Each item's latest price in the product table (the compacted inventory topic)."""
     prices: dict[str, tuple[int, float]] = {}
-    async for record in _records(reader, settings.topic("inventory"), settings.batch_max):
-        try:
-            item = decode(record.value, "inventory", limits)
-        except InvalidEvent:
-            continue
+    inventory = settings.topic("inventory")
+    async for item in reader.events(inventory, "inventory", limits, settings.batch_max):
         held = prices.get(item["item_id"])
         if item["tenant"] == tenant and "price" in item and (held is None or held[0] <= item["ts"]):
             prices[item["item_id"]] = (item["ts"], float(item["price"]))
@@ -51,11 +36,9 @@ async def _outcomes(
 ) -> Timeline:
     found: Timeline = []
     for contract, topic in (("click", "clicks"), ("cart", "carts")):
-        async for record in _records(reader, settings.topic(topic), settings.batch_max):
-            try:
-                event = decode(record.value, contract, limits)
-            except InvalidEvent:
-                continue
+        async for event in reader.events(
+            settings.topic(topic), contract, limits, settings.batch_max
+        ):
             if event["tenant"] == tenant and event["ts"] >= since_ms:
                 found.append((event["ts"], 1, event))
     return found
@@ -73,7 +56,7 @@ async def read_timeline(
     await reader.start()
     try:
         prices = await _prices(reader, settings, tenant, limits)
-        async for record in _records(reader, settings.topic("recommendations"), 5000):
+        async for record in reader.everything(settings.topic("recommendations"), 5000):
             message = orjson.loads(record.value) if record.value else None
             if message and message["tenant"] == tenant and message["generated_at"] >= since_ms:
                 timeline.append((message["generated_at"], 0, message))

@@ -31,7 +31,7 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
-from streamapp.contracts.events import Headers, Record
+from streamapp.contracts.events import Headers, InvalidEvent, Limits, Record, decode
 from streamapp.ops.lag import LagReader
 
 __all__ = ["LogReader"]
@@ -171,6 +171,27 @@ class LogReader(LagReader):
         """The first and the next offset of each partition."""
         starts = await self.consumer.beginning_offsets(partitions)
         return starts, await self.end_offsets(partitions)
+
+    async def everything(self, topic: str, chunk: int) -> AsyncIterator[Record]:
+        """Every record ``topic`` holds now, partition by partition (a report's read: no
+        group, nothing committed, so it can run any number of times)."""
+        partitions = await self.partitions(topic)
+        starts, ends = await self.bounds(partitions)
+        for tp in partitions:
+            async for records in self.read(tp, starts[tp], ends[tp], chunk):
+                for record in records:
+                    yield record
+
+    async def events(
+        self, topic: str, contract: str, limits: Limits, chunk: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every valid event of ``contract`` that ``topic`` holds now (:meth:`everything`,
+        decoded; what the worker dead-letters is left out)."""
+        async for record in self.everything(topic, chunk):
+            try:
+                yield decode(record.value, contract, limits)
+            except InvalidEvent:
+                continue
 
     async def offset_at(self, tp: TopicPartition, timestamp_ms: int) -> int | None:
         """The first offset whose record is at or after ``timestamp_ms`` (None: none is)."""

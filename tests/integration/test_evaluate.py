@@ -47,9 +47,20 @@ async def test_prequential_metrics_match_hand_computation(stack, tmp_path):
     assert recent["segments"]["returning-users"]["events"] == 2
     assert recent["segments"]["cold-items"]["events"] == 3
 
+    # Exposure of the lists shown (protocol all): [], [a], [b, a] over the catalogue {a, b}.
+    exposure = report["systems"]["recently-viewed"]["exposure"]
+    every = exposure["all"]
+    assert (every["lists"], every["exposures"], every["coverage"]) == (3, 3, 1.0)
+    assert every["gini"] == pytest.approx(1 / 6, abs=1e-4)  # a shown twice, b once
+    assert every["new_item_share"] == 0.0  # each shown item was touched before its list
+    assert every["long_tail_share"] == pytest.approx(1 / 3, abs=1e-4)  # the head is {a}
+    assert (exposure["new-users"]["lists"], exposure["returning-users"]["lists"]) == (1, 2)
+    assert every["category"]["distance_to_catalogue"] == 0.0
+
     paths = write(report, tmp_path)
     assert all(p.stat().st_size > 0 for p in paths)
     assert "| recently-viewed | 0.3333 |" in markdown(report)
+    assert "| recently-viewed | 3 | 1.0000 | 0.1667 | 0.3333 | 0.0000 |" in markdown(report)
 
 
 async def test_evaluation_is_deterministic(stack):

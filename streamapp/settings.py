@@ -248,6 +248,12 @@ class Settings(BaseSettings):
     """A canary without a verdict by then ends with the candidate not promoted (``expired``)."""
     attribution_window_s: float = 1800.0
     """How long after a list a user's clicks and carts count for it (experiments)."""
+    exposure_window_s: float = Field(default=600.0, gt=0.0)
+    """The learner's live exposure figures (``streamapp_exposure_*``) are those of the last
+    completed window of this many seconds of published lists."""
+    exposure_users_max: int = Field(default=200_000, gt=0)
+    """Users the live exposure figures remember as having interacted (newest kept): one
+    forgotten and back is counted a new user."""
     learner_web_port: int = 6067
     """Port of the learner's ``/metrics``."""
     learner_nice: int = 19

@@ -11,7 +11,7 @@ from streamapp.experiments.definition import Experiment
 from streamapp.experiments.log import ExperimentLog
 from streamapp.experiments.report import Look, decide, look
 from streamapp.experiments.statistics import srm_p_value
-from streamapp.experiments.stream import StreamingAttribution
+from streamapp.experiments.stream import ExposureSink, StreamingAttribution
 from streamapp.ops import metrics
 from streamapp.settings import Settings
 
@@ -21,19 +21,27 @@ __all__ = ["ExperimentMonitor"]
 class ExperimentMonitor:
     """The experiments topic and the streaming attribution, looked at on every poll."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, exposure: ExposureSink | None = None) -> None:
         self.log = ExperimentLog(
             settings.kafka_bootstrap, settings.topic("experiments"), f"{settings.app_id}-monitor"
         )
-        self.stream = StreamingAttribution(settings, int(settings.attribution_window_s * 1000))
+        self.stream = StreamingAttribution(
+            settings, int(settings.attribution_window_s * 1000), exposure=exposure
+        )
+        # With the live exposure figures, records from one exposure window back: the first
+        # window closes with a full one's lists.
+        self.lookback_ms = int(settings.exposure_window_s * 1000) if exposure else 0
         self.looks: dict[str, Look] = {}
         self.exported: dict[str, Experiment] = {}
 
     async def start(self) -> None:
         """Read the experiments, then the records from the earliest running one's start."""
         await self.log.start()
-        starts = [e.document.get("started_at") or now_ms() for e in self.log.running()]
-        await self.stream.start(min(starts, default=now_ms()))
+        now = now_ms()
+        starts = [e.document.get("started_at") or now for e in self.log.running()]
+        if self.lookback_ms:
+            starts.append(now - self.lookback_ms)
+        await self.stream.start(min(starts, default=now))
 
     async def stop(self) -> None:
         await self.stream.stop()

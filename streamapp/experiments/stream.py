@@ -7,6 +7,10 @@ different topics arrive out of step — a click can be read before the list it f
 each waits ``grace_ms`` of wall-clock time in a buffer and is applied in (time, list first)
 order once older than that. An outcome later than the grace is applied late and, as in the
 report, only counts if its user's window still holds it.
+
+Given an :class:`ExposureSink` (:class:`streamapp.recommend.exposure.ExposureWindows`), the
+same records feed the live exposure figures too: every list (not only an experiment's), every
+interaction and the product table's categories and brands — one consumer for both.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import heapq
 import itertools
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, cast
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -36,12 +41,33 @@ FETCH_RECORDS = 5000
 ASSIGNED_WITHIN_S = 10.0
 
 
+class ExposureSink(Protocol):
+    """What the live exposure figures take from the stream, in time order."""
+
+    def product(
+        self, tenant: str, item_id: str, category: str | None, brand: str | None
+    ) -> None: ...
+
+    def interacted(self, tenant: str, user_id: str, item_id: str) -> None: ...
+
+    def published(self, ts: int, tenant: str, user_id: str, items: Sequence[str]) -> None: ...
+
+    def advance(self, ts: int) -> bool: ...
+
+
 class StreamingAttribution:
     """One :class:`Attribution` kept current from the topics by :meth:`poll`."""
 
-    def __init__(self, settings: Settings, window_ms: int, grace_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        window_ms: int,
+        grace_ms: int = 5000,
+        exposure: ExposureSink | None = None,
+    ) -> None:
         self.settings = settings
         self.attribution = Attribution(window_ms)
+        self.exposure = exposure
         self.grace_ms = grace_ms
         self.limits = Limits(settings.tenants, settings.max_event_bytes, 0, 2**62)
         self.contracts = {
@@ -119,15 +145,28 @@ class StreamingAttribution:
                 price = self.prices.get((record["tenant"], record["item_id"]))
                 if price is not None:
                     record["price"] = price
-            self.attribution.apply((ts, kind, record))
+            if kind == 1 or record.get("experiment"):
+                self.attribution.apply((ts, kind, record))
+            if self.exposure is not None:
+                self._expose(ts, kind, record)
             applied += 1
         self.watermark = max(self.watermark, to_ms)
+        if self.exposure is not None:
+            self.exposure.advance(self.watermark)
         return applied
+
+    def _expose(self, ts: int, kind: int, record: dict[str, Any]) -> None:
+        exposure = cast(ExposureSink, self.exposure)
+        tenant, user = record["tenant"], record["user_id"]
+        if kind == 0:
+            exposure.published(ts, tenant, user, [i["item_id"] for i in record["items"]])
+        elif record["interaction"] != "cart_remove":
+            exposure.interacted(tenant, user, record["item_id"])
 
     def _take(self, topic: str, value: bytes | None) -> None:
         if topic == self.recommendations:
             message = orjson.loads(value) if value else None
-            if message and message.get("experiment"):
+            if message and (message.get("experiment") or self.exposure is not None):
                 self._buffer(message["generated_at"], 0, message)
             return
         try:
@@ -137,6 +176,10 @@ class StreamingAttribution:
         if self.contracts[topic] == "inventory":
             if "price" in event:
                 self.prices[(event["tenant"], event["item_id"])] = float(event["price"])
+            if self.exposure is not None:
+                self.exposure.product(
+                    event["tenant"], event["item_id"], event.get("category"), event.get("brand")
+                )
             return
         self._buffer(event["ts"], 1, event)
 

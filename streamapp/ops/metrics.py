@@ -77,6 +77,20 @@ EXPERIMENT_USERS = Gauge(
     "attribution).",
     ["experiment", "variant"],
 )
+EXPOSURE = Gauge(
+    "streamapp_exposure",
+    "Who the lists of the last completed exposure window showed, per tenant and user segment "
+    "(the learner; STREAMAPP_EXPOSURE_WINDOW_S): figure coverage (share of the catalogue "
+    "shown), gini (concentration of exposure), long_tail_share (outside the short head), "
+    "new_item_share (items nobody had touched), lists.",
+    ["tenant", "segment", "figure"],
+)
+EXPOSURE_DISTANCE = Gauge(
+    "streamapp_exposure_group_distance",
+    "Total variation distance between the exposure shares of categories or brands and their "
+    "shares of the catalogue or of interactions, over the last completed exposure window.",
+    ["tenant", "attribute", "reference"],
+)
 EXPERIMENT_VALUE = Gauge(
     "streamapp_experiment_metric_value",
     "Each metric of each variant of a running experiment, from the streaming attribution.",

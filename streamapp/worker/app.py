@@ -44,11 +44,13 @@ from streamapp.experiments.log import ExperimentLog
 from streamapp.experiments.monitor import ExperimentMonitor
 from streamapp.http import api, operations
 from streamapp.http.health import Health
+from streamapp.learning.exposure_export import ExposureExport
 from streamapp.learning.learner import Learner
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import lag, metrics, tracing
 from streamapp.ops.lag import LagReader
+from streamapp.recommend.exposure import ExposureWindows
 from streamapp.rollout.controller import RolloutController
 from streamapp.settings import Settings
 from streamapp.state.continuity import Continuity
@@ -372,7 +374,9 @@ def create_learner_app(settings: Settings) -> faust.App:
     batch_fetches(app, settings.learner_fetch_min_bytes, settings.learner_fetch_max_wait_ms)
     store = Store(settings)
     learner = Learner(settings, store)
-    monitor = ExperimentMonitor(settings)
+    exposure = ExposureWindows(int(settings.exposure_window_s * 1000), settings.exposure_users_max)
+    monitor = ExperimentMonitor(settings, exposure)
+    exported = ExposureExport(exposure)
     rollout = RolloutController(settings, store, learner.registry, monitor)
 
     inputs = raw_topic(
@@ -390,7 +394,8 @@ def create_learner_app(settings: Settings) -> faust.App:
     @app.service
     class Snapshots(Service):
         """Opens Redis with the learner, publishes a snapshot every interval, watches the
-        running experiments and takes snapshots through their rollout."""
+        running experiments and takes snapshots through their rollout, and exports each
+        completed exposure window."""
 
         async def on_start(self) -> None:
             await store.start()
@@ -410,6 +415,7 @@ def create_learner_app(settings: Settings) -> faust.App:
         @Service.timer(settings.rollout_interval_s)
         async def watch(self) -> None:
             await carry_on("watch_experiments", monitor.poll())
+            exported.step()
             if settings.rollout == "canary":
                 await carry_on("rollout", rollout.step())
 

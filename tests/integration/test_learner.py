@@ -18,8 +18,11 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
         "STREAMAPP_ROLLOUT": "immediate",
     }
     worker = deployment.worker(**fast).start()
+    exposure = {"STREAMAPP_EXPOSURE_WINDOW_S": "1", "STREAMAPP_ROLLOUT_INTERVAL_S": "0.5"}
     learner = Worker(
-        deployment, {**fast, "STREAMAPP_LEARNER_WEB_PORT": str(free_port())}, command="learner"
+        deployment,
+        {**fast, **exposure, "STREAMAPP_LEARNER_WEB_PORT": str(free_port())},
+        command="learner",
     )
     deployment.workers.append(learner)
     learner.start()
@@ -56,6 +59,14 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
     last = next(r for r in found if r["trigger"]["event_id"] == "last")
     assert last["model_version"].startswith("mf-")
     assert "streamapp_learner_events_total" in learner.text("/metrics")
+    # The lists' exposure, per completed window, from the learner alone.
+    await wait_for(
+        lambda: 'streamapp_exposure{figure="lists",segment="all",tenant="default"}'
+        in learner.text("/metrics"),
+        timeout=30,
+        what="the learner exported a completed exposure window",
+    )
+    assert "streamapp_exposure{" not in worker.text("/metrics")
 
 
 async def test_a_restarted_learner_continues_from_the_promoted_snapshot(deployment, producer):

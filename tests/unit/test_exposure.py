@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
+from streamapp.learning.exposure_export import ExposureExport
 from streamapp.recommend.exposure import (
     Catalogue,
     ExposureTally,
+    ExposureWindows,
     exposure_table,
     gini,
     group_shares,
@@ -86,3 +89,53 @@ def test_tallies_over_the_same_events_share_their_interactions():
     first.interacted("shop", "a")
     second.published("shop", "new-users", ["a"])
     assert second.figures("shop", "all", Catalogue())["new_item_share"] == 0.0
+
+
+def test_windows_tumble_and_keep_what_outlives_them():
+    windows = ExposureWindows(window_ms=100, users_max=2)
+    windows.product("shop", "a", "x", None)
+    windows.interacted("shop", "u1", "a")
+    windows.interacted("shop", "u1", "b")
+    windows.published(105, "shop", "u1", ["a", "c"])
+    assert not windows.advance(199)
+    windows.published(250, "shop", "u1", ["c"])  # closes [100, 200) first
+    assert windows.window == (100, 200)
+    first = windows.completed["shop"]
+    assert (first["all"]["lists"], first["returning-users"]["lists"]) == (1, 1)
+    assert first["all"]["new_item_share"] == 0.5  # c: nobody's
+    assert first["all"]["category"]["groups"][0]["group"] == "x"
+    assert windows.advance(300) and windows.window == (200, 300)
+    assert windows.completed["shop"]["all"]["lists"] == 1
+    # Interactions outlive windows; users beyond the bound are forgotten, oldest first.
+    windows.interacted("shop", "u2", "c")
+    windows.interacted("shop", "u3", "c")
+    assert ("shop", "u1") not in windows.users
+    windows.published(310, "shop", "u1", ["c"])
+    assert windows.advance(400)
+    again = windows.completed["shop"]
+    assert again["new-users"]["lists"] == 1, "u1 forgotten: counted new"
+    assert again["all"]["new_item_share"] == 0.0
+
+
+def test_each_completed_window_is_exported_once():
+    windows = ExposureWindows(window_ms=100, users_max=10)
+    export = ExposureExport(windows)
+    assert not export.step()
+    windows.published(5, "shop", "u", ["a", "b"])
+    windows.advance(100)
+    assert export.step() and not export.step()
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert sample("streamapp_exposure", tenant="shop", segment="new-users", figure="lists") == 1
+    assert sample("streamapp_exposure", tenant="shop", segment="all", figure="coverage") == 1.0
+    assert (
+        sample(
+            "streamapp_exposure_group_distance",
+            tenant="shop",
+            attribute="brand",
+            reference="catalogue",
+        )
+        == 0.0
+    )

@@ -61,8 +61,10 @@ async def test_learner_snapshot_is_promoted_and_named_by_every_later_list(deploy
     assert "streamapp_learner_events_total" in learner.text("/metrics")
     # The lists' exposure, per completed window, from the learner alone.
     await wait_for(
-        lambda: 'streamapp_exposure{figure="lists",segment="all",tenant="default"}'
-        in learner.text("/metrics"),
+        lambda: (
+            'streamapp_exposure{figure="lists",segment="all",tenant="default"}'
+            in learner.text("/metrics")
+        ),
         timeout=30,
         what="the learner exported a completed exposure window",
     )

@@ -2,7 +2,9 @@
 
 Every interaction is a positive for (user, item); negatives are sampled in proportion to recent
 popularity (uniformly from a ring of recent positives — popular items are in it more often),
-so the model learns "this user rather than a random shopper". Two losses:
+so the model learns "this user rather than a random shopper". Each tenant has its own ring: a
+negative is always an item of the positive's own shop, so one shop's catalogue never shapes
+another's vectors. Two losses:
 
 * ``pointwise``: River's own ``FunkMF.learn_one`` with the logistic loss, the positive repeated
   by its interaction weight, each negative once;
@@ -58,9 +60,10 @@ class ImplicitMF:
         self.learning_rate = learning_rate
         self.l2 = l2
         self.negatives = negatives
-        self.recent: list[str] = []
+        # Per tenant (``group``), a ring of recent positives and where it is written next.
+        self.recent: dict[str, list[str]] = {}
         self.memory = memory
-        self.cursor = 0
+        self.cursor: dict[str, int] = {}
         self.rng = random.Random(seed)
         self.events = 0
         self.support: dict[str, int] = {}
@@ -71,25 +74,28 @@ class ImplicitMF:
         self._users: OrderedDict[str, None] = OrderedDict()
         self._items: OrderedDict[str, None] = OrderedDict()
 
-    def negative(self, positive: str) -> str | None:
-        """An item drawn in proportion to recent popularity, other than ``positive``."""
-        if not self.recent:
+    def negative(self, positive: str, group: str = "") -> str | None:
+        """An item of ``group`` (the tenant) drawn in proportion to its recent popularity,
+        other than ``positive``."""
+        recent = self.recent.get(group)
+        if not recent:
             return None
         for _ in range(5):
-            candidate = self.recent[self.rng.randrange(len(self.recent))]
+            candidate = recent[self.rng.randrange(len(recent))]
             if candidate != positive and candidate in self.model.i_latents:
                 return candidate
         return None
 
-    def learn_one(self, user: str, item: str, weight: float) -> None:
-        """Learn that ``user`` interacted with ``item`` (``weight``: click 1, purchase more)."""
+    def learn_one(self, user: str, item: str, weight: float, group: str = "") -> None:
+        """Learn that ``user`` interacted with ``item`` (``weight``: click 1, purchase more),
+        both of tenant ``group``."""
         self.events += 1
         self.support[item] = self.support.get(item, 0) + 1
         # Materialise both vectors even when no negative can be drawn yet (the first events),
         # so every item seen is retrievable.
         self.model.u_latents[user] = self.model.u_latents[user]
         self.model.i_latents[item] = self.model.i_latents[item]
-        negatives = [n for n in (self.negative(item) for _ in range(self.negatives)) if n]
+        negatives = [n for n in (self.negative(item, group) for _ in range(self.negatives)) if n]
         if self.loss == "pointwise":
             for _ in range(max(1, round(weight))):
                 self.model.learn_one(user, item, True)
@@ -98,11 +104,13 @@ class ImplicitMF:
         else:
             for negative in negatives:
                 self._bpr_step(user, item, negative, weight)
-        if len(self.recent) < self.memory:
-            self.recent.append(item)
+        recent = self.recent.setdefault(group, [])
+        if len(recent) < self.memory:
+            recent.append(item)
         else:
-            self.recent[self.cursor] = item
-            self.cursor = (self.cursor + 1) % self.memory
+            at = self.cursor.get(group, 0)
+            recent[at] = item
+            self.cursor[group] = (at + 1) % self.memory
         self._touch(self._users, user, self.users_max, self.model.u_latents)
         if self._touch(self._items, item, self.items_max, self.model.i_latents):
             self.support = {i: n for i, n in self.support.items() if i in self.model.i_latents}

@@ -171,13 +171,14 @@ class Learner:
             tenant = event["tenant"]
             user = model_id(tenant, event["user_id"])
             item = model_id(tenant, event["item_id"])
-            negative = self.mf.negative(item)
+            negative = self.mf.negative(item, tenant)
             if negative is not None and self.mf.user_vector(user) is not None:
                 correct = self.mf.score(user, item) > self.mf.score(user, negative)
                 self.accuracy.append(correct)
                 if self.monitor.update(correct):
                     self._on_drift()
-            self.mf.learn_one(user, item, self.settings.weights.get(event["interaction"], 1.0))
+            weight = self.settings.weights.get(event["interaction"], 1.0)
+            self.mf.learn_one(user, item, weight, tenant)
             self.shown.interaction(tenant, event["user_id"], event["item_id"], event["ts"])
             vector = self.mf.user_vector(user)
             if vector is not None:

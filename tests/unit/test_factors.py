@@ -62,3 +62,22 @@ def test_vectors_of_idle_users_and_items_are_dropped_beyond_the_bounds():
     assert "i19999" in mf.model.i_latents and mf.support["i19999"] == 1
     ids, vectors = mf.item_vectors()
     assert len(ids) == vectors.shape[0] <= 100
+
+
+def test_negatives_are_drawn_from_the_positives_own_tenant():
+    """Two shops' events interleaved: no item of one is ever a negative for the other, and
+    a shop's item vectors do not move when only the other shop's shoppers are learned."""
+    mf = ImplicitMF(n_factors=4, seed=2, memory=50)
+    for n in range(400):
+        mf.learn_one(f"a:u{n % 5}", f"a:i{n % 9}", 1.0, "a")
+        mf.learn_one(f"b:u{n % 5}", f"b:i{n % 9}", 1.0, "b")
+    drawn = {mf.negative("a:i0", "a") for _ in range(500)} - {None}
+    assert drawn and all(item.startswith("a:") for item in drawn)
+    assert all(
+        item.startswith("b:") for item in {mf.negative("b:i0", "b") for _ in range(500)} - {None}
+    )
+    assert mf.negative("a:i0", "unknown shop") is None
+    before = {i: mf.model.i_latents[i].copy() for i in ("a:i1", "a:i2")}
+    for n in range(100):
+        mf.learn_one(f"b:u{n % 5}", f"b:i{n % 9}", 1.0, "b")
+    assert all((mf.model.i_latents[i] == v).all() for i, v in before.items())

@@ -21,7 +21,13 @@ from matplotlib.figure import Figure
 
 from streamapp.contracts.events import Limits
 from streamapp.ops.log_reader import LogReader
-from streamapp.recommend.exposure import SEGMENTS, Catalogue, ExposureTally, exposure_table
+from streamapp.recommend.exposure import (
+    SEGMENTS,
+    Catalogue,
+    ExposureTally,
+    exposure_table,
+    segment_of,
+)
 from streamapp.settings import Settings
 
 __all__ = ["markdown", "plot", "read_exposure"]
@@ -95,8 +101,7 @@ async def read_exposure(
             tally.interacted(body["tenant"], body["item_id"])
             interactions[user] = interactions.get(user, 0) + 1
         else:
-            # New: nothing before the interaction the list answers.
-            segment = "new-users" if interactions.get(user, 0) <= 1 else "returning-users"
+            segment = segment_of(interactions.get(user, 0))
             tally.published(body["tenant"], segment, [i["item_id"] for i in body["items"]])
     return {
         "since_ms": window.since_ms,

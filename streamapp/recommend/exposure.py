@@ -45,6 +45,16 @@ SEGMENTS = ("all", "new-users", "returning-users")
 GROUPS_SHOWN = 20
 
 
+def segment_of(interactions: int) -> str:
+    """A list's user segment from the user's interactions so far, the one the list answers
+    included: new while that one is their first.
+
+    >>> segment_of(1), segment_of(2)
+    ('new-users', 'returning-users')
+    """
+    return "returning-users" if interactions > 1 else "new-users"
+
+
 def gini(values: Sequence[float]) -> float:
     """The Gini coefficient of non-negative values (0 for none or all zero).
 
@@ -267,9 +277,7 @@ class ExposureWindows:
         self.advance(ts)
         if self.start is None:
             self.start = ts - ts % self.window_ms
-        # New: nothing before the interaction the list answers.
-        returning = self.users.get((tenant, user_id), 0) > 1
-        self.current.published(tenant, "returning-users" if returning else "new-users", items)
+        self.current.published(tenant, segment_of(self.users.get((tenant, user_id), 0)), items)
 
     def advance(self, ts: int) -> bool:
         """Close the window when ``ts`` is past its end; whether one closed."""

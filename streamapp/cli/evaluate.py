@@ -77,7 +77,9 @@ def _experiment(path: Path) -> Any:
         raise UsageError(f"{path}: {exc}") from None
 
 
-async def _promoted_ranker(settings: Settings, version: str | None) -> tuple[str, dict]:
+async def _promoted_ranker(
+    settings: Settings, version: str | None, tenant: str
+) -> tuple[str, dict]:
     from streamapp.learning.registry import ModelRegistry
     from streamapp.state.store import Store
 
@@ -86,7 +88,7 @@ async def _promoted_ranker(settings: Settings, version: str | None) -> tuple[str
         version = version or await registry.promoted_version()
         if version is None:
             raise UsageError("no promoted snapshot; pass --version")
-        return version, (await registry.load(version)).ranker
+        return version, (await registry.load(version)).ranker_of(tenant)
 
 
 def _ips(args: argparse.Namespace) -> int:
@@ -94,11 +96,15 @@ def _ips(args: argparse.Namespace) -> int:
     from streamapp.evaluation.audit_log import impressions
 
     settings = get_settings()
+    tenant = args.tenant or settings.tenants[0]
+    if tenant not in settings.tenants:
+        raise UsageError(f"unknown tenant {tenant!r}: not in STREAMAPP_TENANTS")
     weights, version = orjson.loads(args.weights), ""
     if args.policy == "ranker":
-        version, weights = asyncio.run(_promoted_ranker(settings, args.version))
+        version, weights = asyncio.run(_promoted_ranker(settings, args.version, tenant))
     described, policy = off_policy.candidate(args.policy, args.exploration, weights, version)
     logged = off_policy.comparable(asyncio.run(impressions(settings, args.window)), args.policy)
+    logged = [i for i in logged if i.tenant == tenant]
     if not logged:
         print(
             "streamapp: no audited lists to evaluate (is STREAMAPP_AUDIT_SAMPLE_RATE > 0?)",
@@ -166,7 +172,7 @@ def register(commands: Commands) -> None:
         "audit log",
         _ips,
         BOTH,
-        ("kafka_bootstrap", "redis_url", "app_id", "topic_prefix", "audit_sample_rate"),
+        ("kafka_bootstrap", "redis_url", "app_id", "topic_prefix", "audit_sample_rate", "tenants"),
     )
     ips.add_argument(
         "--policy",
@@ -188,6 +194,11 @@ def register(commands: Commands) -> None:
     )
     ips.add_argument(
         "--version", help="with --policy ranker: the snapshot (default: the promoted one)"
+    )
+    ips.add_argument(
+        "--tenant",
+        help="the tenant whose lists are judged (with --policy ranker, by its own ranker; "
+        "default: the first of STREAMAPP_TENANTS)",
     )
     ips.add_argument(
         "--window",

@@ -65,8 +65,9 @@ def join(audits: list[dict], interactions: list[dict], window_ms: int) -> list[I
     >>> audit = {"user_id": "u", "tenant": "default", "generated_at": 100, "exploration": 0.5,
     ...          "items": [{"item_id": "a", "propensity": 1.0},
     ...                    {"item_id": "b", "propensity": 0.25}]}
-    >>> join([audit], [{"user_id": "u", "item_id": "b", "ts": 150}], 100)
-    [Impression(propensity=0.25, explored=True, tail=2, clicked=True, item_id='b', slot=())]
+    >>> (impression,) = join([audit], [{"user_id": "u", "item_id": "b", "ts": 150}], 100)
+    >>> impression.propensity, impression.explored, impression.tail, impression.clicked
+    (0.25, True, 2, True)
     """
     seen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for event in interactions:
@@ -99,6 +100,7 @@ def join(audits: list[dict], interactions: list[dict], window_ms: int) -> list[I
                 clicked=any(attributed(record.generated_at, ts, window_ms) for ts in times),
                 item_id=last.item_id,
                 slot=slot,
+                tenant=record.tenant,
             )
         )
     return out

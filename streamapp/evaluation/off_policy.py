@@ -76,6 +76,7 @@ class Impression:
     clicked: bool
     item_id: str = ""
     slot: tuple[SlotItem, ...] = ()
+    tenant: str = "default"
 
 
 # A target policy: the probability it gives to the logged item of an impression.

@@ -12,10 +12,10 @@ offsets and the recent prequential accuracy.
 Model ids are ``tenant:id`` so one model serves every tenant and retrieval filters by tenant.
 
 It also reads the ``audit`` topic: each sampled list waits ``ranker_window_s`` for the user's
-interactions (:mod:`streamapp.learning.labels`) and then trains the learned ranker (shown vs
-interacted, :mod:`streamapp.recommend.learned_ranker`), whose weights ride in the next
-snapshot. A list's window closes on the learner's clock, so a quiet stream still labels what
-it was shown.
+interactions (:mod:`streamapp.learning.labels`) and then trains its tenant's learned ranker
+(shown vs interacted, :mod:`streamapp.recommend.learned_ranker`; one per tenant, none learns
+from another's lists), whose weights ride in the next snapshot. A list's window closes on
+the learner's clock, so a quiet stream still labels what it was shown.
 
 On drift (River's ADWIN on that accuracy) the user vectors are reset — tastes moved — while the
 item vectors, which carry what items are alike, are kept: a warm restart. The drift is counted,
@@ -109,7 +109,11 @@ class Learner:
         self.offsets: dict[str, int] = {}
         self.contracts = {settings.topic("clicks"): "click", settings.topic("carts"): "cart"}
         self.audit_topic = settings.topic("audit")
-        self.ranker = LearnedRanker(settings.ranker_learning_rate, settings.ranker_l2)
+        # One ranker per tenant, each learned from its own lists only; ``inherited`` is a
+        # snapshot's ranker from before per-tenant rankers, where each tenant starts.
+        self.rankers: dict[str, LearnedRanker] = {}
+        self.inherited: dict[str, float] = {}
+        self.ranker_examples = 0
         self.adoption = Adoption(
             settings.ranker_adoption_lists, settings.ranker_adoption_min_lists, settings.top_k
         )
@@ -130,8 +134,13 @@ class Learner:
         support = None if snapshot.support is None else snapshot.support.tolist()
         self.mf.load_items(snapshot.ids, snapshot.vectors, support)
         self.mf.events = self.published_at_events = snapshot.events_seen
-        self.ranker.warm_start(snapshot.ranker, int(snapshot.quality.get("ranker_examples", 0)))
-        self.published_at_examples = self.ranker.examples
+        self.inherited = snapshot.shared_ranker
+        for tenant in self.settings.tenants if self.inherited else ():
+            self._ranker(tenant)  # every tenant keeps serving the one ranker it had
+        for tenant, weights in snapshot.rankers.items():
+            self._ranker(tenant).warm_start(weights, 1)
+        self.ranker_examples = int(snapshot.quality.get("ranker_examples", 0))
+        self.published_at_examples = self.ranker_examples
         self.adoption.carry(snapshot.ranker_adoption or {})
         self.offsets = dict(snapshot.offsets)
         log.info("learner warm-started from %s (%d items)", version, len(snapshot.ids))
@@ -195,16 +204,30 @@ class Learner:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("audit record skipped at %s@%d: %s", record.tp, record.offset, exc)
 
+    def _ranker(self, tenant: str) -> LearnedRanker:
+        ranker = self.rankers.get(tenant)
+        if ranker is None:
+            settings = self.settings
+            ranker = self.rankers[tenant] = LearnedRanker(
+                settings.ranker_learning_rate, settings.ranker_l2
+            )
+            ranker.warm_start(self.inherited, 1)
+        return ranker
+
     def label(self) -> None:
-        """Train the ranker on every list whose label window has closed, once the list has
-        judged it against the hand weights (before it learns from the list: held out)."""
+        """Train each tenant's ranker on every list of its own whose label window has closed,
+        once the list has judged it against the hand weights (before it learns from the list:
+        held out)."""
         for shown in self.shown.closed(now_ms()):
+            ranker = self._ranker(shown.tenant)
             self.adoption.observe(
                 shown.tenant,
-                *orders(shown.shown, self.ranker.weights()),
+                *orders(shown.shown, ranker.weights()),
                 shown.interacted,
             )
-            self.ranker.learn(shown.shown, shown.interacted)
+            before = ranker.examples
+            ranker.learn(shown.shown, shown.interacted)
+            self.ranker_examples += ranker.examples - before
             metrics.RANKER_LISTS.labels("interacted" if shown.interacted else "ignored").inc()
 
     def _on_drift(self) -> None:
@@ -224,12 +247,12 @@ class Learner:
         self.label()
         if (
             self.mf.events == self.published_at_events
-            and self.ranker.examples == self.published_at_examples
+            and self.ranker_examples == self.published_at_examples
         ):
             return None
         ids, vectors = self.mf.item_vectors()
         created = now_ms()
-        version = snapshot_version(created, self.mf.events, self.ranker.examples)
+        version = snapshot_version(created, self.mf.events, self.ranker_examples)
         verdicts = self.adoption.verdicts()
         for tenant, verdict in verdicts.items():
             metrics.RANKER_ADOPTED.labels(tenant).set(int(verdict.adopted))
@@ -243,9 +266,9 @@ class Learner:
             vectors,
             {
                 "pairwise_accuracy": round(self.recent_accuracy(), 4),
-                "ranker_examples": self.ranker.examples,
+                "ranker_examples": self.ranker_examples,
             },
-            self.ranker.weights(),
+            {tenant: ranker.weights() for tenant, ranker in self.rankers.items()},
             self.mf.supports(ids),
             {tenant: v.as_dict() for tenant, v in verdicts.items()},
         )
@@ -259,7 +282,7 @@ class Learner:
             log.warning("snapshot not published: %s", exc)
             return None
         self.published_at_events = self.mf.events
-        self.published_at_examples = self.ranker.examples
+        self.published_at_examples = self.ranker_examples
         metrics.SNAPSHOT_TIME.set(created / 1000)
         log.info("snapshot published version=%s items=%d", version, len(ids))
         return version

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,19 +36,27 @@ CANDIDATE = "candidate"
 
 @dataclass(frozen=True)
 class Served:
-    """One loaded snapshot: its retrieval index, its ranker's weights and the tenants the
-    ranker is adopted for (None: all, a snapshot from before adoption)."""
+    """One loaded snapshot: its retrieval index, each tenant's ranker weights and the tenants
+    whose ranker is adopted (None: all, a snapshot from before adoption; ``shared_ranker``:
+    one from before per-tenant rankers, for every tenant)."""
 
     version: str
     index: Index
-    ranker: dict[str, float]
+    rankers: Mapping[str, dict[str, float]]
     adopted_by: frozenset[str] | None = None
+    shared_ranker: dict[str, float] = field(default_factory=dict)
 
     def ranker_for(self, tenant: str) -> dict[str, float] | None:
-        """The ranker's weights where it beat the hand weights, else None (the hand order)."""
+        """The tenant's ranker weights where they beat the hand weights, else None (the hand
+        order)."""
         if self.adopted_by is None or tenant in self.adopted_by:
-            return self.ranker or None
+            return self.rankers.get(tenant) or self.shared_ranker or None
         return None
+
+    @property
+    def ranker_features(self) -> int:
+        """The features of its largest ranker (0: none learned)."""
+        return max(map(len, [*self.rankers.values(), self.shared_ranker]))
 
 
 class ServingModel:
@@ -70,9 +78,9 @@ class ServingModel:
         return self.roles.get(PROMOTED)
 
     @property
-    def ranker(self) -> dict[str, float]:
+    def ranker_features(self) -> int:
         served = self.served(None)
-        return served.ranker if served else {}
+        return served.ranker_features if served else 0
 
     def served(self, model: str | None) -> Served | None:
         """What a treatment's ``model`` (None: the promoted one) is served by."""
@@ -119,8 +127,9 @@ class ServingModel:
         self.loaded[version] = Served(
             version,
             index,
-            snapshot.ranker,
+            snapshot.rankers,
             None if adoption is None else frozenset(t for t in adoption if snapshot.adopted(t)),
+            snapshot.shared_ranker,
         )
         if self.exported:
             metrics.MODEL_LOADS.labels("loaded").inc()
@@ -129,7 +138,7 @@ class ServingModel:
             version,
             len(snapshot.ids),
             len(ids),
-            len(snapshot.ranker),
+            self.loaded[version].ranker_features,
         )
         return True
 
@@ -140,7 +149,7 @@ class ServingModel:
         self.loaded = {v: s for v, s in self.loaded.items() if v in roles.values()}
         if not self.exported:
             return
-        metrics.RANKER_FEATURES.set(len(self.ranker))
+        metrics.RANKER_FEATURES.set(self.ranker_features)
         if before != self.version:
             if before is not None:
                 metrics.MODEL_VERSION.remove(before)

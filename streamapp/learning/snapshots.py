@@ -1,7 +1,7 @@
 """Versioned model snapshots: item vectors plus what is needed to trust and trace them.
 
 A snapshot is Redis hash fields: ``meta`` (JSON: version, creation time, events seen,
-input offsets, loss, dimensions, quality at publish time, the learned ranker's weights),
+input offsets, loss, dimensions, quality at publish time, each tenant's learned ranker weights),
 ``ids`` (JSON list), ``vectors`` (raw little-endian float32, row-major) and ``support`` (raw
 little-endian uint32: positives each item was learned from; absent in older snapshots). Raw
 numbers keep it compact (4 bytes per factor) and fast to load (one ``frombuffer``, no parsing);
@@ -37,17 +37,24 @@ class Snapshot:
     ids: list[str]
     vectors: np.ndarray
     quality: dict[str, float] = field(default_factory=dict)
-    ranker: dict[str, float] = field(default_factory=dict)
+    # Each tenant's learned ranker weights: learned from that tenant's lists alone.
+    rankers: dict[str, dict[str, float]] = field(default_factory=dict)
     support: np.ndarray | None = None
-    # Per tenant, whether the ranker serves it and why (recommend.adoption); a tenant absent
+    # Per tenant, whether its ranker serves it and why (recommend.adoption); a tenant absent
     # gets the hand weights. None: a snapshot from before adoption, whose ranker serves all.
     ranker_adoption: dict[str, dict[str, Any]] | None = None
+    # A snapshot from before per-tenant rankers: its one ranker, for every tenant.
+    shared_ranker: dict[str, float] = field(default_factory=dict)
 
     def adopted(self, tenant: str) -> bool:
         """Whether the ranker re-orders this tenant's lists."""
         if self.ranker_adoption is None:
             return True
         return bool(self.ranker_adoption.get(tenant, {}).get("adopted", False))
+
+    def ranker_of(self, tenant: str) -> dict[str, float]:
+        """The tenant's ranker weights (empty: none learned yet; the hand order serves)."""
+        return self.rankers.get(tenant) or self.shared_ranker
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -59,7 +66,8 @@ class Snapshot:
             "items": len(self.ids),
             "factors": int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0,
             "quality": self.quality,
-            "ranker": self.ranker,
+            "rankers": self.rankers,
+            **({"ranker": self.shared_ranker} if self.shared_ranker else {}),
             **({} if self.ranker_adoption is None else {"ranker_adoption": self.ranker_adoption}),
         }
 
@@ -105,12 +113,11 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
                 f"support, found {len(parts['support'])}"
             )
         support = np.frombuffer(parts["support"], dtype="<u4")
-    try:
-        ranker = {str(k): float(v) for k, v in meta.get("ranker", {}).items()}
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise SnapshotError(f"snapshot {meta['version']!r}: unreadable ranker: {exc}") from None
-    if not all(math.isfinite(v) for v in ranker.values()):
-        raise SnapshotError(f"snapshot {meta['version']!r} has non-finite ranker weights")
+    rankers = {
+        str(tenant): _weights(meta, weights)
+        for tenant, weights in _mapping(meta, meta.get("rankers", {})).items()
+    }
+    shared = _weights(meta, meta.get("ranker", {}))
     return Snapshot(
         version=meta["version"],
         created_at=int(meta["created_at"]),
@@ -122,10 +129,28 @@ def decode(fields: Mapping[bytes, bytes] | Mapping[str, bytes]) -> Snapshot:
         quality={
             k: float(v) for k, v in meta.get("quality", {}).items() if math.isfinite(float(v))
         },
-        ranker=ranker,
+        rankers=rankers,
         support=support,
         ranker_adoption=_adoption(meta),
+        shared_ranker=shared,
     )
+
+
+def _mapping(meta: Mapping[str, Any], found: Any) -> Mapping[str, Any]:
+    if not isinstance(found, Mapping):
+        raise SnapshotError(f"snapshot {meta['version']!r}: unreadable ranker weights")
+    return found
+
+
+def _weights(meta: Mapping[str, Any], found: Any) -> dict[str, float]:
+    """One ranker's weights, checked: names to finite numbers."""
+    try:
+        weights = {str(k): float(v) for k, v in _mapping(meta, found).items()}
+    except (TypeError, ValueError) as exc:
+        raise SnapshotError(f"snapshot {meta['version']!r}: unreadable ranker: {exc}") from None
+    if not all(math.isfinite(v) for v in weights.values()):
+        raise SnapshotError(f"snapshot {meta['version']!r} has non-finite ranker weights")
+    return weights
 
 
 def _adoption(meta: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:

@@ -151,7 +151,8 @@ LEARNER_SKIPPED = Counter(
 )
 RANKER_FEATURES = Gauge(
     "streamapp_model_ranker_features",
-    "Weights of the learned ranker the worker serves (0: hand-weighted order).",
+    "Weights of the largest of the per-tenant learned rankers the worker serves (0: the "
+    "hand-weighted order everywhere).",
 )
 RANKER_ADOPTED = Gauge(
     "streamapp_ranker_adopted",

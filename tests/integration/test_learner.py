@@ -165,12 +165,12 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
         async def with_ranker() -> str | None:
             version = await registry.promoted_version()
             snap = await registry.load(version) if version else None
-            return version if snap and snap.ranker else None
+            return version if snap and snap.rankers.get("default") else None
 
         version = await wait_for(with_ranker, timeout=60, what="a snapshot with ranker weights")
         snapshot = await registry.load(version)
     assert snapshot.quality["ranker_examples"] > 0
-    assert set(snapshot.ranker) >= {"bias", "prior"}
+    assert set(snapshot.rankers["default"]) >= {"bias", "prior"}
     # Four labelled lists are too few to show the ranker beats the hand weights: the snapshot
     # says so, and the tenant's lists keep the hand order.
     (verdict,) = (snapshot.ranker_adoption or {}).values()
@@ -181,7 +181,8 @@ async def test_the_learner_trains_the_ranker_on_shown_lists_and_what_users_did(
     assert 'streamapp_ranker_adopted{tenant="default"} 0.0' in labelled
     await wait_for(
         lambda: (
-            f"streamapp_model_ranker_features {len(snapshot.ranker)}.0" in worker.text("/metrics")
+            f"streamapp_model_ranker_features {len(snapshot.rankers['default'])}.0"
+            in worker.text("/metrics")
         ),
         what="worker serving the learned ranker",
     )

@@ -81,12 +81,12 @@ def test_the_snapshot_carries_the_verdict_to_the_worker():
         "pairwise",
         ["a"],
         np.ones((1, 2), dtype=np.float32),
-        ranker={"recent": 1.0},
+        rankers={"good": {"recent": 1.0}, "bad": {"recent": 2.0}},
         ranker_adoption={"good": {"adopted": True}, "bad": {"adopted": False}},
     )
     loaded = decode(encode(snapshot))
     assert loaded.adopted("good") and not loaded.adopted("bad") and not loaded.adopted("new")
-    served = Served("mf-1", None, loaded.ranker, frozenset({"good"}))  # type: ignore[arg-type]
+    served = Served("mf-1", None, loaded.rankers, frozenset({"good"}))  # type: ignore[arg-type]
     assert served.ranker_for("good") == {"recent": 1.0}
     assert served.ranker_for("bad") is None
     # A snapshot from before adoption: its ranker serves every tenant, as it did.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from streamapp.learning.snapshots import Snapshot, SnapshotError, decode, encode
@@ -17,7 +18,7 @@ def snapshot(version: str = "v1", items: int = 3) -> Snapshot:
         [f"i{n}" for n in range(items)],
         vectors,
         {"hit_rate": 0.25},
-        {"bias": -1.5, "recent": 0.75},
+        {"default": {"bias": -1.5, "recent": 0.75}, "other": {"bias": 0.5}},
         np.arange(1, items + 1, dtype=np.uint32),
     )
 
@@ -28,7 +29,9 @@ def test_round_trip_keeps_everything():
     assert back.meta() == original.meta()
     assert back.ids == original.ids
     assert np.array_equal(back.vectors, original.vectors)
-    assert back.ranker == original.ranker
+    assert back.rankers == original.rankers
+    assert back.ranker_of("other") == {"bias": 0.5}
+    assert back.ranker_of("third") == {}, "a tenant without a ranker gets the hand order"
     assert back.support is not None and back.support.tolist() == [1, 2, 3]
 
 
@@ -56,4 +59,28 @@ def test_a_damaged_snapshot_is_refused_with_a_reason(damage, message):
     fields = encode(snapshot())
     damage(fields)
     with pytest.raises(SnapshotError, match=message):
+        decode(fields)
+
+
+def test_a_snapshot_from_before_per_tenant_rankers_serves_its_one_ranker_everywhere():
+    fields = encode(snapshot())
+    meta = orjson.loads(fields["meta"])
+    del meta["rankers"]
+    meta["ranker"] = {"bias": -1.0}
+    fields["meta"] = orjson.dumps(meta)
+    legacy = decode(fields)
+    assert legacy.rankers == {}
+    assert legacy.ranker_of("default") == legacy.ranker_of("any") == {"bias": -1.0}
+    assert orjson.loads(encode(legacy)["meta"])["ranker"] == {"bias": -1.0}
+
+
+@pytest.mark.parametrize(
+    "rankers", [{"default": {"bias": float("nan")}}, {"default": ["bias"]}, ["default"]]
+)
+def test_unreadable_ranker_weights_are_refused(rankers):
+    fields = encode(snapshot())
+    meta = orjson.loads(fields["meta"])
+    meta["rankers"] = rankers
+    fields["meta"] = orjson.dumps(meta)
+    with pytest.raises(SnapshotError, match="ranker"):
         decode(fields)

@@ -16,12 +16,35 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamapp.contracts import SCHEMAS_DIR, TOPICS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class TenantOverrides(BaseModel):
+    """One tenant's entry in ``STREAMAPP_TENANT_SETTINGS_FILE``: what it sets apart from the
+    deployment (whatever it leaves out is the deployment's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score_weights: dict[str, float] = Field(default_factory=dict)
+    exploration: float | None = Field(default=None, ge=0.0, le=1.0)
+    learned_ranker: bool | None = None
+
+
+class TenantSettings(BaseModel):
+    """What ranking one tenant's lists reads: the deployment's settings with the tenant's own
+    over them (:meth:`Settings.of_tenant`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    score_weights: dict[str, float]
+    exploration: float
+    learned_ranker: bool
 
 
 class Settings(BaseSettings):
@@ -70,6 +93,11 @@ class Settings(BaseSettings):
     # Input contract.
     tenants: tuple[str, ...] = ("default",)
     """Tenants the worker accepts; an event of any other is dead-lettered."""
+    tenant_settings_file: str = ""
+    """A YAML file of per-tenant settings, one mapping per tenant (``shop2: {score_weights:
+    {popular: 1}, exploration: 0.05, learned_ranker: false}``): each tenant's lists are
+    ranked with its own, the deployment's filling in what it leaves out. A tenant not in
+    ``STREAMAPP_TENANTS`` or a setting not listed there is refused at start."""
     max_event_bytes: int = 64 * 1024
     """Largest event accepted; a bigger one is dead-lettered unread."""
     max_event_age_s: float = 30 * 86400.0
@@ -288,6 +316,53 @@ class Settings(BaseSettings):
     """The OTLP/HTTP traces endpoint."""
     tracing_sample: float = Field(default=0.01, ge=0.0, le=1.0)
     """Share of events without a producer's ``traceparent`` that are traced."""
+
+    _tenant_overrides: dict[str, TenantOverrides] = PrivateAttr(default_factory=dict)
+    _of_tenant: dict[str, TenantSettings] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _read_tenant_settings(self) -> Settings:
+        if not self.tenant_settings_file:
+            return self
+        path = Path(self.tenant_settings_file)
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read tenant settings {path}: {exc}") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}: tenant settings are a mapping of tenant to settings")
+        unknown = sorted(str(t) for t in document if t not in self.tenants)
+        if unknown:
+            raise ValueError(f"{path}: tenants {unknown} are not in STREAMAPP_TENANTS")
+        for tenant, own in document.items():
+            try:
+                self._tenant_overrides[str(tenant)] = TenantOverrides.model_validate(own or {})
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'its entry'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"{path}: tenant {tenant}: {problems}") from None
+        return self
+
+    def of_tenant(self, tenant: str) -> TenantSettings:
+        """The settings one tenant's lists are ranked with.
+
+        >>> Settings().of_tenant("default").exploration
+        0.0
+        """
+        found = self._of_tenant.get(tenant)
+        if found is not None:
+            return found
+        own = self._tenant_overrides.get(tenant) or TenantOverrides()
+        found = self._of_tenant[tenant] = TenantSettings(
+            score_weights={**self.score_weights, **own.score_weights},
+            exploration=self.exploration if own.exploration is None else own.exploration,
+            learned_ranker=(
+                self.learned_ranker if own.learned_ranker is None else own.learned_ranker
+            ),
+        )
+        return found
 
     @property
     def decay_rate(self) -> float:

@@ -220,10 +220,10 @@ class InteractionProcessor:
         return event_row(event, record.tp, record.offset, landmark, self.settings)
 
     def _uses(self, source: str) -> bool:
-        """Whether the deployment's weights or a running treatment's weigh ``source``: the
+        """Whether a tenant's weights or a running treatment's weigh ``source``: the
         sources that cost extra reads (``mf``: retrieval, ``cosine``: popularity) are gathered
         only then."""
-        weights = [self.settings.score_weights] + [
+        weights = [self.settings.of_tenant(t).score_weights for t in self.settings.tenants] + [
             v.treatment.score_weights
             for e in self.experiments()
             for v in e.variants
@@ -265,22 +265,21 @@ class InteractionProcessor:
         out: list[Pending] = []
         for user, assignment, found in zip(gathered.users, assignments, candidates, strict=True):
             treatment = treatment_of(assignment)
+            own = settings.of_tenant(user.tenant)
             served = self.model.served(treatment.model)
             version = served.version if served else settings.model_version
             learned = (
-                settings.learned_ranker
-                if treatment.learned_ranker is None
-                else treatment.learned_ranker
+                own.learned_ranker if treatment.learned_ranker is None else treatment.learned_ranker
             )
             exploration = (
-                settings.exploration if treatment.exploration is None else treatment.exploration
+                own.exploration if treatment.exploration is None else treatment.exploration
             )
             audited = self.rng.random() < settings.audit_sample_rate
             ranked = choose(
                 found,
                 user,
                 gathered.tenants[user.tenant],
-                {**settings.score_weights, **(treatment.score_weights or {})},
+                {**own.score_weights, **(treatment.score_weights or {})},
                 depth,
                 explain=audited,
                 ranker=served.ranker_for(user.tenant) if learned and served else None,

@@ -88,3 +88,23 @@ async def test_two_shops_with_the_same_ids_never_see_each_others_signals(deploym
     }
     assert "hot" not in items_of(served["default"])
     assert {"hot", "only2"} <= set(items_of(served["shop2"]))
+
+
+async def test_each_shop_ranks_with_its_own_settings(deployment, producer, tmp_path):
+    own = tmp_path / "tenants.yaml"
+    own.write_text("shop2:\n  score_weights: {recent: 0, history: 0}\n")
+    deployment.worker(STREAMAPP_TENANT_SETTINGS_FILE=str(own)).start()
+    clicks = deployment.topic("clicks")
+    t = now_ms() - 60_000
+    async with Tail(deployment.topic("recommendations")) as recs:
+        for tenant in SHOPS:
+            for n, item in enumerate(("a", "b")):
+                event = {"event_id": f"{tenant}-{n}", "user_id": "u1", "item_id": item}
+                await send(producer, clicks, "u1", {**event, "ts": t + n, "tenant": tenant})
+        done = {f"{tenant}-1" for tenant in SHOPS}
+        await recs.until(lambda rs: done <= {r["trigger"]["event_id"] for r in rs})
+    last = {r["tenant"]: r for r in recs.records if r["trigger"]["event_id"] in done}
+    assert last["default"]["items"][0]["item_id"] == "b", "the session first, by default"
+    assert last["default"]["items"][0]["source"] == "recent"
+    shop2 = {i["source"] for i in last["shop2"]["items"]}
+    assert shop2 and "recent" not in shop2, "shop2 weighs the session 0"

@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     tenant_settings_file: str = ""
     """A YAML file of per-tenant settings, one mapping per tenant (``shop2: {score_weights:
     {popular: 1}, exploration: 0.05, learned_ranker: false}``): each tenant's lists are
-    ranked with its own, the deployment's filling in what it leaves out. A tenant not in
-    ``STREAMAPP_TENANTS`` or a setting not listed there is refused at start."""
+    ranked with its own, the deployment's filling in what it leaves out. A tenant the worker
+    does not accept, or a setting not listed here, is refused at start."""
     max_event_bytes: int = 64 * 1024
     """Largest event accepted; a bigger one is dead-lettered unread."""
     max_event_age_s: float = 30 * 86400.0

@@ -1,5 +1,5 @@
 """Two shops through one worker, with the same user and item ids: neither sees the other's
-signals (sessions, co-visitation, popularity), and a stock-out in one leaves the other's lists
+signals (recently viewed items, co-visitation, popularity), and a stock-out in one leaves the other's lists
 alone — in the published lists and in what the HTTP API serves."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ async def test_each_shop_ranks_with_its_own_settings(deployment, producer, tmp_p
         done = {f"{tenant}-1" for tenant in SHOPS}
         await recs.until(lambda rs: done <= {r["trigger"]["event_id"] for r in rs})
     last = {r["tenant"]: r for r in recs.records if r["trigger"]["event_id"] in done}
-    assert last["default"]["items"][0]["item_id"] == "b", "the session first, by default"
+    assert last["default"]["items"][0]["item_id"] == "b", "the last viewed item first, by default"
     assert last["default"]["items"][0]["source"] == "recent"
     shop2 = {i["source"] for i in last["shop2"]["items"]}
-    assert shop2 and "recent" not in shop2, "shop2 weighs the session 0"
+    assert shop2 and "recent" not in shop2, "shop2 gives recently viewed items no weight"

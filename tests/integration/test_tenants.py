@@ -1,6 +1,6 @@
 """Two shops through one worker, with the same user and item ids: neither sees the other's
-signals (recently viewed items, co-visitation, popularity), and a stock-out in one leaves the other's lists
-alone — in the published lists and in what the HTTP API serves."""
+signals (recently viewed items, co-visitation, popularity), and a stock-out in one leaves the
+other's lists alone — in the published lists and in what the HTTP API serves."""
 
 from __future__ import annotations
 

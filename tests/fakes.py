@@ -62,6 +62,7 @@ class MemoryStore:
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
         cosine: bool = True,
+        kinds: bool = False,
     ) -> Gathered:
         self.gathered.append(list(users))
         status = []

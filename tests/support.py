@@ -167,6 +167,13 @@ class Worker:
                 self.kill()
 
 
+def command(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """One ``streamapp`` command against the deployment, its output captured."""
+    return subprocess.run(
+        [str(BIN), *args], check=False, env=env.env, capture_output=True, text=True, timeout=60
+    )
+
+
 async def send(
     producer: AIOKafkaProducer,
     topic: str,

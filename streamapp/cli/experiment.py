@@ -20,7 +20,7 @@ async def _current(settings: Settings) -> dict[str, Any]:
 
     topic = settings.topic("experiments")
     async with ExperimentLog(settings.kafka_bootstrap, topic, f"{settings.app_id}-cli") as log:
-        return dict(log.experiments)
+        return dict(log.definitions)
 
 
 def _describe(experiment: Any) -> str:

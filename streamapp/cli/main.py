@@ -1,7 +1,7 @@
 """The ``streamapp`` command: one module per command group, each adding its sub-commands
 (:mod:`.processes`, :mod:`.topics`, :mod:`.lag`, :mod:`.replay`, :mod:`.evaluate`,
-:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.simulate`, :mod:`.settings`); the work
-is done by the domain packages.
+:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.rules`, :mod:`.simulate`,
+:mod:`.settings`); the work is done by the domain packages.
 
 Errors a user can fix (:mod:`streamapp.errors`, a bad setting, a service that does not answer)
 end as one line on stderr and exit code 2; anything else keeps its traceback.
@@ -34,6 +34,7 @@ from streamapp.cli import (
     processes,
     replay,
     report,
+    rules,
     settings,
     simulate,
     topics,
@@ -52,6 +53,7 @@ GROUPS = (
     bench,
     model,
     experiment,
+    rules,
     simulate,
     settings,
 )

@@ -29,7 +29,8 @@ class Ranked:
 
     ``signals`` are the item's normalised signal values (what the audit topic records);
     ``propensity`` is the probability that the ranking policy put the item where it is
-    (1 unless exploration could have changed that slot).
+    (1 unless exploration could have changed that slot); ``rules`` are the merchandising
+    rules that moved it (:mod:`streamapp.recommend.rules`).
     """
 
     item_id: str
@@ -37,6 +38,7 @@ class Ranked:
     source: str
     signals: dict[str, float] = field(default_factory=dict)
     propensity: float = 1.0
+    rules: tuple[str, ...] = ()
 
 
 def recommendation_head(
@@ -81,9 +83,15 @@ SOURCES: tuple[str, ...] = (
 )
 
 
-def item_entry(item_id: str, score: float, source: str) -> dict[str, Any]:
-    """One element of ``items``, its score rounded as published."""
-    return {"item_id": item_id, "score": round(score, 6), "source": source}
+def item_entry(
+    item_id: str, score: float, source: str, rules: tuple[str, ...] | list[str] = ()
+) -> dict[str, Any]:
+    """One element of ``items``, its score rounded as published; ``rules`` name the
+    merchandising rules that touched it (left out when none did)."""
+    entry: dict[str, Any] = {"item_id": item_id, "score": round(score, 6), "source": source}
+    if rules:
+        entry["rules"] = list(rules)
+    return entry
 
 
 def item_fragment(entry: dict[str, Any]) -> str:
@@ -126,8 +134,18 @@ def dead_letter(record: Record, error: InvalidEvent, at_ms: int) -> bytes:
     )
 
 
-def refresh(tenant: str, user_id: str, item_id: str, event_id: str, ts: int) -> bytes:
-    """Ask the partition that owns ``user_id`` to recompute its list (item went out of stock)."""
+def refresh(
+    tenant: str, user_id: str, item_id: str, event_id: str, ts: int, reason: str = "stock_out"
+) -> bytes:
+    """Ask the partition that owns ``user_id`` to recompute its list: ``item_id`` went out of
+    stock (or a block took it out), or a rule that moves it started or ended (``rule``)."""
     return orjson.dumps(
-        {"user_id": user_id, "tenant": tenant, "item_id": item_id, "event_id": event_id, "ts": ts}
+        {
+            "user_id": user_id,
+            "tenant": tenant,
+            "item_id": item_id,
+            "event_id": event_id,
+            "ts": ts,
+            "reason": reason,
+        }
     )

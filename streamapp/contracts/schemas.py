@@ -29,6 +29,7 @@ MESSAGES = (
     "audit",
     "experiment",
     "rollout",
+    "rule",
 )
 
 

@@ -17,7 +17,7 @@ checked against it by :mod:`streamapp.http.openapi`. Every error anywhere on the
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, cast
 
 import faust
@@ -26,15 +26,17 @@ from aiohttp import web
 from faust.web import Request, Response, View
 from redis.exceptions import RedisError
 
+from streamapp.clock import now_ms
+from streamapp.contracts.messages import Ranked, item_entry
 from streamapp.experiments.assignment import assign, labels, treatment_of
 from streamapp.experiments.definition import Experiment
 from streamapp.http import openapi
 from streamapp.http.openapi import InvalidRequest, Operation
 from streamapp.learning.serving import ServingModel
+from streamapp.recommend.rules import Rule, in_force, rank_with
 from streamapp.recommend.scoring import top_up
 from streamapp.settings import Settings
-from streamapp.state.store import Store
-from streamapp.state.types import Scored
+from streamapp.state.store import ServingView, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +51,41 @@ LABELS = ("experiment", "variant")
 def answer(
     user_id: str,
     tenant: str,
-    current: dict[str, Any] | None,
-    popular: Scored,
+    view: ServingView,
     exclude: Collection[str],
     limit: int,
     model_version: str,
     experiment: tuple[str, str],
+    rules: Sequence[Rule] = (),
 ) -> dict[str, Any]:
-    """The user's list minus excluded items, cut to ``limit``, topped up from popularity.
+    """The user's list minus excluded and blocked items, cut to ``limit``, topped up from
+    popularity.
 
-    ``current`` is the last published list (already without items out of stock since); a user
-    without one gets popularity alone, and ``personalised`` says which case this is. ``source``
-    is the source of the top item, as on the topic. ``experiment`` is the user's (experiment,
-    variant) labels, for a user whose list does not carry them.
+    ``view.current`` is the last published list (already without items out of stock since,
+    and with the rules in force when it was made); a user without one gets popularity with the
+    ``fallback`` rules in force (``rules``), and ``personalised`` says which case this is.
+    ``source`` is the source of the top item, as on the topic. ``experiment`` is the user's
+    (experiment, variant) labels, for a user whose list does not carry them.
     """
-    items = [i for i in (current or {}).get("items", []) if i["item_id"] not in exclude][:limit]
-    extra = top_up((i["item_id"] for i in items), popular, exclude, limit - len(items))
-    items += [{"item_id": i, "score": score, "source": "popular"} for i, score in extra]
+    current, kinds = view.current, view.kinds
+    blocks = [r for r in rules if r.action == "block"]
+
+    def shown(item_id: str) -> bool:
+        return item_id not in exclude and not any(b.matches(item_id, kinds) for b in blocks)
+
+    popular = [(item, score) for item, score in view.popular if shown(item)]
+    if current is None:
+        fallback = [r for r in rules if "fallback" in r.scope]
+        ranked = [Ranked(item, score, "popular") for item, score in popular]
+        unavailable = view.unavailable | set(exclude)
+        items = [
+            item_entry(r.item_id, r.score, r.source, r.rules)
+            for r in rank_with(ranked, fallback, kinds, unavailable, limit)
+        ]
+    else:
+        items = [i for i in current.get("items", []) if shown(i["item_id"])][:limit]
+        extra = top_up((i["item_id"] for i in items), popular, exclude, limit - len(items))
+        items += [item_entry(i, score, "popular") for i, score in extra]
     out: dict[str, Any] = {
         "user_id": user_id,
         "tenant": tenant,
@@ -160,9 +180,11 @@ def register(
     store: Store,
     model: ServingModel,
     experiments: Callable[[], list[Experiment]] = list,
+    rules: Callable[[], Iterable[Rule]] = tuple,
 ) -> None:
     """Add the ``/v1`` pages to the worker's web server; ``experiments`` gives the running
-    ones, which name the variant of a user without a list as the worker would."""
+    ones, which name the variant of a user without a list as the worker would; ``rules``
+    every merchandising rule, which the API applies to what it serves."""
     contract = openapi.document()
     recommendations = Operation(contract, "/v1/users/{user_id}/recommendations", "get")
     served = {**contract, "servers": [{"url": f"http://{settings.web_host}:{settings.web_port}"}]}
@@ -186,8 +208,12 @@ def register(
                 return view_problem(request, 404, "unknown-tenant", "Unknown tenant", detail)
             limit = args.get("limit", settings.top_k)
             exclude = args.get("exclude", [])
-            current, popular = await store.serving_view(
-                tenant, user_id, limit + settings.top_k, exclude
+            # Blocks are in every scope; the other rules of a user's own list were applied
+            # when the worker made it.
+            ruled = in_force(rules(), tenant, now_ms(), "fallback")
+            pinned = [r.value for r in ruled if r.action == "pin"]
+            view = await store.serving_view(
+                tenant, user_id, limit + settings.top_k, exclude, pinned
             )
             assignment = assign(experiments(), tenant, user_id)
             served = model.served(treatment_of(assignment).model)
@@ -195,12 +221,12 @@ def register(
             body = answer(
                 user_id,
                 tenant,
-                current,
-                popular,
+                view,
                 set(exclude),
                 limit,
                 version,
                 labels(assignment, settings.experiment_variant),
+                ruled,
             )
             return self.json(body)
 

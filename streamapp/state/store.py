@@ -17,7 +17,8 @@ import contextvars
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -111,6 +112,16 @@ def _argument(request: dict[str, Any]) -> bytes:
     return orjson.dumps(request, default=_tuple)
 
 
+@dataclass(frozen=True)
+class ServingView:
+    """What the HTTP API answers from (:meth:`Store.serving_view`)."""
+
+    current: dict[str, Any] | None  # the user's list, without items out of stock since
+    popular: Scored
+    unavailable: set[str]  # pinned items that cannot be shown
+    kinds: dict[str, tuple[str | None, str | None]]  # category and brand of those items
+
+
 _REBUILDING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "rebuilding", default=None
 )
@@ -132,7 +143,8 @@ class Store(Lifecycle):
         self._commit = self._script("record", "stored_list", "commit")
         self._serving_view = self._script("record", "stored_list", "serving_view")
         self._kept_rankings = self._script("record", "kept_rankings")
-        self._inventory = self._script("guard", "inventory")
+        self._inventory = self._script("guard", "ruled", "inventory")
+        self._rule_block = self._script("ruled", "rule_block")
         self._establish = self.redis.register_script(ESTABLISH_EPOCH)
         self._advance = self._script("guard", "advance")
         self._rescale = self._script("guard", "rescale")
@@ -347,13 +359,15 @@ class Store(Lifecycle):
         users: list[tuple[str, str]],
         spans: dict[str, tuple[int, int]] | None = None,
         cosine: bool = True,
+        kinds: bool = False,
     ) -> Gathered:
         """Apply a batch of interactions and gather ranking state for ``users``, atomically.
 
         ``spans``: per ``topic:partition`` the batch's first and last offset, dead-lettered
         records included (a worker's batch; see ``lua/ingest.lua``). ``cosine``: also gather
         the popularity the ``cosine`` source divides by (one more read per session item, so
-        the worker asks only while a weight set uses that source).
+        the worker asks only while a weight set uses that source). ``kinds``: also gather the
+        candidates' category and brand (while a rule boosts or buries by them).
         """
         if not events and not users and not spans:
             return Gathered([], [], {})
@@ -364,6 +378,7 @@ class Store(Lifecycle):
             "events": events,
             "users": users,
             "cosine": cosine,
+            "kinds": kinds,
         }
         raw = await self._call(self._ingest, self._checked(request))
         body, vectors = (raw[0], raw[1:]) if isinstance(raw, list) else (raw, [])
@@ -380,6 +395,8 @@ class Store(Lifecycle):
             arrivals[t] = {cat: pairs(flat) for cat, flat in (v["new"] or {}).items()}
             flat = seq(v["attributes"])
             triples = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
+            named = seq(v.get("kinds"))
+            attributed = zip(named[::3], named[1::3], named[2::3], strict=True)
             tenants[t] = TenantSignals(
                 popular=pairs(v["popular"]),
                 catalog=seq(v["catalog"]),
@@ -387,6 +404,7 @@ class Store(Lifecycle):
                 prices={item: float(price) for item, price, _ in triples if price is not False},
                 margins={item: float(m) for item, _, m in triples if m is not False},
                 popularity={item: float(p) for item, p in (v["popularity"] or {}).items()},
+                kinds={item: (cat or None, brand or None) for item, cat, brand in attributed},
             )
         signals: list[UserSignals] = []
         for (t, u, recent, cats, bought, history), vector in zip(
@@ -487,27 +505,93 @@ class Store(Lifecycle):
             if cursor == 0:
                 return
 
+    async def rule_effect(
+        self, tenant: str, rule_id: str, target: str, mode: str, items: list[str], now_ms: int
+    ) -> list[tuple[str, list[str], bool]]:
+        """A rule's effect on a chunk of its items (``lua/rule_block.lua``; ``mode`` add,
+        remove or touch): per item shown to anyone, the users whose list, as of ``now_ms``,
+        shows it, or True to page them with :meth:`shown_to`."""
+        request = {
+            "tenant": tenant,
+            "rule": rule_id,
+            "target": target,
+            "mode": mode,
+            "items": items,
+            "horizon": self._list_horizon(now_ms),
+            "chunk": self.settings.refresh_chunk,
+        }
+        reply = orjson.loads(await self._call(self._rule_block, request))
+        return [(item, seq(users), bool(page)) for item, users, page in seq(reply)]
+
+    async def items_of(self, tenant: str, kind: str, value: str) -> AsyncIterator[list[str]]:
+        """The items whose ``kind`` (``category`` or ``brand``) is ``value`` in the product
+        table, a page at a time (a scan of the item → kind copy)."""
+        key = keys.tenant(self.settings.app_id, tenant, kind)
+        cursor = 0
+        while True:
+            cursor, page = await self.redis.hscan(key, cursor, count=1000)
+            found = cast(dict[bytes, bytes], page)
+            yield [text(item) for item, named in found.items() if text(named) == value]
+            if cursor == 0:
+                return
+
+    async def rules_applied(self, tenant: str) -> dict[str, bytes]:
+        """Per rule id, the version (its record) whose start the state and lists have taken."""
+        key = keys.tenant(self.settings.app_id, tenant, "rules")
+        stored = dict(await self.redis.hgetall(key))
+        return {text(k): v if isinstance(v, bytes) else v.encode() for k, v in stored.items()}
+
+    async def mark_rule(self, tenant: str, rule_id: str, record: bytes | None) -> None:
+        """Note that a rule's start (``record``, its version) or end (None) is carried out."""
+        key = keys.tenant(self.settings.app_id, tenant, "rules")
+        if record is None:
+            await self.redis.hdel(key, rule_id)
+        else:
+            await self.redis.hset(key, rule_id, record)
+
+    async def hold_rule(self, tenant: str, rule_id: str, seconds: float) -> bool:
+        """Take the carrying out of a rule's start or end, for ``seconds`` at most (another
+        worker takes over if this one stops half-way); False when another worker has it."""
+        key = keys.tenant(self.settings.app_id, tenant, "rulelock", rule_id)
+        return bool(await self.redis.set(key, b"1", nx=True, px=int(seconds * 1000)))
+
+    async def release_rule(self, tenant: str, rule_id: str) -> None:
+        await self.redis.delete(keys.tenant(self.settings.app_id, tenant, "rulelock", rule_id))
+
     async def serving_view(
-        self, tenant: str, user_id: str, top_up: int, exclude: Sequence[str] = ()
-    ) -> tuple[dict[str, Any] | None, Scored]:
+        self,
+        tenant: str,
+        user_id: str,
+        top_up: int,
+        exclude: Sequence[str] = (),
+        pinned: Sequence[str] = (),
+    ) -> ServingView:
         """What the HTTP API answers from, in one script call (``lua/serving_view.lua``): the
-        user's last list without the items that went out of stock since it was made (None when
-        there is none), and up to ``top_up`` in-stock items by popularity that the user has not
-        bought and the caller did not exclude, scored in weights at the landmark (the stored
-        units over ``UNITS``)."""
+        user's last list without the items that went out of stock since it was made, up to
+        ``top_up`` in-stock items by popularity that the user has not bought and the caller did
+        not exclude (scored in weights at the landmark: the stored units over ``UNITS``), which
+        ``pinned`` items cannot be shown, and the category and brand of those items."""
         app = self.settings.app_id
         read = [
             keys.user(app, tenant, user_id, "record"),
             keys.tenant(app, tenant, "oos"),
             keys.tenant(app, tenant, "pop"),
             keys.user(app, tenant, user_id, "bought"),
+            keys.tenant(app, tenant, "category"),
+            keys.tenant(app, tenant, "brand"),
         ]
-        raw, gone, flat = await self._serving_view(keys=read, args=[top_up, *exclude])
+        asked = orjson.dumps({"exclude": list(exclude), "pinned": list(pinned)})
+        raw, gone, flat, unavailable, named = await self._serving_view(
+            keys=read, args=[top_up, asked]
+        )
         popular = [(flat[i].decode(), float(flat[i + 1]) / UNITS) for i in range(0, len(flat), 2)]
+        kinds = {
+            text(item): (category and text(category), brand and text(brand))
+            for item, category, brand in zip(named[::3], named[1::3], named[2::3], strict=True)
+        }
         stored = StoredList.parse(raw) if raw is not None else None
-        if stored is None:
-            return None, popular
-        return stored.message({g.decode() for g in gone}), popular
+        current = None if stored is None else stored.message({g.decode() for g in gone})
+        return ServingView(current, popular, {text(i) for i in unavailable}, kinds)
 
     async def read_user_vectors(
         self, users: list[tuple[str, str]]

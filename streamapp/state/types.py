@@ -107,12 +107,13 @@ class RankedItem(NamedTuple):
     fragment: str
     source: str
     score: float
+    rules: tuple[str, ...] = ()  # the merchandising rules that moved it
 
     @classmethod
-    def of(cls, item_id: str, score: float, source: str) -> RankedItem:
+    def of(cls, item_id: str, score: float, source: str, rules: tuple[str, ...] = ()) -> RankedItem:
         """From what a ranking or a stored list holds, its fragment made as published."""
-        entry = item_entry(item_id, score, source)
-        return cls(item_id, item_fragment(entry), source, entry["score"])
+        entry = item_entry(item_id, score, source, rules)
+        return cls(item_id, item_fragment(entry), source, entry["score"], tuple(rules))
 
 
 class ListToCommit(NamedTuple):
@@ -161,6 +162,8 @@ class TenantSignals:
     margins: dict[str, float] = field(default_factory=dict)
     # Decayed popularity of the users' session items and their co-visited items (cosine).
     popularity: dict[str, float] = field(default_factory=dict)
+    # The candidates' category and brand (gathered while a rule boosts or buries by them).
+    kinds: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from typing import Any, cast
 
 import faust
@@ -49,8 +49,10 @@ from streamapp.learning.learner import Learner
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import lag, metrics, tracing
+from streamapp.ops.compacted import CompactedTopic
 from streamapp.ops.lag import LagReader
 from streamapp.recommend.exposure import ExposureWindows
+from streamapp.recommend.rules import Rule, keyed
 from streamapp.rollout.controller import RolloutController
 from streamapp.settings import Settings
 from streamapp.state.continuity import Continuity
@@ -64,9 +66,13 @@ from streamapp.worker.fetch_batching import batch_fetches
 from streamapp.worker.heap import tune_collector
 from streamapp.worker.interactions import InteractionProcessor, Prepared
 from streamapp.worker.inventory import InventoryProcessor
+from streamapp.worker.rule_effects import RuleEffects
 from streamapp.worker.sink import NoOutputs
 
 log = logging.getLogger(__name__)
+
+# How long a read of the rules topic waits for a record (it returns at once with one).
+RULES_POLL_MS = 500
 
 
 class FaustSink:
@@ -250,8 +256,23 @@ def create_app(settings: Settings) -> faust.App:
     experiments = ExperimentLog(
         settings.kafka_bootstrap, settings.topic("experiments"), f"{settings.app_id}-experiments"
     )
+    rules: CompactedTopic[Rule] = CompactedTopic(
+        settings.kafka_bootstrap,
+        settings.topic("rules"),
+        f"{settings.app_id}-rules",
+        keyed,
+        "rule",
+    )
+
+    def every_rule() -> Iterable[Rule]:
+        return rules.definitions.values()
+
+    # A sink of its own: a flush confirms the deliveries of its sender alone.
+    effects = RuleEffects(settings, store, FaustSink(app), every_rule)
     tracer = tracing.configure(settings, "streamapp-worker")
-    interactions = InteractionProcessor(settings, store, sink, model, tracer, experiments.running)
+    interactions = InteractionProcessor(
+        settings, store, sink, model, tracer, experiments.running, every_rule
+    )
     inventory = InventoryProcessor(settings, store, sink)
     health = Health()
 
@@ -330,8 +351,10 @@ def create_app(settings: Settings) -> faust.App:
             await self.lag_reader.start()
             await continuity.start()
             await experiments.start()
+            await rules.start()
 
         async def on_stop(self) -> None:
+            await rules.stop()
             await experiments.stop()
             await continuity.stop()
             await self.lag_reader.stop()
@@ -346,6 +369,18 @@ def create_app(settings: Settings) -> faust.App:
         @Service.timer(1.0)
         async def follow_experiments(self) -> None:
             await carry_on("follow_experiments", experiments.poll())
+
+        @Service.task
+        async def follow_rules(self) -> None:
+            """Rules take effect as soon as they are read (a long poll, not a timer: a block
+            must reach current lists as fast as a stock-out does), and start and end on their
+            own at their times."""
+            while not self.should_stop:
+                await carry_on("follow_rules", self._follow_rules())
+
+        async def _follow_rules(self) -> None:
+            await rules.poll(timeout_ms=RULES_POLL_MS)
+            await effects.step(now_ms())
 
         @Service.timer(1.0)
         async def watch_state(self) -> None:
@@ -364,7 +399,7 @@ def create_app(settings: Settings) -> faust.App:
         continuity.reassigned()
 
     operations.register_operations(app, store, health)
-    api.register(app, settings, store, model, experiments.running)
+    api.register(app, settings, store, model, experiments.running, every_rule)
     return app
 
 

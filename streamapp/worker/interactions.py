@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
 from streamapp.ops.tracing import BatchTraces, Stages
 from streamapp.recommend.pipeline import candidates_for, choose
+from streamapp.recommend.rules import Rule, in_force, pin, weigh
 from streamapp.recommend.scoring import Signals, explore
 from streamapp.settings import Settings
 from streamapp.state.decay import needs_rescale
@@ -95,9 +96,11 @@ class InteractionProcessor:
         model: ServingModel | None = None,
         tracer: Tracer | None = None,
         experiments: Callable[[], list[Experiment]] = list,
+        rules: Callable[[], Iterable[Rule]] = tuple,
     ) -> None:
         self.settings = settings
         self.experiments = experiments  # the running ones (experiments.log.ExperimentLog)
+        self.rules = rules  # every merchandising rule (the rules topic)
         self.tracer = tracer
         self.store = store
         self.sink = sink
@@ -144,8 +147,13 @@ class InteractionProcessor:
             key = (event["tenant"], event["user_id"])
             traces.event(key, record, event["event_id"], stages)
             if contract == "refresh":
-                cause = trigger(record, event["event_id"], event["ts"], "stock_out")
+                # A block is answered like a stock-out; a rule that moves items ranks anew.
+                reason = event.get("reason", "stock_out")
+                named = "stock_out" if reason == "stock_out" else "rule"
+                cause = trigger(record, event["event_id"], event["ts"], named)
                 triggers[key] = (cause, record.timestamp_ms)
+                if reason == "rule":
+                    changed.add(key)
                 counts.events[(record.topic, "applied")] += 1
                 continue
             rows.append(await self._row(record, event))
@@ -163,6 +171,7 @@ class InteractionProcessor:
             [key for key in triggers if key not in stored],
             spans(r for r in records if r.topic != self.refresh_topic),
             cosine=self._uses("cosine"),
+            kinds=any(r.kind != "item_id" and r.action != "pin" for r in self._running(now)),
         )
         stages.mark()
         return Prepared(
@@ -231,6 +240,9 @@ class InteractionProcessor:
         ]
         return any(w.get(source, 0.0) != 0.0 for w in weights)
 
+    def _running(self, now: int) -> list[Rule]:
+        return [r for r in self.rules() if r.running(now)]
+
     def _candidates(self, gathered: Gathered, assignments: list[Assignment]) -> list[Signals]:
         """Every gathered user's candidates: each source's, and the items nearest the user's
         vector in the model their treatment serves (when the ``mf`` source has a weight)."""
@@ -258,10 +270,13 @@ class InteractionProcessor:
         now: int,
     ) -> list[Pending]:
         """A new list for every gathered user: the score (hand weights or the learned ranker),
-        then exploration. The ranking is kept deeper than the list, for the commit's in-stock
-        check and for a later stock-out; a sampled share carries what the audit records."""
+        then the merchandising rules' boosts and buries, exploration, and their pins. The
+        ranking is kept deeper than the list, for the commit's in-stock check and for a later
+        stock-out; a sampled share carries what the audit records."""
         settings = self.settings
         depth = 2 * settings.top_k
+        running = self._running(now)
+        ruled = {t: in_force(running, t, now, "personal") for t in gathered.tenants}
         out: list[Pending] = []
         for user, assignment, found in zip(gathered.users, assignments, candidates, strict=True):
             treatment = treatment_of(assignment)
@@ -284,7 +299,13 @@ class InteractionProcessor:
                 explain=audited,
                 ranker=served.ranker_for(user.tenant) if learned and served else None,
             )
+            rules, shop = ruled[user.tenant], gathered.tenants[user.tenant]
+            if rules:
+                ranked = weigh(ranked, rules, shop.kinds)
             shown = explore(ranked, settings.top_k, exploration, self.rng)
+            if rules:
+                unavailable = shop.blocked | user.purchased
+                shown = pin(shown, rules, shop.kinds, unavailable, settings.top_k)
             chosen = {r.item_id for r in shown}
             ordered = shown + [r for r in ranked if r.item_id not in chosen]
             experiment, variant = labels(assignment, settings.experiment_variant)
@@ -297,7 +318,7 @@ class InteractionProcessor:
                 triggers[(user.tenant, user.user_id)][0],
                 experiment,
             )
-            items = [RankedItem.of(r.item_id, r.score, r.source) for r in ordered]
+            items = [RankedItem.of(r.item_id, r.score, r.source, r.rules) for r in ordered]
             whole = len(ordered) < depth
             to_commit = ListToCommit(user.tenant, user.user_id, head, items, version, whole=whole)
             explanation = (ordered, ranked, exploration) if audited else None

@@ -1,8 +1,8 @@
 """The inventory path: validate → upsert product table and out-of-stock set → route refreshes.
 
 A stock-out is recorded in Redis (visible to every worker at once) before the batch is
-acknowledged, and every user whose current list shows the item gets a refresh request keyed by
-user id, so the partition that owns the user publishes the corrected list.
+acknowledged, and every user whose current list shows the item gets a refresh request
+(:mod:`.refreshes`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any
 
 from streamapp.clock import now_ms
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at, spans
-from streamapp.contracts.messages import refresh
 from streamapp.ops import metrics
 from streamapp.ops.tracing import TRACEPARENT, traceparent
 from streamapp.settings import Settings
 from streamapp.state.store import Store
 from streamapp.state.types import InventoryOutcome, InventoryRow, Outcome
 from streamapp.worker.dead_letters import DeadLetters
+from streamapp.worker.refreshes import Refreshes
 from streamapp.worker.sink import Sink
 
 PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
@@ -32,7 +32,7 @@ class InventoryProcessor:
         self.store = store
         self.sink = sink
         self.dead_letters = DeadLetters(settings, sink)
-        self.refresh_topic = settings.topic("refresh")
+        self.refreshes = Refreshes(settings, store, sink)
 
     async def process(self, records: list[Record]) -> None:
         started = time.perf_counter()
@@ -86,26 +86,16 @@ class InventoryProcessor:
     async def _refresh(
         self, record: Record, event: dict[str, Any], outcome: InventoryOutcome, now: int
     ) -> None:
-        """Ask for a new list for every user shown an item that went out of stock. An item in
-        very many lists is paged, and each page confirmed before the next is read, so what a
-        stock-out holds in memory stays bounded."""
+        """Ask for a new list for every user shown an item that went out of stock."""
         # The stock-out's trace context rides on to the corrected lists.
         parent = traceparent(record.headers)
         headers = None if parent is None else [(TRACEPARENT, parent)]
-        tenant, item = event["tenant"], event["item_id"]
-
-        async def send(users: list[str]) -> None:
-            for user_id in users:
-                await self.sink.send(
-                    self.refresh_topic,
-                    user_id.encode(),
-                    refresh(tenant, user_id, item, event["event_id"], now),
-                    headers,
-                )
-            metrics.REFRESHES.inc(len(users))
-
-        await send(outcome.affected_users)
-        if outcome.page:
-            async for users in self.store.shown_to(tenant, item, now):
-                await send(users)
-                await self.sink.flush()
+        await self.refreshes.route(
+            event["tenant"],
+            event["item_id"],
+            event["event_id"],
+            now,
+            outcome.affected_users,
+            outcome.page,
+            headers=headers,
+        )

@@ -14,7 +14,7 @@ import yaml
 from streamapp.experiments.assignment import assign, labels
 from streamapp.experiments.definition import parse
 from streamapp.ops.topics import TopicAdmin, load_specs
-from tests.support import BIN, Tail, now_ms, send, wait_for
+from tests.support import Tail, command, now_ms, send, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +34,7 @@ USERS = [f"x{n}" for n in range(30)]
 
 
 def cli(deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), "experiment", *args],
-        check=False,
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return command(deployment, "experiment", *args)
 
 
 def create_and_start(deployment, tmp_path) -> None:

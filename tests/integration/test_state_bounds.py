@@ -126,7 +126,7 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         assert client.zrange(deployment.key("default:shown:b"), 0, -1) == [b"u1", b"u2"]
         await store.commit_lists([listed("u1", "b", "d")], now + 1)
         stored = stored_list(client, deployment.key("default:u:u1:record"))
-        assert stored is not None and [item for item, _, _ in stored.items] == ["b", "d"]
+        assert stored is not None and [item for item, *_ in stored.items] == ["b", "d"]
         assert client.zrange(deployment.key("default:shown:a"), 0, -1) == []
         assert client.zscore(deployment.key("default:shown:b"), "u1") == now + 1
 
@@ -134,7 +134,7 @@ async def test_reverse_index_follows_list_changes_and_lifetime(deployment):
         (outcome,) = await store.apply_inventory(stock_out, now + 2)
         assert sorted(outcome.affected_users) == ["u1", "u2"]
         # Until their refreshes land, the HTTP API's read leaves the item out.
-        view, _ = await store.serving_view("default", "u1", top_up=0)
+        view = (await store.serving_view("default", "u1", top_up=0)).current
         assert view is not None and [entry["item_id"] for entry in view["items"]] == ["d"]
         # When u2's list reaches the end of its lifetime, only u1 (committed later) is named.
         restock = [("default", "b", 6, 3, {}, "inventory:0", 1)]
@@ -165,7 +165,7 @@ async def test_one_commit_of_many_lists_leaves_what_committing_them_in_turn_leav
     assert 0 < client.ttl(deployment.key("default:shown:c")) <= deployment.settings.user_ttl_s
     stored = stored_list(client, deployment.key("default:u:u3:record"))
     assert stored is not None
-    in_stock = [item for item, _, _ in stored.items]
+    in_stock = [item for item, *_ in stored.items]
     assert in_stock == [item for item in ranking if item not in ("x5", "x1200")]
     top = in_stock[: deployment.settings.top_k]
     assert all(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
 from multidict import CIMultiDict
 
 from streamapp.http.api import answer
 from streamapp.http.openapi import InvalidRequest, Operation, document
+from streamapp.recommend.rules import Rule, parse
+from streamapp.state.store import ServingView
 
 OP = Operation(document(), "/v1/users/{user_id}/recommendations", "get")
 LISTED = {
@@ -72,9 +76,8 @@ def test_a_missing_path_parameter_is_reported_not_raised_as_a_key_error():
 
 
 def test_a_known_user_gets_the_list_cut_excluded_and_topped_up_without_repeats():
-    out = answer(
-        "u", "default", LISTED, [("b", 9.0), ("d", 4.0), ("e", 1.0)], {"a"}, 4, "m2", ("", "v")
-    )
+    seen = view(LISTED, [("b", 9.0), ("d", 4.0), ("e", 1.0)])
+    out = answer("u", "default", seen, {"a"}, 4, "m2", ("", "v"))
     assert [(i["item_id"], i["source"]) for i in out["items"]] == [
         ("b", "covisit"),
         ("c", "mf"),
@@ -92,20 +95,48 @@ def test_a_known_user_gets_the_list_cut_excluded_and_topped_up_without_repeats()
 
 
 def test_an_unknown_user_gets_popularity_and_an_empty_shop_says_empty():
-    out = answer("x", "default", None, [("d", 4.0), ("e", 1.0)], (), 1, "m2", ("", "v"))
+    out = answer("x", "default", view(None, [("d", 4.0), ("e", 1.0)]), (), 1, "m2", ("", "v"))
     assert out["items"] == [{"item_id": "d", "score": 4.0, "source": "popular"}]
     assert (out["personalised"], out["source"], out["model_version"]) == (False, "popular", "m2")
     assert "trigger" not in out
-    empty = answer("x", "default", None, [], (), 10, "m2", ("", "v"))
+    empty = answer("x", "default", view(None, []), (), 10, "m2", ("", "v"))
     assert (empty["items"], empty["source"]) == ([], "empty")
     jsonschema.validate(empty, document()["components"]["schemas"]["UserRecommendations"])
 
 
 def test_a_list_keeps_the_experiment_it_was_made_in_and_an_older_list_gets_the_users():
     made_in = {**LISTED, "experiment": "ranker-1", "variant": "treated"}
-    out = answer("u", "default", made_in, [], (), 4, "m2", ("ranker-2", "control"))
+    out = answer("u", "default", view(made_in, []), (), 4, "m2", ("ranker-2", "control"))
     assert (out["experiment"], out["variant"]) == ("ranker-1", "treated")
     older = {k: v for k, v in LISTED.items() if k not in ("experiment", "variant")}
-    out = answer("u", "default", older, [], (), 4, "m2", ("ranker-2", "control"))
+    out = answer("u", "default", view(older, []), (), 4, "m2", ("ranker-2", "control"))
     assert (out["experiment"], out["variant"]) == ("ranker-2", "control")
+    jsonschema.validate(out, document()["components"]["schemas"]["UserRecommendations"])
+
+
+def view(current: dict[str, Any] | None, popular: list[tuple[str, float]]) -> ServingView:
+    return ServingView(current, popular, set(), {})
+
+
+def rule(**fields: Any) -> Rule:
+    return parse({"tenant": "default", "author": "ana", "reason": "r", "ts": 1, **fields})
+
+
+def test_rules_reach_what_the_api_serves():
+    block = rule(rule_id="recall", action="block", target={"item_id": "b"})
+    out = answer("u", "default", view(LISTED, [("d", 4.0)]), (), 4, "m2", ("", "v"), [block])
+    assert "b" not in [i["item_id"] for i in out["items"]]
+    # A user without a list: the popular list with the fallback's pins and boosts, blocks and
+    # what cannot be shown left out.
+    pinned = rule(rule_id="hero", action="pin", target={"item_id": "p"}, position=1)
+    gone = rule(rule_id="gone", action="pin", target={"item_id": "q"}, position=2)
+    acme = rule(rule_id="acme", action="boost", target={"brand": "acme"}, factor=10.0)
+    popular = [("d", 4.0), ("e", 1.0), ("b", 0.5)]
+    seen = ServingView(None, popular, {"q"}, {"e": (None, "acme")})
+    out = answer("x", "default", seen, (), 3, "m2", ("", "v"), [block, pinned, gone, acme])
+    assert [(i["item_id"], i.get("rules")) for i in out["items"]] == [
+        ("p", ["hero"]),
+        ("e", ["acme"]),
+        ("d", None),
+    ]
     jsonschema.validate(out, document()["components"]["schemas"]["UserRecommendations"])

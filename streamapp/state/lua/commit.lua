@@ -7,13 +7,14 @@
 -- in-stock items of the ranking in order, the first `shown` of them the published list, so a
 -- later stock-out can be answered from it (kept_rankings.lua) and the HTTP API can answer the
 -- current list from it. JSON [model version, shown, whole, [item, score, source code, ...],
--- message head] (streamapp/state/lists.py): whole says the ranking held every candidate there
--- was (shorter than asked for); the head is the message without items, as an object.
+-- message head, {item = [rule id, ...]}] (streamapp/state/lists.py): whole says the ranking
+-- held every candidate there was (shorter than asked for); the head is the message without
+-- items, as an object; the last element names the merchandising rules that moved each item.
 --
 -- ARGV[1] = JSON {prefix (every key's, keys.py), k, ttl, now, codes = {source = code},
 --                 lists = [ListToCommit, ...]}
 --                 (streamapp/state/types.py: tenant, user, head, [RankedItem = [item,
---                 fragment, source, score], ...], version, whole)
+--                 fragment, source, score, [rule id, ...]], ...], version, whole)
 -- returns {top source, final JSON message} of every list, in order.
 local req = cjson.decode(ARGV[1])
 local out = {}
@@ -24,7 +25,7 @@ for idx, list in ipairs(req.lists) do
   local ids = {}
   for i, r in ipairs(ranked) do ids[i] = r[1] end
   local out_of_stock = #ids > 0 and redis.call('SMISMEMBER', t .. ':oos', unpack(ids)) or {}
-  local kept, frags, stored, source = {}, {}, {}, 'empty'
+  local kept, frags, stored, source, tags, tagged = {}, {}, {}, 'empty', {}, false
   for i, r in ipairs(ranked) do
     if out_of_stock[i] == 0 then
       if #kept < req.k then
@@ -35,6 +36,10 @@ for idx, list in ipairs(req.lists) do
       stored[#stored + 1] = r[1]
       stored[#stored + 1] = r[4]
       stored[#stored + 1] = req.codes[r[3]]
+      if r[5] and #r[5] > 0 then
+        tags[r[1]] = r[5]
+        tagged = true
+      end
     end
   end
   -- The reverse index changes by the list's difference from the last one (the stored list
@@ -62,7 +67,8 @@ for idx, list in ipairs(req.lists) do
   local message = head .. table.concat(frags, ',') .. '],"source":"' .. source .. '"}'
   local items = #stored > 0 and cjson.encode(stored) or '[]'
   local list_json = '[' .. cjson.encode(version) .. ',' .. #kept .. ',' .. tostring(whole) ..
-                    ',' .. items .. ',' .. head .. ']}]'
+                    ',' .. items .. ',' .. head .. ']},' ..
+                    (tagged and cjson.encode(tags) or '{}') .. ']'
   redis.call('SET', u .. ':record', record(window, list_json), 'EX', req.ttl)
   out[idx] = {source, message}
 end

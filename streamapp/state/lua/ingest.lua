@@ -8,7 +8,7 @@
 -- ARGV[1] = JSON {prefix (every key's, keys.py), wm, guard (see guard.lua), spans, cfg,
 --           events = [[tenant, tp, offset, event_id, user, item, category|false,
 --                      forward_weight, ts, purchased(0|1), price|false], ...],
---           users = [[tenant, user], ...], cosine = true|false}
+--           users = [[tenant, user], ...], cosine = true|false, kinds = true|false}
 -- returns JSON {lost = true} and changes nothing when the state is not the epoch the caller
 --   knows (Redis lost it, or it was rebuilt since); otherwise the array {JSON, vector, ...}:
 --   JSON {status = [1 applied | 2 duplicate | 3 replayed, ...],
@@ -17,7 +17,9 @@
 --                   popularity = {item = score} (session items and their co-visited ones;
 --                                                 only with cosine),
 --                   category = {cat = flat},
---                   new = {cat = flat new arrivals}, blocked, attributes}}},
+--                   new = {cat = flat new arrivals}, blocked, attributes,
+--                   kinds (flat {item, category|false, brand|false, ...}; only with kinds:
+--                          rules that boost or bury a category or a brand)}}},
 --   then per user, in order, its factor vector (float32 bytes, t:u:U:factors) or nil: binary,
 --   so it stays out of the JSON.
 local req = cjson.decode(ARGV[1])
@@ -310,6 +312,7 @@ for tenant_id, tenant in pairs(tenants) do
   local t = req.prefix .. tenant_id
   local blocked = {}
   local attributes = {}
+  local kinds = {}
   local items = {}
   for item, _ in pairs(tenant.seen) do items[#items + 1] = item end
   for first = 1, #items, 1000 do
@@ -328,10 +331,22 @@ for tenant_id, tenant in pairs(tenants) do
         attributes[#attributes + 1] = margins[i] or false
       end
     end
+    if req.kinds then
+      local categories = redis.call('HMGET', t .. ':category', unpack(chunk))
+      local brands = redis.call('HMGET', t .. ':brand', unpack(chunk))
+      for i, item in ipairs(chunk) do
+        if categories[i] or brands[i] then
+          kinds[#kinds + 1] = item
+          kinds[#kinds + 1] = categories[i] or false
+          kinds[#kinds + 1] = brands[i] or false
+        end
+      end
+    end
   end
   tenant.seen = nil
   tenant.blocked = blocked
   tenant.attributes = attributes
+  tenant.kinds = kinds
 end
 
 local reply = {cjson.encode({status = status, users = users, tenants = tenants})}

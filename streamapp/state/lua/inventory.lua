@@ -16,6 +16,9 @@
 -- before: they are replays (after a rebuild, or a retried batch) and change nothing, but a
 -- stock-out still in effect routes its refreshes again.
 --
+-- An item a block rule covers (by its id, category or brand: t:ruled, rule_block.lua) stays
+-- out whatever its stock, so a block outlives restocks and reaches items that arrive after it.
+--
 -- An in-stock item nobody has interacted with yet (not in the popularity ranking) joins its
 -- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
 -- ingest.lua empties item by item as interactions arrive.
@@ -66,9 +69,13 @@ for idx, ev in ipairs(req.events) do
     -- Price and margin also in one hash each, which the gather reads for many items at once.
     if fields.price then redis.call('HSET', t .. ':price', item, fields.price) end
     if fields.margin then redis.call('HSET', t .. ':margin', item, fields.margin) end
+    -- Category and brand likewise, for the rules that boost or bury by them.
+    if fields.category then redis.call('HSET', t .. ':category', item, fields.category) end
+    if fields.brand then redis.call('HSET', t .. ':brand', item, fields.brand) end
+    local category, brand = unpack(redis.call('HMGET', key, 'category', 'brand'))
     local transition = ''
     local users, page = {}, false
-    if stock <= 0 then
+    if stock <= 0 or ruled(t, item, category, brand) then
       if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
       redis.call('ZREM', t .. ':instock', item)
       if transition == 'out' or ts == stored then
@@ -77,7 +84,6 @@ for idx, ev in ipairs(req.events) do
     else
       if redis.call('SREM', t .. ':oos', item) == 1 then transition = 'in' end
       redis.call('ZADD', t .. ':instock', ts, item)
-      local category = fields.category or redis.call('HGET', key, 'category')
       if category and not redis.call('ZSCORE', t .. ':pop', item) then
         local arrivals = t .. ':new:' .. category
         redis.call('ZADD', arrivals, 'NX', ts, item)

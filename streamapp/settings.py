@@ -34,6 +34,7 @@ class TenantOverrides(BaseModel):
     score_weights: dict[str, float] = Field(default_factory=dict)
     exploration: float | None = Field(default=None, ge=0.0, le=1.0)
     learned_ranker: bool | None = None
+    sensitive_categories: tuple[str, ...] | None = None
 
 
 class TenantSettings(BaseModel):
@@ -45,6 +46,7 @@ class TenantSettings(BaseModel):
     score_weights: dict[str, float]
     exploration: float
     learned_ranker: bool
+    sensitive_categories: tuple[str, ...]
 
 
 class Settings(BaseSettings):
@@ -95,9 +97,13 @@ class Settings(BaseSettings):
     """Tenants the worker accepts; an event of any other is dead-lettered."""
     tenant_settings_file: str = ""
     """A YAML file of per-tenant settings, one mapping per tenant (``shop2: {score_weights:
-    {popular: 1}, exploration: 0.05, learned_ranker: false}``): each tenant's lists are
-    ranked with its own, the deployment's filling in what it leaves out. A tenant the worker
-    does not accept, or a setting not listed here, is refused at start."""
+    {popular: 1}, exploration: 0.05, learned_ranker: false, sensitive_categories: [alcohol]}``):
+    each tenant's lists are ranked with its own, the deployment's filling in what it leaves out.
+    A tenant the worker does not accept, or a setting not listed here, is refused at start."""
+    sensitive_categories: tuple[str, ...] = ()
+    """Categories never recommended unless an approved ``allow`` rule covers them (an item
+    the inventory topic flags ``sensitive`` is held out likewise); a rule on one of them
+    needs a second person's approval (docs/merchandising.md)."""
     max_event_bytes: int = 64 * 1024
     """Largest event accepted; a bigger one is dead-lettered unread."""
     max_event_age_s: float = 30 * 86400.0
@@ -360,6 +366,11 @@ class Settings(BaseSettings):
             exploration=self.exploration if own.exploration is None else own.exploration,
             learned_ranker=(
                 self.learned_ranker if own.learned_ranker is None else own.learned_ranker
+            ),
+            sensitive_categories=(
+                self.sensitive_categories
+                if own.sensitive_categories is None
+                else own.sensitive_categories
             ),
         )
         return found

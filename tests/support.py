@@ -167,10 +167,16 @@ class Worker:
                 self.kill()
 
 
-def command(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
-    """One ``streamapp`` command against the deployment, its output captured."""
+def command(env: Env, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """One ``streamapp`` command against the deployment (``extra``: more settings), its
+    output captured."""
     return subprocess.run(
-        [str(BIN), *args], check=False, env=env.env, capture_output=True, text=True, timeout=60
+        [str(BIN), *args],
+        check=False,
+        env={**env.env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -17,7 +17,7 @@ young state whose every list is cheap. Phases:
 4. sustained rate: freshness at each of a ladder of rates, up to the first whose p99 misses
    the 50 ms objective;
 5. invalidation: stock-outs of items in current lists; produce → every affected user's
-   corrected list consumed.
+   corrected list consumed; then the same for block rules on such items (the rules topic).
 
 Every phase that times events also reads the CPU time each process spent
 (:mod:`streamapp.bench.cpu`): microseconds per event are what a capacity plan is made of.
@@ -328,9 +328,16 @@ class Bench:
         return steps
 
     async def invalidation(
-        self, producer: AIOKafkaProducer, stockouts: int, tail: Tail, widest: bool
+        self,
+        producer: AIOKafkaProducer,
+        stockouts: int,
+        tail: Tail,
+        widest: bool,
+        block: bool = False,
     ) -> tuple[list[float], list[int]]:
-        """Stock-outs of items in current lists → all affected users corrected, in ms.
+        """Stock-outs of items in current lists → all affected users corrected, in ms; with
+        ``block``, block rules on those items instead (written to the rules topic as
+        `streamapp rules add` writes them).
 
         Items are drawn uniformly (seeded) from those in the current lists — the typical case —
         or, with ``widest``, the item shown to most users each time (the stress case: every
@@ -347,24 +354,41 @@ class Bench:
             ordered = sorted(counts, key=lambda i: (-counts[i], i))
             item = ordered[0] if widest else chooser.choice(ordered)
             affected = {u for u, items in current.items() if item in items}
-            event_id = f"{self.run}-oos-{n}-{int(widest)}"
             started = time.perf_counter()
-            await producer.send_and_wait(
-                self.settings.topic("inventory"),
-                orjson.dumps(
-                    {
-                        "event_id": event_id,
-                        "item_id": item,
-                        "stock": 0,
-                        "ts": int(time.time() * 1000),
-                    }
-                ),
-                key=item.encode(),
-            )
+            if block:
+                event_id = await self._block(producer, item, f"{n}-{int(widest)}")
+            else:
+                event_id = f"{self.run}-oos-{n}-{int(widest)}"
+                stock_out = {
+                    "event_id": event_id,
+                    "item_id": item,
+                    "stock": 0,
+                    "ts": int(time.time() * 1000),
+                }
+                await producer.send_and_wait(
+                    self.settings.topic("inventory"), orjson.dumps(stock_out), key=item.encode()
+                )
             await tail.wait(lambda a=affected, e=event_id: a <= tail.corrected.get(e, set()), 30)
             latencies.append((tail.corrected_at[event_id] - started) * 1000)
             affected_counts.append(len(affected))
         return latencies, affected_counts
+
+    async def _block(self, producer: AIOKafkaProducer, item: str, name: str) -> str:
+        """Publish a block rule on ``item``; returns the id its corrected lists carry."""
+        rule_id, ts = f"bench-{self.run}-{name}", int(time.time() * 1000)
+        rule = {
+            "rule_id": rule_id,
+            "tenant": "default",
+            "action": "block",
+            "target": {"item_id": item},
+            "author": "streamapp bench",
+            "reason": "timing a block",
+            "ts": ts,
+        }
+        await producer.send_and_wait(
+            self.settings.topic("rules"), orjson.dumps(rule), key=rule_id.encode()
+        )
+        return f"rule:{rule_id}:{ts}"
 
 
 class Tail:
@@ -416,7 +440,7 @@ class Tail:
             upto = ids.index(trigger["event_id"]) + 1
             self.fresh += [(now - sent) * 1000 for _, sent in pending[:upto]]
             del pending[:upto]
-        if trigger["reason"] == "stock_out":
+        if trigger["reason"] in ("stock_out", "rule"):
             self.corrected.setdefault(trigger["event_id"], set()).add(message["user_id"])
             self.corrected_at[trigger["event_id"]] = now
 
@@ -531,6 +555,9 @@ async def _phases(
         steps = await bench.sustained(producer, rates, step_seconds, tail, meter)
         invalid, affected = await bench.invalidation(producer, stockouts, tail, widest=False)
         widest, widest_affected = await bench.invalidation(producer, stockouts, tail, widest=True)
+        blocks, block_affected = await bench.invalidation(
+            producer, stockouts, tail, widest=False, block=True
+        )
         served = await asyncio.to_thread(bench.served_model)
         async with Store(bench.settings) as store:
             app = bench.settings.app_id
@@ -582,6 +609,10 @@ async def _phases(
         "invalidation_widest_p50_ms": round(percentile(widest, 50), 2),
         "invalidation_widest_p99_ms": round(percentile(widest, 99), 2),
         "invalidation_widest_affected_users_mean": round(statistics.fmean(widest_affected), 1),
+        "block_rules": len(blocks),
+        "block_p50_ms": round(percentile(blocks, 50), 2),
+        "block_p99_ms": round(percentile(blocks, 99), 2),
+        "block_affected_users_mean": round(statistics.fmean(block_affected), 1),
         "worker_events_per_s": round(worker_rate),
         "bare_consumer_events_per_s": round(bare),
         "throughput_ratio": round(worker_rate / bare, 3),

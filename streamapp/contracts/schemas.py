@@ -30,6 +30,7 @@ MESSAGES = (
     "experiment",
     "rollout",
     "rule",
+    "rule-audit",
 )
 
 

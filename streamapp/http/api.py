@@ -210,7 +210,8 @@ def register(
             exclude = args.get("exclude", [])
             # Blocks are in every scope; the other rules of a user's own list were applied
             # when the worker made it.
-            ruled = in_force(rules(), tenant, now_ms(), "fallback")
+            sensitive = settings.of_tenant(tenant).sensitive_categories
+            ruled = in_force(rules(), tenant, now_ms(), "fallback", sensitive)
             pinned = [r.value for r in ruled if r.action == "pin"]
             view = await store.serving_view(
                 tenant, user_id, limit + settings.top_k, exclude, pinned

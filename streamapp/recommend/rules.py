@@ -4,9 +4,12 @@ how they change a ranked list: pure functions the worker, the HTTP API and the t
 A **block** takes its target out of every list (the state also counts its items as out of
 stock, so commits and corrections drop them as they drop a stock-out: ``lua/rule_block.lua``);
 **boost** and **bury** multiply the final score of the items they match; a **pin** puts its
-item at its position. A rule is in force from ``starts_at`` (or always) until ``ends_at``
-(or always), and only on the lists of its ``scope``: ``personal`` (a user's own list, made by
-the worker) and ``fallback`` (the popular list the API serves a user without one).
+item at its position; an **allow** lets the items of a tenant's sensitive categories (or an
+item flagged sensitive) be shown, which nothing else does. An allow, and any rule on a
+sensitive category, is in effect only once someone other than its author has approved it.
+A rule is in force from ``starts_at`` (or always) until ``ends_at`` (or always), and only on
+the lists of its ``scope``: ``personal`` (a user's own list, made by the worker) and
+``fallback`` (the popular list the API serves a user without one).
 
 >>> rules = [parse(EXAMPLE), parse({**EXAMPLE, "rule_id": "pin-1", "action": "pin",
 ...          "target": {"item_id": "p"}, "position": 1, "factor": None})]
@@ -19,7 +22,7 @@ the worker) and ``fallback`` (the popular list the API serves a user without one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +80,8 @@ class Rule:
     reason: str
     ts: int
     document: Mapping[str, Any] = field(compare=False, repr=False)
+    status: str | None = None  # proposed, approved, rejected; None: needs no approval
+    approved_by: str | None = None
 
     @property
     def target(self) -> str:
@@ -87,6 +92,27 @@ class Rule:
         """In force at ``now`` (epoch ms): started, and not yet ended."""
         started = self.starts_at is None or self.starts_at <= now
         return started and (self.ends_at is None or now < self.ends_at)
+
+    def needs_approval(self, sensitive: Collection[str]) -> bool:
+        """An allow, or a rule on one of the tenant's ``sensitive`` categories."""
+        return self.action == "allow" or (self.kind == "category" and self.value in sensitive)
+
+    def effective(self, sensitive: Collection[str]) -> bool:
+        """Whether the rule may act: approved by another than its author when it needs
+        approval (or was proposed), else as written. A pending or rejected rule does
+        nothing, whoever wrote it to the topic.
+
+        >>> rule = parse({**EXAMPLE, "target": {"category": "wine"}, "status": "approved",
+        ...               "approved_by": "ana"})
+        >>> rule.effective(()), rule.effective(("wine",))
+        (False, False)
+        >>> replace(rule, approved_by="ben").effective(("wine",))
+        True
+        """
+        if self.status is None:
+            return not self.needs_approval(sensitive)
+        approver = self.approved_by
+        return self.status == "approved" and approver is not None and approver != self.author
 
     def matches(self, item_id: str, attributes: Attributes) -> bool:
         if self.kind == "item_id":
@@ -118,10 +144,13 @@ def parse(document: Mapping[str, Any]) -> Rule:
         raise InvalidRule(f"a bury needs a factor below 1, not {factor}")
     if action == "pin" and (kind != "item_id" or position is None):
         raise InvalidRule("a pin needs an item_id target and a position")
-    if action in ("block", "pin") and factor is not None:
+    if action in ("block", "pin", "allow") and factor is not None:
         raise InvalidRule(f"a {action} takes no factor")
-    if action == "block" and "scope" in document:
-        raise InvalidRule("a block takes no scope: it keeps its target out of every list")
+    if action in ("block", "allow") and "scope" in document:
+        raise InvalidRule(f"a {action} takes no scope: it acts on every list")
+    status, approved_by = document.get("status"), document.get("approved_by")
+    if (status in ("approved", "rejected")) != (approved_by is not None):
+        raise InvalidRule("approved_by goes with an approved or rejected status, and only then")
     if action != "pin" and position is not None:
         raise InvalidRule(f"a {action} takes no position")
     starts_at, ends_at = document.get("starts_at"), document.get("ends_at")
@@ -142,6 +171,8 @@ def parse(document: Mapping[str, Any]) -> Rule:
         document["reason"],
         document["ts"],
         document,
+        status,
+        approved_by,
     )
 
 
@@ -153,10 +184,17 @@ def keyed(key: str, document: Mapping[str, Any]) -> Rule:
     return rule
 
 
-def in_force(rules: Iterable[Rule], tenant: str, now: int, scope: str) -> list[Rule]:
-    """The tenant's rules running at ``now`` on lists of ``scope``, oldest first (a later
-    pin at the same position goes above an earlier one)."""
-    chosen = [r for r in rules if r.tenant == tenant and scope in r.scope and r.running(now)]
+def in_force(
+    rules: Iterable[Rule], tenant: str, now: int, scope: str, sensitive: Collection[str] = ()
+) -> list[Rule]:
+    """The tenant's effective rules running at ``now`` on lists of ``scope`` (``sensitive``:
+    the tenant's sensitive categories), oldest first (a later pin at the same position goes
+    above an earlier one)."""
+    chosen = [
+        r
+        for r in rules
+        if r.tenant == tenant and scope in r.scope and r.running(now) and r.effective(sensitive)
+    ]
     return sorted(chosen, key=lambda r: (r.ts, r.rule_id))
 
 

@@ -70,6 +70,8 @@ LAYOUT: tuple[Key, ...] = (
         "hash",
         "block rules in force: target (item_id:I, category:C, brand:B) → JSON [rule id, ...]",
     ),
+    Key("t:allowed", "hash", "approved allow rules in force: target → JSON [rule id, ...]"),
+    Key("t:sensitive", "hash", 'the tenant\'s sensitive categories: category:C → JSON ["config"]'),
     Key("t:rules", "hash", "rule id → the version (ts) whose start or end the lists have taken"),
     Key("t:rulelock:R", "string", "the worker carrying out rule R's start or end (expires)"),
     Key("t:instock", "zset", "in-stock items by last update (last-resort candidates)"),

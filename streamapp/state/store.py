@@ -506,13 +506,22 @@ class Store(Lifecycle):
                 return
 
     async def rule_effect(
-        self, tenant: str, rule_id: str, target: str, mode: str, items: list[str], now_ms: int
+        self,
+        tenant: str,
+        table: str,
+        rule_id: str,
+        target: str,
+        mode: str,
+        items: list[str],
+        now_ms: int,
     ) -> list[tuple[str, list[str], bool]]:
-        """A rule's effect on a chunk of its items (``lua/rule_block.lua``; ``mode`` add,
-        remove or touch): per item shown to anyone, the users whose list, as of ``now_ms``,
-        shows it, or True to page them with :meth:`shown_to`."""
+        """A rule's effect on a chunk of its items (``lua/rule_block.lua``; ``table``
+        ruled, allowed or sensitive; ``mode`` add, remove or touch): per item shown to anyone,
+        the users whose list, as of ``now_ms``, shows it, or True to page them with
+        :meth:`shown_to`."""
         request = {
             "tenant": tenant,
+            "table": table,
             "rule": rule_id,
             "target": target,
             "mode": mode,

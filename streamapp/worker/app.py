@@ -352,6 +352,8 @@ def create_app(settings: Settings) -> faust.App:
             await continuity.start()
             await experiments.start()
             await rules.start()
+            # The rules' and the sensitive categories' effects before the first list.
+            await effects.step(now_ms())
 
         async def on_stop(self) -> None:
             await rules.stop()

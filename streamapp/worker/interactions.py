@@ -276,7 +276,10 @@ class InteractionProcessor:
         settings = self.settings
         depth = 2 * settings.top_k
         running = self._running(now)
-        ruled = {t: in_force(running, t, now, "personal") for t in gathered.tenants}
+        ruled = {
+            t: in_force(running, t, now, "personal", settings.of_tenant(t).sensitive_categories)
+            for t in gathered.tenants
+        }
         out: list[Pending] = []
         for user, assignment, found in zip(gathered.users, assignments, candidates, strict=True):
             treatment = treatment_of(assignment)

@@ -21,7 +21,8 @@ from streamapp.worker.dead_letters import DeadLetters
 from streamapp.worker.refreshes import Refreshes
 from streamapp.worker.sink import Sink
 
-PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted")
+PRODUCT_FIELDS = ("price", "margin", "category", "brand", "discounted", "sensitive")
+FLAGS = ("discounted", "sensitive")  # stored as 0 or 1
 
 
 class InventoryProcessor:
@@ -52,7 +53,7 @@ class InventoryProcessor:
                 event["ts"],
                 event["stock"],
                 {
-                    f: int(event[f]) if f == "discounted" else event[f]
+                    f: int(event[f]) if f in FLAGS else event[f]
                     for f in PRODUCT_FIELDS
                     if f in event
                 },

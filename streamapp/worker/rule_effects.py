@@ -10,14 +10,17 @@ finishes what a stopped one began):
   whose current list shows one gets a refresh answered from their kept ranking -- the
   stock-out's path, with its latency. A category or a brand is resolved to its items a page
   at a time; items that arrive later stay out through ``lua/inventory.lua``. A block that ends
-  lets its items back (those in stock and covered by no other block); they enter lists as
+  lets its items back (those in stock and held out by nothing else); they enter lists as
   those are next made.
+- a tenant's **sensitive categories** (settings) hold their items out the same way, and an
+  approved **allow** lets them back while it is in force.
 - a **pin**, **boost** or **bury** that starts or ends gets the lists that show its items
   ranked anew. A list that does not show them takes the rule up when it is next made.
 
 Which versions are carried out is kept in Redis (``t:rules``), so a restart or a new worker
 neither repeats nor misses a start or an end, and a rule changed in place ends its old version
-before its new one starts.
+before its new one starts. A rule that is not effective (pending or rejected approval) has
+nothing carried out.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ log = logging.getLogger(__name__)
 
 # How long a worker may take over a rule's start or end before another may take it over.
 HOLD_S = 60.0
+# Which table of the state (lua/ruled.lua) a rule's action changes; the others touch lists.
+TABLES = {"block": "ruled", "allow": "allowed"}
+# A tenant's sensitive category, carried out as a rule of this id prefix.
+SENSITIVE = "sensitive:"
 
 
 class RuleEffects:
@@ -56,13 +63,27 @@ class RuleEffects:
         """Carry out every start and end due at ``now`` (epoch ms); returns how many."""
         done = 0
         for tenant in self.settings.tenants:
-            wanted = {r.rule_id: r for r in self.rules() if r.tenant == tenant and r.running(now)}
+            sensitive = self.settings.of_tenant(tenant).sensitive_categories
+            wanted = {
+                r.rule_id: r
+                for r in self.rules()
+                if r.tenant == tenant and r.running(now) and r.effective(sensitive)
+            }
             applied = await self.store.rules_applied(tenant)
+            held = {SENSITIVE + c for c in sensitive}
             for rule_id, record in applied.items():
+                if rule_id.startswith(SENSITIVE):
+                    if rule_id not in held:
+                        end = partial(self._sensitive, tenant, rule_id, "remove", now)
+                        done += await self._held(tenant, rule_id, end)
+                    continue
                 rule = wanted.get(rule_id)
                 if rule is None or rule.ts != _version(record):
                     end = partial(self._end, tenant, rule_id, record, now)
                     done += await self._held(tenant, rule_id, end)
+            for rule_id in held - set(applied):
+                start = partial(self._sensitive, tenant, rule_id, "add", now)
+                done += await self._held(tenant, rule_id, start)
             for rule_id, rule in wanted.items():
                 if rule_id not in applied or rule.ts != _version(applied[rule_id]):
                     done += await self._held(tenant, rule_id, partial(self._start, rule, now))
@@ -79,8 +100,7 @@ class RuleEffects:
         return 1
 
     async def _start(self, rule: Rule, now: int) -> None:
-        mode, reason = ("add", "block") if rule.action == "block" else ("touch", "rule")
-        await self._apply(rule, mode, reason, now)
+        await self._apply(rule, "add", now)
         await self.store.mark_rule(rule.tenant, rule.rule_id, orjson.dumps(dict(rule.document)))
         log.info("rule started tenant=%s rule=%s action=%s", rule.tenant, rule.rule_id, rule.action)
 
@@ -91,26 +111,56 @@ class RuleEffects:
             log.warning("rule %s: its applied version does not read (%s); forgotten", rule_id, exc)
             rule = None
         if rule is not None:
-            mode, reason = ("remove", "block") if rule.action == "block" else ("touch", "rule")
-            await self._apply(rule, mode, reason, now)
+            await self._apply(rule, "remove", now)
         await self.store.mark_rule(tenant, rule_id, None)
         log.info("rule ended tenant=%s rule=%s", tenant, rule_id)
 
-    async def _apply(self, rule: Rule, mode: str, reason: str, now: int) -> None:
-        """The rule's effect on each page of its items, and the refreshes it calls for (none
-        for a block that ends: no current list holds its items)."""
-        cause = f"rule:{rule.rule_id}:{rule.ts}"
-        if rule.kind != "item_id" and mode != "touch":
-            # The target's entry first: an item of it that arrives from now on is covered.
-            await self.store.rule_effect(rule.tenant, rule.rule_id, rule.target, mode, [], now)
-        async for items in self._items(rule):
+    async def _sensitive(self, tenant: str, rule_id: str, mode: str, now: int) -> None:
+        """A sensitive category of the tenant's settings held out (``add``) or let go."""
+        category = rule_id.removeprefix(SENSITIVE)
+        items = self.store.items_of(tenant, "category", category)
+        target = f"category:{category}"
+        await self._change(tenant, "sensitive", "config", target, mode, items, rule_id, now)
+        await self.store.mark_rule(tenant, rule_id, b"{}" if mode == "add" else None)
+        log.info("sensitive category %s tenant=%s category=%s", mode, tenant, category)
+
+    async def _apply(self, rule: Rule, mode: str, now: int) -> None:
+        table = TABLES.get(rule.action)
+        await self._change(
+            rule.tenant,
+            table,
+            rule.rule_id,
+            rule.target,
+            mode if table else "touch",
+            self._items(rule),
+            f"rule:{rule.rule_id}:{rule.ts}",
+            now,
+        )
+
+    async def _change(
+        self,
+        tenant: str,
+        table: str | None,
+        rule_id: str,
+        target: str,
+        mode: str,
+        pages: AsyncIterator[list[str]],
+        cause: str,
+        now: int,
+    ) -> None:
+        """A change to one of the state's rule tables (or a touch) over each page of items,
+        and the refreshes it calls for: an item now held out is corrected like a stock-out
+        (``block``); an item a pin, boost or bury moves is ranked anew (``rule``)."""
+        reason = "block" if table else "rule"
+        if table:
+            # The target's entry first: an item of it that arrives from now on is judged by it.
+            await self.store.rule_effect(tenant, table, rule_id, target, mode, [], now)
+        async for items in pages:
             shown = await self.store.rule_effect(
-                rule.tenant, rule.rule_id, rule.target, mode, items, now
+                tenant, table or "", rule_id, target, mode, items, now
             )
-            if mode == "remove":
-                continue
             for item, users, page in shown:
-                await self.refreshes.route(rule.tenant, item, cause, now, users, page, reason)
+                await self.refreshes.route(tenant, item, cause, now, users, page, reason)
             await self.sink.flush()
 
     async def _items(self, rule: Rule) -> AsyncIterator[list[str]]:

@@ -121,13 +121,13 @@ async def test_a_block_leaves_every_list_at_once_and_holds_through_restocks(depl
         assert deployment.redis.sismember(oos, "x2")
 
         # Removing one block leaves what another still covers out; removing both lets it back.
-        assert rules_cli(deployment, "remove", "recall").returncode == 0
+        assert rules_cli(deployment, "remove", "recall", "--reason", "fixed").returncode == 0
         await wait_for(
             lambda: not deployment.redis.hexists(deployment.key("default:rules"), "recall"),
             what="recall ended",
         )
         assert deployment.redis.sismember(oos, "hot"), "still a brand acme item"
-        assert rules_cli(deployment, "remove", "no-acme").returncode == 0
+        assert rules_cli(deployment, "remove", "no-acme", "--reason", "over").returncode == 0
         await wait_for(lambda: not deployment.redis.sismember(oos, "hot"), what="hot back")
         assert not deployment.redis.sismember(oos, "x2")
         assert "hot" in items_of(await list_after(recs, await shop.click("u1", "a")))
@@ -248,3 +248,127 @@ async def test_rules_start_and_end_on_their_own(deployment, producer):
         assert all("rules" not in i for i in last["items"])
         await wait_for(lambda: not deployment.redis.sismember(oos, "b"), what="b back")
         assert "b" in items_of(await list_after(recs, await shop.click("u1", "a")))
+
+
+async def test_a_sensitive_category_shows_only_once_a_second_person_approves(deployment, producer):
+    sensitive = {"STREAMAPP_SENSITIVE_CATEGORIES": '["alcohol"]'}
+    deployment.worker(**sensitive).start()
+    shop = Shop(deployment, producer)
+    await shop.stock("a", 5, "shoes", "zeta")
+    await shop.stock("wine", 5, "alcohol", "vino")
+    flagged = {
+        "event_id": "inv-pills",
+        "item_id": "pills",
+        "stock": 5,
+        "ts": shop.t,
+        "category": "shoes",
+        "brand": "zeta",
+        "sensitive": True,
+    }
+    await send(producer, deployment.topic("inventory"), "pills", flagged)
+    # An item is judged sensitive from its product record: wait until the worker has both.
+    oos = deployment.key("default:oos")
+    await wait_for(lambda: deployment.redis.smismember(oos, ["wine", "pills"]) == [1, 1])
+    for n in range(4):
+        for item in ("a", "wine", "pills"):
+            await shop.click(f"fan{n}", item)
+
+    def rules(*args: str) -> subprocess.CompletedProcess[str]:
+        return command(deployment, "rules", *args, **sensitive)
+
+    async with Tail(deployment.topic("recommendations")) as recs:
+        held = await list_after(recs, await shop.click("u1", "a"))
+        assert not {"wine", "pills"} & set(items_of(held)), "sensitive items never shown"
+
+        refused = rules(
+            "add", "allow", "--id", "allow-wine", "--category", "alcohol", "--reason", "licensed"
+        )
+        assert refused.returncode == 2 and "approval" in refused.stderr
+        boost = rules(
+            "add",
+            "boost",
+            "--id",
+            "more-wine",
+            "--category",
+            "alcohol",
+            "--factor",
+            "2",
+            "--reason",
+            "promo",
+        )
+        assert boost.returncode == 2 and "approval" in boost.stderr
+
+        proposed = rules(
+            "propose",
+            "allow",
+            "--id",
+            "allow-wine",
+            "--category",
+            "alcohol",
+            "--reason",
+            "licensed from today",
+            "--author",
+            "ana",
+        )
+        assert proposed.returncode == 0, proposed.stderr
+        assert "allow-wine  proposed" in rules("list").stdout
+        pending = await list_after(recs, await shop.click("u1", "a"))
+        assert "wine" not in items_of(pending), "a proposal has no effect"
+
+        own = rules("approve", "allow-wine", "--reason", "mine", "--author", "ana")
+        assert own.returncode == 2 and "someone else" in own.stderr
+        approved = rules("approve", "allow-wine", "--reason", "licence seen", "--author", "ben")
+        assert approved.returncode == 0, approved.stderr
+        assert "approved by ben" in rules("list").stdout
+        await wait_for(lambda: not deployment.redis.sismember(oos, "wine"), what="wine allowed")
+        shown = await list_after(recs, await shop.click("u1", "a"))
+        assert "wine" in items_of(shown) and "pills" not in items_of(shown)
+
+        assert (
+            rules(
+                "propose",
+                "allow",
+                "--id",
+                "allow-pills",
+                "--item",
+                "pills",
+                "--reason",
+                "asked",
+                "--author",
+                "ana",
+            ).returncode
+            == 0
+        )
+        assert (
+            rules("reject", "allow-pills", "--reason", "no licence", "--author", "ben").returncode
+            == 0
+        )
+        assert (
+            rules("approve", "allow-pills", "--reason", "late", "--author", "cy").returncode == 2
+        ), "a rejected rule stays rejected"
+
+        before = len(recs.records)
+        removed = rules("remove", "allow-wine", "--reason", "licence lapsed", "--author", "ben")
+        assert removed.returncode == 0, removed.stderr
+        corrected = await recs.until(
+            lambda rs: any(
+                r["user_id"] == "u1" and r["trigger"]["reason"] == "rule" for r in rs[before:]
+            )
+        )
+        assert all(
+            "wine" not in items_of(r)
+            for r in corrected[before:]
+            if r["trigger"]["reason"] == "rule"
+        )
+    assert deployment.redis.sismember(oos, "pills")
+
+    history = rules("history", "--tenant", "default").stdout.splitlines()
+    events = [line.split("  ")[1:3] for line in history]
+    assert events == [
+        ["allow-wine", "proposed"],
+        ["allow-wine", "approved"],
+        ["allow-pills", "proposed"],
+        ["allow-pills", "rejected"],
+        ["allow-wine", "removed"],
+    ]
+    assert "removed  by ben  tenant=default: licence lapsed" in history[-1]

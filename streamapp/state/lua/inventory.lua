@@ -16,8 +16,9 @@
 -- before: they are replays (after a rebuild, or a retried batch) and change nothing, but a
 -- stock-out still in effect routes its refreshes again.
 --
--- An item a block rule covers (by its id, category or brand: t:ruled, rule_block.lua) stays
--- out whatever its stock, so a block outlives restocks and reaches items that arrive after it.
+-- An item the rules hold out (a block on its id, category or brand; sensitive and not allowed:
+-- ruled.lua) stays out whatever its stock, so a block outlives restocks and reaches items that
+-- arrive after it.
 --
 -- An in-stock item nobody has interacted with yet (not in the popularity ranking) joins its
 -- category's new arrivals (t:new:C, by arrival time, bounded), the cold-start source that
@@ -72,10 +73,11 @@ for idx, ev in ipairs(req.events) do
     -- Category and brand likewise, for the rules that boost or bury by them.
     if fields.category then redis.call('HSET', t .. ':category', item, fields.category) end
     if fields.brand then redis.call('HSET', t .. ':brand', item, fields.brand) end
-    local category, brand = unpack(redis.call('HMGET', key, 'category', 'brand'))
+    local category, brand, flagged = unpack(redis.call('HMGET', key, 'category', 'brand',
+                                                       'sensitive'))
     local transition = ''
     local users, page = {}, false
-    if stock <= 0 or ruled(t, item, category, brand) then
+    if stock <= 0 or ruled(t, item, category, brand, flagged) then
       if redis.call('SADD', t .. ':oos', item) == 1 then transition = 'out' end
       redis.call('ZREM', t .. ':instock', item)
       if transition == 'out' or ts == stored then

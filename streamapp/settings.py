@@ -25,6 +25,10 @@ from streamapp.contracts import SCHEMAS_DIR, TOPICS_DIR
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What a tenant's learned ranker learns to put first (``Settings.objective``).
+Objective = Literal["engagement", "add_to_cart", "purchase"]
+
+
 class TenantOverrides(BaseModel):
     """One tenant's entry in ``STREAMAPP_TENANT_SETTINGS_FILE``: what it sets apart from the
     deployment (whatever it leaves out is the deployment's)."""
@@ -34,6 +38,7 @@ class TenantOverrides(BaseModel):
     score_weights: dict[str, float] = Field(default_factory=dict)
     exploration: float | None = Field(default=None, ge=0.0, le=1.0)
     learned_ranker: bool | None = None
+    objective: Objective | None = None
     sensitive_categories: tuple[str, ...] | None = None
 
 
@@ -46,6 +51,7 @@ class TenantSettings(BaseModel):
     score_weights: dict[str, float]
     exploration: float
     learned_ranker: bool
+    objective: Objective
     sensitive_categories: tuple[str, ...]
 
 
@@ -97,7 +103,8 @@ class Settings(BaseSettings):
     """Tenants the worker accepts; an event of any other is dead-lettered."""
     tenant_settings_file: str = ""
     """A YAML file of per-tenant settings, one mapping per tenant (``shop2: {score_weights:
-    {popular: 1}, exploration: 0.05, learned_ranker: false, sensitive_categories: [alcohol]}``):
+    {popular: 1}, exploration: 0.05, learned_ranker: false, objective: purchase,
+    sensitive_categories: [alcohol]}``):
     each tenant's lists are ranked with its own, the deployment's filling in what it leaves out.
     A tenant the worker does not accept, or a setting not listed here, is refused at start."""
     sensitive_categories: tuple[str, ...] = ()
@@ -298,6 +305,10 @@ class Settings(BaseSettings):
     """…or this long."""
     ranker_window_s: float = 600.0
     """An audited list's label window: an item the user touches within it is a positive."""
+    objective: Objective = "engagement"
+    """What the learned ranker learns to put first, so what counts as a positive in a list's
+    label window: ``engagement`` (a click, a favourite, a cart add or a purchase),
+    ``add_to_cart`` (a cart add or a purchase) or ``purchase``."""
     learned_ranker: bool = True
     """Whether serving re-ranks with the promoted model's learned ranker (for the tenants it
     is adopted for: it beats the hand weights on their recent lists)."""
@@ -367,6 +378,7 @@ class Settings(BaseSettings):
             learned_ranker=(
                 self.learned_ranker if own.learned_ranker is None else own.learned_ranker
             ),
+            objective=self.objective if own.objective is None else own.objective,
             sensitive_categories=(
                 self.sensitive_categories
                 if own.sensitive_categories is None

@@ -27,6 +27,22 @@ from dataclasses import dataclass, field
 from streamapp.contracts.audit import AuditRecord, attributed
 from streamapp.contracts.messages import Ranked
 
+# The interactions that count as a positive, per objective (``Settings.objective``).
+POSITIVES = {
+    "engagement": frozenset({"click", "fav", "cart_add", "purchase"}),
+    "add_to_cart": frozenset({"cart_add", "purchase"}),
+    "purchase": frozenset({"purchase"}),
+}
+
+
+def counts(objective: str, interaction: str) -> bool:
+    """Whether ``interaction`` is a positive for a tenant whose ranker pursues ``objective``.
+
+    >>> counts("engagement", "click"), counts("purchase", "cart_add")
+    (True, False)
+    """
+    return interaction in POSITIVES[objective]
+
 
 @dataclass
 class ShownList:

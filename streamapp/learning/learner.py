@@ -37,7 +37,7 @@ from streamapp.clock import now_ms
 from streamapp.contracts import audit
 from streamapp.contracts.events import InvalidEvent, Record, decode, limits_at
 from streamapp.learning.factors import ImplicitMF
-from streamapp.learning.labels import ShownLists
+from streamapp.learning.labels import ShownLists, counts
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.snapshots import Snapshot, SnapshotError
 from streamapp.ops import metrics
@@ -188,7 +188,8 @@ class Learner:
                     self._on_drift()
             weight = self.settings.weights.get(event["interaction"], 1.0)
             self.mf.learn_one(user, item, weight, tenant)
-            self.shown.interaction(tenant, event["user_id"], event["item_id"], event["ts"])
+            if counts(self.settings.of_tenant(tenant).objective, event["interaction"]):
+                self.shown.interaction(tenant, event["user_id"], event["item_id"], event["ts"])
             vector = self.mf.user_vector(user)
             if vector is not None:
                 touched.setdefault(tenant, {})[event["user_id"]] = vector.tolist()

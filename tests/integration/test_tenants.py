@@ -1,6 +1,6 @@
 """Two shops through one worker, with the same user and item ids: neither sees the other's
-signals (recently viewed items, co-visitation, popularity), and a stock-out in one leaves the
-other's lists alone — in the published lists and in what the HTTP API serves."""
+signals (recently viewed items, co-visitation, popularity), and a stock-out or a block in one
+leaves the other's lists alone — in the published lists and in what the HTTP API serves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from tests.support import Tail, now_ms, send
+from tests.support import Tail, command, now_ms, send
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +88,35 @@ async def test_two_shops_with_the_same_ids_never_see_each_others_signals(deploym
     }
     assert "hot" not in items_of(served["default"])
     assert {"hot", "only2"} <= set(items_of(served["shop2"]))
+
+    # A block in shop2 corrects shop2's lists only, and leaves default's item alone.
+    async with Tail(deployment.topic("recommendations")) as recs:
+        added = command(
+            deployment,
+            "rules",
+            "add",
+            "block",
+            "--id",
+            "no-a",
+            "--item",
+            "a",
+            "--tenant",
+            "shop2",
+            "--reason",
+            "recall in shop2",
+        )
+        assert added.returncode == 0, added.stderr
+        await recs.until(
+            lambda rs: any(r["tenant"] == "shop2" and r["trigger"]["reason"] == "rule" for r in rs)
+        )
+        await asyncio.sleep(1.0)  # a wrong correction of default would have been published too
+        blocked = [r for r in recs.records if r["trigger"]["reason"] == "rule"]
+        assert {r["tenant"] for r in blocked} == {"shop2"}
+        assert all("a" not in items_of(r) for r in blocked)
+        after = {tenant: await click(tenant, "u1", "b") for tenant in SHOPS}
+        await recs.until(lambda rs: {r["trigger"]["event_id"] for r in rs} >= set(after.values()))
+    last = {r["tenant"]: r for r in recs.records if r["trigger"]["event_id"] in after.values()}
+    assert "a" in items_of(last["default"]) and "a" not in items_of(last["shop2"])
 
 
 async def test_each_shop_ranks_with_its_own_settings(deployment, producer, tmp_path):

@@ -19,11 +19,13 @@ def test_a_tenant_sets_what_it_names_and_keeps_the_rest(tmp_path):
     loaded = settings(
         tmp_path,
         "shop2:\n  score_weights: {popular: 5, recent: 0}\n  exploration: 0.1\n"
-        "  learned_ranker: false\n",
+        "  learned_ranker: false\n  objective: purchase\n  sensitive_categories: [alcohol]\n",
     )
     shop2, default = loaded.of_tenant("shop2"), loaded.of_tenant("default")
     assert shop2.score_weights == {**loaded.score_weights, "popular": 5.0, "recent": 0.0}
     assert (shop2.exploration, shop2.learned_ranker) == (0.1, False)
+    assert (shop2.objective, shop2.sensitive_categories) == ("purchase", ("alcohol",))
+    assert (default.objective, default.sensitive_categories) == ("engagement", ())
     assert default.score_weights == loaded.score_weights
     assert (default.exploration, default.learned_ranker) == (0.0, True)
     assert loaded.of_tenant("shop2") is shop2, "resolved once"

@@ -30,6 +30,7 @@ def _model(args: argparse.Namespace) -> int:
             elif args.action == "status":
                 status = {
                     "promoted": await registry.promoted_version(),
+                    "tenants": await registry.tenant_versions(),
                     "candidate": await registry.candidate_version(),
                     "steps": await recent_steps(store, args.steps),
                 }
@@ -44,17 +45,20 @@ def _model(args: argparse.Namespace) -> int:
                 print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
             elif args.action == "promote":
                 try:
-                    await registry.promote(args.version)
-                except KeyError:
-                    raise UsageError(
-                        f"no snapshot {args.version!r}; `streamapp model list` shows them"
-                    ) from None
-                print(f"promoted {args.version}")
+                    await registry.promote(args.version, args.tenant)
+                except KeyError as exc:
+                    raise UsageError(f"{exc.args[0]}; `streamapp model list` shows them") from None
+                print(f"promoted {args.version}{_for(args.tenant)}")
             else:
-                print(f"promoted {await registry.rollback() or 'nothing (hand-weighted ranking)'}")
+                now = await registry.rollback(args.tenant)
+                print(f"promoted {now or 'nothing (hand-weighted ranking)'}{_for(args.tenant)}")
         return 0
 
     return asyncio.run(run())
+
+
+def _for(tenant: str | None) -> str:
+    return "" if tenant is None else f" for tenant {tenant}"
 
 
 def register(commands: Commands) -> None:
@@ -79,4 +83,11 @@ def register(commands: Commands) -> None:
     show.add_argument("version", help="the model_version a list or `model list` names")
     promote = actions.add_parser("promote", help="serve a snapshot from now on")
     promote.add_argument("version", help="a version that `streamapp model list` shows")
-    actions.add_parser("rollback", help="serve the snapshot promoted before the current one")
+    rollback = actions.add_parser(
+        "rollback", help="serve the snapshot promoted before the current one"
+    )
+    for one in (promote, rollback):
+        one.add_argument(
+            "--tenant",
+            help="this tenant's lists alone: its own promotion history, over the deployment's",
+        )

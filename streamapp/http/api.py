@@ -217,7 +217,7 @@ def register(
                 tenant, user_id, limit + settings.top_k, exclude, pinned
             )
             assignment = assign(experiments(), tenant, user_id)
-            served = model.served(treatment_of(assignment).model)
+            served = model.served(treatment_of(assignment).model, tenant)
             version = served.version if served else settings.model_version
             body = answer(
                 user_id,

@@ -2,7 +2,10 @@
 candidate a canary rollout serves to a share of users (:mod:`streamapp.learning.rollout`).
 
 Versions are immutable; promotion pushes onto a history that rollback pops, so a bad model is
-one command from gone (``streamapp model rollback``). The keys are in :mod:`streamapp.state.keys`.
+one command from gone (``streamapp model rollback``). A tenant may be promoted a version of its
+own, on a history of its own (``--tenant``): its lists are served by that version, whatever the
+deployment's history does, until the tenant's own is rolled back past its first entry. The
+keys are in :mod:`streamapp.state.keys`.
 """
 
 from __future__ import annotations
@@ -31,11 +34,16 @@ class ModelRegistry:
         self.app_id = store.settings.app_id
         self.models = keys.app(self.app_id, "models")
         self.promoted = keys.app(self.app_id, "promoted")
+        self.tenants = store.settings.tenants
         self.lineage = keys.app(self.app_id, "lineage")
         self.candidate = keys.app(self.app_id, "candidate")
 
     def _model(self, version: str) -> str:
         return keys.app(self.app_id, "model", version)
+
+    def _history(self, tenant: str | None) -> str:
+        """The promotion history of ``tenant`` (None: the deployment's)."""
+        return self.promoted if tenant is None else keys.app(self.app_id, "promoted", tenant)
 
     async def save(
         self, snapshot: Snapshot, promote: bool, keep: int = 10, lineage_ms: int = 0
@@ -44,10 +52,10 @@ class ModelRegistry:
         serving it would not notice the change).
 
         The newest ``keep`` snapshots stay whole, and so does every version in the promotion
-        history (which a promotion here trims to its newest ``keep`` entries), so rollback
-        always has something to return to. The others lose their vectors but keep their
-        metadata for ``lineage_ms`` after their creation: the model behind an older list is
-        still found, with the offsets it was trained to.
+        history and in any tenant's own (which a promotion here trims to its newest ``keep``
+        entries), so rollback always has something to return to. The others lose their
+        vectors but keep their metadata for ``lineage_ms`` after their creation: the model
+        behind an older list is still found, with the offsets it was trained to.
         """
         if await self.redis.exists(self._model(snapshot.version)):
             raise SnapshotError(f"snapshot {snapshot.version!r} exists: versions are immutable")
@@ -61,7 +69,10 @@ class ModelRegistry:
         versions = cast(
             list[tuple[bytes, float]], await self.redis.zrange(self.models, 0, -1, withscores=True)
         )
-        kept = {text(v) for v in await self.redis.lrange(self.promoted, 0, -1)}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for history in [self.promoted, *(self._history(t) for t in self.tenants)]:
+                pipe.lrange(history, 0, -1)
+            kept = {text(v) for found in await pipe.execute() for v in found}
         kept |= {v for v in [await self.candidate_version()] if v}
         stale = {text(v): at for v, at in versions[:-keep] if text(v) not in kept}
         horizon = snapshot.created_at - lineage_ms
@@ -109,14 +120,29 @@ class ModelRegistry:
             for v, m in zip(versions, found, strict=True)
         ]
 
-    async def promoted_version(self) -> str | None:
-        head = await self.redis.lindex(self.promoted, 0)
+    async def promoted_version(self, tenant: str | None = None) -> str | None:
+        """The version serving ``tenant``'s lists (its own promotion, else the deployment's);
+        None: the deployment's."""
+        head = await self.redis.lindex(self._history(tenant), 0)
+        if head is None and tenant is not None:
+            return await self.promoted_version()
         return text(head) if head else None
 
-    async def promote(self, version: str) -> None:
+    async def tenant_versions(self) -> dict[str, str]:
+        """The tenants promoted a version of their own, and that version."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for tenant in self.tenants:
+                pipe.lindex(self._history(tenant), 0)
+            heads = await pipe.execute()
+        return {t: text(head) for t, head in zip(self.tenants, heads, strict=True) if head}
+
+    async def promote(self, version: str, tenant: str | None = None) -> None:
+        """Serve ``version`` from now on (to ``tenant``'s lists alone, when given)."""
         if not await self.redis.exists(self._model(version)):
             raise KeyError(f"no snapshot {version!r}")
-        await self.redis.lpush(self.promoted, version)
+        if tenant is not None and tenant not in self.tenants:
+            raise KeyError(f"no tenant {tenant!r} (STREAMAPP_TENANTS)")
+        await self.redis.lpush(self._history(tenant), version)
 
     async def candidate_version(self) -> str | None:
         value = await self.redis.get(self.candidate)
@@ -136,10 +162,14 @@ class ModelRegistry:
         found = await self.redis.zrange(self.models, -1, -1)
         return text(found[0]) if found else None
 
-    async def rollback(self) -> str | None:
-        """Un-promote the current version; returns the version now promoted (or None)."""
+    async def rollback(self, tenant: str | None = None) -> str | None:
+        """Un-promote the current version (``tenant``'s own, when given); returns the version
+        now serving (or None: hand weights)."""
+        history = self._history(tenant)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(self.promoted)
-            pipe.lindex(self.promoted, 0)
+            pipe.lpop(history)
+            pipe.lindex(history, 0)
             _, head = await pipe.execute()
+        if head is None and tenant is not None:
+            return await self.promoted_version()
         return text(head) if head else None

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # The two roles a treatment can name instead of a version.
 PROMOTED = "promoted"
 CANDIDATE = "candidate"
+# The role of a tenant's own promoted version: this prefix and the tenant.
+OWN = "tenant:"
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,22 @@ class ServingModel:
         served = self.served(None)
         return served.ranker_features if served else 0
 
-    def served(self, model: str | None) -> Served | None:
-        """What a treatment's ``model`` (None: the promoted one) is served by."""
-        version = self.roles.get(model or PROMOTED) or self.roles.get(PROMOTED)
+    def served(self, model: str | None, tenant: str | None = None) -> Served | None:
+        """What a treatment's ``model`` (None: the promoted one; ``tenant``'s own promoted
+        version where it has one) is served by."""
+        role = model or PROMOTED
+        if role == PROMOTED and tenant is not None and OWN + tenant in self.roles:
+            role = OWN + tenant
+        version = self.roles.get(role) or self.roles.get(PROMOTED)
         return self.loaded.get(version) if version else None
 
     async def refresh(self, registry: ModelRegistry, named: Iterable[str] = ()) -> None:
-        """Follow the promoted version (promote, rollback, or none at all), the candidate,
-        and the versions running experiments name."""
+        """Follow the promoted version (promote, rollback, or none at all), the tenants' own,
+        the candidate, and the versions running experiments name."""
         wanted = {
             PROMOTED: await registry.promoted_version(),
             CANDIDATE: await registry.candidate_version(),
+            **{OWN + t: v for t, v in (await registry.tenant_versions()).items()},
             **{v: v for v in named if v not in (PROMOTED, CANDIDATE)},
         }
         roles: dict[str, str] = {}
@@ -160,16 +167,16 @@ class ServingModel:
         self, users: Sequence[tuple[str, np.ndarray | None, str | None]], k: int
     ) -> list[Hits]:
         """Per (tenant, user vector, model): the tenant's items nearest the vector in that
-        model (None: the promoted one); nothing without a model or a vector. One batched query
-        per model for all its users with a vector.
+        model (None: the one promoted for the tenant); nothing without a model or a vector.
+        One batched query per model for all its users with a vector.
 
         Model ids are ``tenant:item`` (one model for every tenant): twice ``k`` are fetched so
         other tenants' items rarely crowd a list out.
         """
         out: list[Hits] = [[] for _ in users]
         by_model: dict[str, list[int]] = {}
-        for n, (_, vector, model) in enumerate(users):
-            served = self.served(model)
+        for n, (tenant, vector, model) in enumerate(users):
+            served = self.served(model, tenant)
             if vector is not None and served is not None:
                 by_model.setdefault(served.version, []).append(n)
         for version, asked in by_model.items():

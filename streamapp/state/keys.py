@@ -84,6 +84,11 @@ LAYOUT: tuple[Key, ...] = (
     Key("app:lineage", "zset", "versions whose vectors were dropped (meta kept), by creation"),
     Key("app:model:V", "hash", "snapshot V: meta (JSON), ids (JSON), vectors (float32)"),
     Key("app:promoted", "list", "promoted versions, newest first (rollback pops the head)"),
+    Key(
+        "app:promoted:t",
+        "list",
+        "a tenant's own promoted versions, newest first: they serve its lists over app:promoted",
+    ),
     Key("app:candidate", "string", "the version a canary rollout serves to its share of users"),
     Key("app:rollout:judged", "string", "the newest version the rollout has decided on"),
     Key("app:rollout:steps", "list", "the latest rollout steps (JSON), newest first, bounded"),

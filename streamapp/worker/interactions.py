@@ -284,7 +284,7 @@ class InteractionProcessor:
         for user, assignment, found in zip(gathered.users, assignments, candidates, strict=True):
             treatment = treatment_of(assignment)
             own = settings.of_tenant(user.tenant)
-            served = self.model.served(treatment.model)
+            served = self.model.served(treatment.model, user.tenant)
             version = served.version if served else settings.model_version
             learned = (
                 own.learned_ranker if treatment.learned_ranker is None else treatment.learned_ranker

@@ -118,3 +118,50 @@ async def test_lists_follow_the_promoted_model_and_keep_the_last_good_one(deploy
                 what="model unloaded",
             )
             assert (await click())["model_version"] == deployment.settings.model_version
+
+
+async def test_a_tenant_is_promoted_and_rolled_back_on_its_own(deployment, producer):
+    """shop2 is promoted a version of its own: its lists name that version while default's
+    follow the deployment's; its rollback returns it to the deployment's, and a deployment
+    rollback leaves shop2's own promotion alone."""
+    worker = deployment.worker(STREAMAPP_MODEL_POLL_S="0.2").start()
+    clicks = deployment.topic("clicks")
+    t = now_ms() - 10_000
+    seq = 0
+    async with Store(deployment.settings) as store:
+        registry = ModelRegistry(store)
+        await registry.save(snapshot("mf-shared"), promote=True)
+        await registry.save(snapshot("mf-own"), promote=False)
+        async with Tail(deployment.topic("recommendations")) as recs:
+
+            async def versions() -> dict[str, str]:
+                nonlocal seq
+                seq += 1
+                sent = {tenant: f"{tenant}-{seq}" for tenant in ("default", "shop2")}
+                for tenant, event_id in sent.items():
+                    event = {"event_id": event_id, "user_id": "u", "item_id": "seen"}
+                    await send(producer, clicks, "u", {**event, "ts": t + seq, "tenant": tenant})
+                found = await recs.until(
+                    lambda rs: set(sent.values()) <= {r["trigger"]["event_id"] for r in rs}
+                )
+                return {
+                    r["tenant"]: r["model_version"]
+                    for r in found
+                    if r["trigger"]["event_id"] in sent.values()
+                }
+
+            async def serving(expected: dict[str, str]) -> bool:
+                return await versions() == expected
+
+            await wait_for(lambda: serving({"default": "mf-shared", "shop2": "mf-shared"}))
+            await registry.promote("mf-own", "shop2")
+            await wait_for(lambda: serving({"default": "mf-shared", "shop2": "mf-own"}))
+            served = worker.request("/v1/users/u/recommendations", headers={"X-Tenant": "shop2"})
+            assert served[2]["model_version"] == "mf-own"
+            # The deployment's rollback does not move shop2, whose own promotion stands.
+            assert await registry.rollback() is None
+            hand = deployment.settings.model_version
+            await wait_for(lambda: serving({"default": hand, "shop2": "mf-own"}))
+            await registry.promote("mf-shared")
+            assert await registry.rollback("shop2") == "mf-shared"
+            await wait_for(lambda: serving({"default": "mf-shared", "shop2": "mf-shared"}))

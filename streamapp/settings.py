@@ -342,15 +342,16 @@ class Settings(BaseSettings):
         if not self.tenant_settings_file:
             return self
         path = Path(self.tenant_settings_file)
+        named = f"STREAMAPP_TENANT_SETTINGS_FILE {path}"
         try:
             document = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"cannot read tenant settings {path}: {exc}") from None
+            raise ValueError(f"{named}: cannot be read: {exc}") from None
         if not isinstance(document, dict):
-            raise ValueError(f"{path}: tenant settings are a mapping of tenant to settings")
+            raise ValueError(f"{named}: tenant settings are a mapping of tenant to settings")
         unknown = sorted(str(t) for t in document if t not in self.tenants)
         if unknown:
-            raise ValueError(f"{path}: tenants {unknown} are not in STREAMAPP_TENANTS")
+            raise ValueError(f"{named}: tenants {unknown} are not in STREAMAPP_TENANTS")
         for tenant, own in document.items():
             try:
                 self._tenant_overrides[str(tenant)] = TenantOverrides.model_validate(own or {})
@@ -359,7 +360,7 @@ class Settings(BaseSettings):
                     f"{'.'.join(map(str, e['loc'])) or 'its entry'}: {e['msg']}"
                     for e in exc.errors()
                 )
-                raise ValueError(f"{path}: tenant {tenant}: {problems}") from None
+                raise ValueError(f"{named}: tenant {tenant}: {problems}") from None
         return self
 
     def of_tenant(self, tenant: str) -> TenantSettings:

@@ -32,9 +32,10 @@ fetch() {
   touch "$libs/.complete"
 }
 
-# Runs the JVM in place of the calling subshell, so that $! is the broker's own pid.
+# Runs the JVM in place of the calling subshell, so that $! is the broker's own pid; with
+# detach=setsid, in a session of its own.
 java_cmd() {
-  exec java -Xmx${STREAMAPP_KAFKA_HEAP:-768m} -Xms${STREAMAPP_KAFKA_HEAP:-768m} -XX:+UseG1GC \
+  exec ${detach:-} java -Xmx${STREAMAPP_KAFKA_HEAP:-768m} -Xms${STREAMAPP_KAFKA_HEAP:-768m} -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$here/log4j2.properties" -Dstreamapp.kafka.log="$log" \
     -cp "$libs/*" "$@"
 }
@@ -51,7 +52,9 @@ up() {
   fi
   : > "$log"
   echo "kafka.sh: starting Apache Kafka $version on 127.0.0.1:$port (usually ready within 10 s)" >&2
-  (java_cmd kafka.Kafka "$state/server.properties") >"$state/stdout.log" 2>&1 &
+  # Its own session: a Ctrl-C in the terminal that started it (`make demo`) stops the demo,
+  # not the broker, which `make down` stops.
+  (detach=setsid java_cmd kafka.Kafka "$state/server.properties") >"$state/stdout.log" 2>&1 &
   echo $! > "$pidfile"
   for _ in $(seq 1 240); do
     if grep -q "Kafka Server started" "$log" 2>/dev/null; then

@@ -81,7 +81,10 @@ def _bad_settings(error: ValidationError) -> str:
     password)."""
     problems = []
     for e in error.errors():
-        name = env_name(str(e["loc"][0])) if e["loc"] else "STREAMAPP_*"
+        if not e["loc"]:  # a check across settings, whose message names what it is about
+            problems.append(str(e.get("ctx", {}).get("error") or e["msg"]))
+            continue
+        name = env_name(str(e["loc"][0]))
         given = e.get("input")
         shown = f"={redact(given)!r}" if isinstance(given, str) else ""
         problems.append(f"{name}{shown}: {e['msg']}")

@@ -175,6 +175,12 @@ SECRET = "hunter2-not-for-logs"
             "the following arguments are required: version",
             id="missing-argument",
         ),
+        pytest.param(
+            ["settings"],
+            {"STREAMAPP_TENANT_SETTINGS_FILE": "/nowhere/tenants.yaml"},
+            "bad setting: STREAMAPP_TENANT_SETTINGS_FILE /nowhere/tenants.yaml: cannot be read",
+            id="bad-tenant-settings-file",
+        ),
     ],
 )
 def test_cli_error_a_user_can_fix_is_one_line_with_exit_code_2(args, env, says, stack, tmp_path):

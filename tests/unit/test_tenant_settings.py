@@ -40,7 +40,7 @@ def test_a_tenant_sets_what_it_names_and_keeps_the_rest(tmp_path):
         ("shop2: [1, 2]\n", "shop2"),
         ("- shop2\n", "a mapping"),
         ("shop2: {score_weights: {popular: many}}\n", "score_weights"),
-        ("shop2: {\n", "cannot read"),
+        ("shop2: {\n", "cannot be read"),
     ],
 )
 def test_a_file_naming_what_does_not_exist_is_refused(tmp_path, text, says):
@@ -49,5 +49,5 @@ def test_a_file_naming_what_does_not_exist_is_refused(tmp_path, text, says):
 
 
 def test_a_missing_file_is_refused(tmp_path):
-    with pytest.raises(ValidationError, match="cannot read"):
+    with pytest.raises(ValidationError, match="cannot be read"):
         Settings(tenant_settings_file=str(tmp_path / "nowhere.yaml"))

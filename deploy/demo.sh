@@ -17,6 +17,25 @@ say() { echo "demo: $*"; }
 $bin/streamapp datasets "$dataset" >/dev/null || exit 2
 mkdir -p "$logs"
 
+# The API answers nobody without a key: unless one is configured, the demo issues its own
+# (kept in .stack/ and shown below).
+if [ -z "${STREAMAPP_API_KEYS_FILE:-}" ]; then
+  export STREAMAPP_API_KEYS_FILE=$logs/api-keys.yaml
+  if [ ! -s "$logs/api-key" ] || [ ! -s "$STREAMAPP_API_KEYS_FILE" ]; then
+    $bin/python - "$logs/api-key" "$STREAMAPP_API_KEYS_FILE" <<'PY'
+import secrets, sys
+from pathlib import Path
+from streamapp.http.keys import digest
+from streamapp.settings import get_settings
+key = secrets.token_urlsafe(32)
+Path(sys.argv[1]).write_text(key + "\n")
+tenants = ", ".join(get_settings().tenants)
+Path(sys.argv[2]).write_text(f"- name: demo\n  sha256: {digest(key).hex()}\n  tenants: [{tenants}]\n")
+PY
+  fi
+fi
+api_key=$(cat "$logs/api-key" 2>/dev/null || echo "<your key>")
+
 say "starting a worker and the learner (logs: $logs/worker.log, $logs/learner.log)"
 $bin/streamapp worker --loglevel warning > "$logs/worker.log" 2>&1 &
 worker=$!
@@ -61,7 +80,8 @@ until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
   fi
   sleep 1
 done
-say "worker ready: http://127.0.0.1:$port/metrics, http://127.0.0.1:$port/v1/users/<id>/recommendations"
+say "worker ready: http://127.0.0.1:$port/metrics; a user's list:"
+say "  curl -H 'Authorization: Bearer $api_key' http://127.0.0.1:$port/v1/users/<id>/recommendations"
 say "replaying the $dataset log at ${speed}x real time, with derived stock-outs and restocks (log: $logs/replay.log)"
 say "the learner publishes its first model within ${STREAMAPP_SNAPSHOT_INTERVAL_S:-10} s; lists then name it as model=mf-..."
 say "press Ctrl-C to stop"

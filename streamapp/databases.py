@@ -12,10 +12,12 @@ True
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from streamapp.errors import UsageError
 from streamapp.settings import Settings
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "TESTS_REPLICA",
     "AsyncRedis",
     "connect",
+    "security",
     "with_database",
 ]
 
@@ -64,7 +67,39 @@ def with_database(url: str, database: int, cluster: bool = False) -> str:
 
 def connect(settings: Settings, **options: Any) -> AsyncRedis:
     """A client of the configured Redis: one server, or a cluster (``redis_cluster``) whose
-    slot map the client follows. ``options`` are the client's (timeouts)."""
+    slot map the client follows. ``options`` are the client's (timeouts); TLS and the
+    password file come from the settings."""
+    options = {**security(settings), **options}
     if settings.redis_cluster:
         return aioredis.RedisCluster.from_url(settings.redis_url, **options)
     return aioredis.Redis.from_url(settings.redis_url, **options)
+
+
+def security(settings: Settings) -> dict[str, Any]:
+    """The client options for TLS (a ``rediss://`` URL: the server's certificate checked
+    against ``redis_ca_file``, and a client certificate when one is set) and for a password
+    kept in a file. A password in the URL wins over the file's.
+
+    >>> security(Settings(redis_url="redis://127.0.0.1:6379/0"))
+    {}
+    >>> sorted(security(Settings(redis_url="rediss://h:6380/0", redis_ca_file="ca.pem")))
+    ['ssl_ca_certs', 'ssl_cert_reqs']
+    """
+    options: dict[str, Any] = {}
+    if settings.redis_url.startswith("rediss://"):
+        options["ssl_cert_reqs"] = "required"
+        tls = {
+            "ssl_ca_certs": settings.redis_ca_file,
+            "ssl_certfile": settings.redis_cert_file,
+            "ssl_keyfile": settings.redis_key_file,
+        }
+        options.update({k: v for k, v in tls.items() if v})
+    if settings.redis_password_file:
+        try:
+            options["password"] = Path(settings.redis_password_file).read_text().strip()
+        except OSError as exc:
+            raise UsageError(
+                f"STREAMAPP_REDIS_PASSWORD_FILE {settings.redis_password_file}: cannot be read "
+                f"({exc.strerror})"
+            ) from None
+    return options

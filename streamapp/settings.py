@@ -70,8 +70,19 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Kafka bootstrap servers, comma-separated ``host:port``."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """Redis URL (``redis://`` or ``rediss://``, password in the URL); with ``redis_cluster``,
-    any node of the cluster at database 0, a cluster's only one."""
+    """Redis URL (``redis://``, or ``rediss://`` for TLS; ``user:password@`` for an ACL
+    user); with ``redis_cluster``, any node of the cluster at database 0, a cluster's only
+    one. Printed and logged with its password hidden."""
+    redis_password_file: str = ""
+    """A file holding the Redis password (a mounted secret), for a URL without one: the URL
+    can then sit in configuration that is not secret."""
+    redis_ca_file: str = ""
+    """CA certificate (PEM) a ``rediss://`` server's certificate is checked against (the
+    system's CAs when empty)."""
+    redis_cert_file: str = ""
+    """Client certificate (PEM) for a ``rediss://`` server that asks for one."""
+    redis_key_file: str = ""
+    """Its private key (PEM)."""
     redis_cluster: bool = False
     """The Redis at ``redis_url`` is a Redis Cluster: the client follows its slot map. A
     deployment's keys share one hash slot (``app_id``), so every script runs whole on one
@@ -86,13 +97,30 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     """Prepended to every topic name, so several deployments can share one cluster."""
     topics_dir: Path = TOPICS_DIR
-    """Folder of the topic declarations ``streamapp topics create`` applies."""
+    """Folder of the topic declarations ``streamapp topics apply`` applies."""
+    topic_replication_factor: int | None = Field(default=None, ge=1)
+    """Every topic's replication factor, over its declaration's (1, for one local broker):
+    3 in production, so a broker can be lost without losing a record."""
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
+    """Every topic's ``min.insync.replicas``, over its declaration's (the broker's default
+    when neither sets it): 2 in production, so a write acknowledged by every in-sync
+    replica (``acks=all``) is on two brokers."""
     schemas_dir: Path = SCHEMAS_DIR
     """Folder of the JSON Schemas every input and output message is validated against."""
     web_host: str = "127.0.0.1"
     """Address the worker's HTTP API and ``/metrics`` listen on."""
     web_port: int = 6066
     """Port of the worker's HTTP API and ``/metrics``."""
+    api_keys_file: str = ""
+    """A YAML list of API keys (``name``, ``sha256`` of the key, ``tenants`` it reads;
+    ``streamapp api-key new`` makes an entry): every ``/v1`` request carries one as
+    ``Authorization: Bearer <key>``. Read again when it changes; without it the API answers
+    nobody (401)."""
+    api_rate_per_s: float = Field(default=50.0, gt=0.0)
+    """Requests a second one API key may make (a token bucket); over it, 429 with
+    ``Retry-After``. Requests with a wrong key are limited alike per client address."""
+    api_burst: int = Field(default=100, ge=1)
+    """Requests one API key may make at once before its rate applies."""
     datadir: Path = Path(".stack/faust")
     """Faust's data folder (created with its parents when a worker or the learner starts)."""
     datasets_dir: Path = ROOT.parent / "shared" / "datasets"

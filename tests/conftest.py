@@ -19,7 +19,15 @@ from aiokafka import AIOKafkaProducer
 
 from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
-from tests.support import CLUSTER_PORT, ON_CLUSTER, Env, free_port, redis_client, redis_url
+from tests.support import (
+    CLUSTER_PORT,
+    ON_CLUSTER,
+    Env,
+    free_port,
+    redis_client,
+    redis_url,
+    write_api_keys,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +68,9 @@ def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
         "STREAMAPP_WEB_PORT": str(free_port()),
         "STREAMAPP_DATADIR": str(tmp_path),
         "STREAMAPP_TENANTS": '["default", "shop2"]',
+        "STREAMAPP_API_KEYS_FILE": str(
+            write_api_keys(tmp_path / "api-keys.yaml", ("default", "shop2"))
+        ),
         "STREAMAPP_LAG_INTERVAL_S": "1",
     }
     settings = Settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 import redis
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamapp import databases
@@ -102,6 +104,27 @@ class Env:
         return w
 
 
+# The API key every test deployment issues (for both its tenants); the helpers below send it
+# with every /v1 request unless the request names its own Authorization.
+API_KEY = f"test-{uuid.uuid4().hex}"
+
+
+def write_api_keys(path: Path, tenants: tuple[str, ...], key: str = API_KEY) -> Path:
+    """A key file granting ``key`` every one of ``tenants``."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    entry = {"name": "tests", "sha256": digest, "tenants": list(tenants)}
+    path.write_text(yaml.safe_dump([entry]))
+    return path
+
+
+def authorised(path: str, headers: dict[str, str] | None) -> dict[str, str]:
+    """``headers`` with the test key added to a /v1 request that names none."""
+    out = dict(headers or {})
+    if path.startswith("/v1/") and "Authorization" not in out:
+        out["Authorization"] = f"Bearer {API_KEY}"
+    return out
+
+
 class Worker:
     """A ``streamapp worker`` (or ``learner``) subprocess."""
 
@@ -132,15 +155,19 @@ class Worker:
         raise TimeoutError(f"worker not ready in {timeout}s: {self.log.read_text()[-3000:]}")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-            return orjson.loads(r.read())
+        """The decoded body of a successful GET (an error status fails the test)."""
+        status, _, body = self.request(path)
+        assert status < 400, f"GET {path}: {status} {body}"
+        return body
 
     def request(
         self, path: str, method: str = "GET", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], Any]:
         """Status, headers and decoded body, for error responses too."""
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method, headers=headers or {}
+            f"http://127.0.0.1:{self.port}{path}",
+            method=method,
+            headers=authorised(path, headers),
         )
         try:
             with urllib.request.urlopen(req, timeout=5) as r:

@@ -1,7 +1,7 @@
 """The ``streamapp`` command: one module per command group, each adding its sub-commands
 (:mod:`.processes`, :mod:`.topics`, :mod:`.lag`, :mod:`.replay`, :mod:`.evaluate`,
-:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.rules`, :mod:`.simulate`,
-:mod:`.settings`); the work is done by the domain packages.
+:mod:`.bench`, :mod:`.model`, :mod:`.experiment`, :mod:`.rules`, :mod:`.apikeys`,
+:mod:`.simulate`, :mod:`.settings`); the work is done by the domain packages.
 
 Errors a user can fix (:mod:`streamapp.errors`, a bad setting, a service that does not answer)
 end as one line on stderr and exit code 2; anything else keeps its traceback.
@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from streamapp.cli import (
+    apikeys,
     bench,
     evaluate,
     experiment,
@@ -54,6 +55,7 @@ GROUPS = (
     model,
     experiment,
     rules,
+    apikeys,
     simulate,
     settings,
 )

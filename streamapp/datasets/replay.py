@@ -149,6 +149,7 @@ async def replay(
         bootstrap_servers=settings.kafka_bootstrap,
         linger_ms=5,
         acks="all",
+        enable_idempotence=True,
         client_id=f"{settings.app_id}-replay",
     )
     await producer.start()

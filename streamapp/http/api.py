@@ -1,15 +1,17 @@
 """The versioned HTTP API (``/v1``): a user's current list, and errors as problem details.
 
 The contract is ``schemas/openapi.v1.yaml`` (served at ``/v1/openapi.json``); requests are
-checked against it by :mod:`streamapp.http.openapi`. Every error anywhere on the worker's HTTP port
-— a bad parameter, an unknown path or tenant, a method the path does not have, Redis gone — is
-``application/problem+json`` (RFC 9457), so clients parse one error shape.
+checked against it by :mod:`streamapp.http.openapi`, and every ``/v1`` request carries an API key
+(:class:`Guard`, :mod:`.keys`). Every error anywhere on the worker's HTTP port — no key, a bad
+parameter, an unknown path, a tenant the key does not grant, a method the path does not have,
+Redis gone — is ``application/problem+json`` (RFC 9457), so clients parse one error shape.
 
 >>> listed = {"user_id": "u", "tenant": "t", "items": [
 ...     {"item_id": "a", "score": 3.0, "source": "recent"},
 ...     {"item_id": "b", "score": 2.0, "source": "covisit"}],
 ...     "source": "recent", "model_version": "m1", "variant": "control"}
->>> out = answer("u", "t", listed, [("a", 9.0), ("c", 5.0)], {"a"}, 2, "m2", ("", "control"))
+>>> view = ServingView(listed, [("a", 9.0), ("c", 5.0)], set(), {})
+>>> out = answer("u", "t", view, {"a"}, 2, "m2", ("", "control"))
 >>> [(i["item_id"], i["source"]) for i in out["items"]], out["source"], out["personalised"]
 ([('b', 'covisit'), ('c', 'popular')], 'covisit', True)
 """
@@ -17,6 +19,8 @@ checked against it by :mod:`streamapp.http.openapi`. Every error anywhere on the
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, cast
 
@@ -31,8 +35,10 @@ from streamapp.contracts.messages import Ranked, item_entry
 from streamapp.experiments.assignment import assign, labels, treatment_of
 from streamapp.experiments.definition import Experiment
 from streamapp.http import openapi
+from streamapp.http.keys import ApiKey, Buckets, KeyFile
 from streamapp.http.openapi import InvalidRequest, Operation
 from streamapp.learning.serving import ServingModel
+from streamapp.ops import metrics
 from streamapp.recommend.rules import Rule, in_force, rank_with
 from streamapp.recommend.scoring import top_up
 from streamapp.settings import Settings
@@ -46,6 +52,8 @@ MAX_REQUEST_LINE = 128 * 1024
 LIST_FIELDS = ("model_version", "generated_at", "trigger")
 # A list names the experiments it was made in, and its variants, together (older lists neither).
 LABELS = ("experiment", "variant")
+# Where the guard leaves the request's API key for the view.
+API_KEY = "streamapp.api_key"
 
 
 def answer(
@@ -145,6 +153,7 @@ def view_problem(
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -165,13 +174,84 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             503,
             "state-unavailable",
             "State store unavailable",
-            str(exc),
+            "the state store does not answer; try again (the worker's log says why)",
             request.path,
             headers={"Retry-After": "1"},
         )
     except Exception:
         log.exception("http %s failed", request.path)
         return problem(500, "internal", "Internal error", "see the worker log", request.path)
+
+
+@web.middleware
+async def measured(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by route template and status code, and time it (outermost, so
+    refusals and errors count too)."""
+    started = time.perf_counter()
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as exc:
+        code = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, str(code)).inc()
+        metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+
+class Guard:
+    """Every ``/v1`` request carries an API key (:mod:`.keys`): 401 without one or with one
+    nobody issued, 429 over the key's rate (and over the address's, for wrong keys: a brute
+    force is slowed to the same pace). The key rides on the request for the view, which
+    answers 403 for a tenant the key does not grant."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = KeyFile(settings.api_keys_file, settings.tenants)
+        self.callers = Buckets(settings.api_rate_per_s, settings.api_burst)
+        self.addresses = Buckets(settings.api_rate_per_s, settings.api_burst)
+        if not self.keys.current().keys:
+            log.warning("no API keys (STREAMAPP_API_KEYS_FILE): /v1 answers nobody")
+
+    @web.middleware
+    async def check(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The middleware (a bound method, which aiohttp takes as a new-style one)."""
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return refused(request, "missing-key", "an API key is needed: Authorization: Bearer")
+        key = self.keys.current().find(token.strip())
+        now = time.monotonic()
+        if key is None:
+            wait = self.addresses.wait(request.remote or "", now)
+            if wait:
+                return too_many(request, wait, "too many requests with unknown keys")
+            return refused(request, "unknown-key", "this API key is not known here")
+        wait = self.callers.wait(key.name, now)
+        if wait:
+            return too_many(request, wait, f"API key {key.name!r} is over its rate")
+        request[API_KEY] = key
+        return await handler(request)
+
+
+def refused(request: web.Request, slug: str, detail: str) -> web.Response:
+    """401, with the challenge RFC 6750 asks for."""
+    challenge = 'Bearer realm="streamapp"'
+    if slug == "unknown-key":
+        challenge += ', error="invalid_token"'
+    headers = {"WWW-Authenticate": challenge}
+    return problem(401, slug, "Unauthorized", detail, request.path, headers=headers)
+
+
+def too_many(request: web.Request, wait: float, detail: str) -> web.Response:
+    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+    return problem(
+        429, "too-many-requests", "Too many requests", detail, request.path, headers=headers
+    )
 
 
 def register(
@@ -202,10 +282,21 @@ def register(
                 return view_problem(
                     request, 400, "invalid-request", "Invalid request", str(exc), exc.errors
                 )
-            tenant = args.get("X-Tenant", "default")
-            if tenant not in settings.tenants:
-                detail = f"tenant {tenant!r} is not served here"
-                return view_problem(request, 404, "unknown-tenant", "Unknown tenant", detail)
+            key: ApiKey = cast(web.Request, request)[API_KEY]
+            tenant = args.get("X-Tenant", key.tenants[0])
+            if tenant not in key.tenants:
+                detail = f"API key {key.name!r} does not grant tenant {tenant!r}"
+                return cast(
+                    Response,
+                    problem(
+                        403,
+                        "tenant-not-granted",
+                        "Forbidden",
+                        detail,
+                        cast(web.Request, request).path,
+                        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+                    ),
+                )
             limit = args.get("limit", settings.top_k)
             exclude = args.get("exclude", [])
             # Blocks are in every scope; the other rules of a user's own list were applied

@@ -30,13 +30,16 @@ def register_operations(app: faust.App, store: Store, health: Health) -> None:
         partitions assigned."""
 
         async def get(self, request: Request) -> Response:
-            stalled = health.problem()
-            if stalled is not None:
-                return view_problem(request, 503, "not-ready", "Not ready", stalled)
+            # What is wrong is named, never its error text (the log has it): these pages
+            # are open to anyone who can reach the port.
+            if health.problem() is not None:
+                detail = "an agent is stalled on a failing batch (see the log)"
+                return view_problem(request, 503, "not-ready", "Not ready", detail)
             try:
                 await store.redis.ping()
-            except RedisError as exc:
-                return view_problem(request, 503, "not-ready", "Not ready", f"redis: {exc}")
+            except RedisError:
+                detail = "redis does not answer (see the log)"
+                return view_problem(request, 503, "not-ready", "Not ready", detail)
             assigned = len(app.consumer.assignment()) if app.consumer else 0
             if not assigned:
                 detail = "no partitions assigned"

@@ -157,7 +157,7 @@ class CompactedTopic(Generic[T]):
 
 async def publish(bootstrap: str, topic: str, key: str, document: dict[str, Any] | None) -> None:
     """Write one definition's record (None deletes it), acknowledged by every replica."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         value = None if document is None else orjson.dumps(document)

@@ -62,6 +62,17 @@ FRESHNESS_SECONDS = Histogram(
     "From an input record's Kafka timestamp to the publish of the list it caused.",
     buckets=LATENCY_BUCKETS,
 )
+HTTP_REQUESTS = Counter(
+    "streamapp_http_requests_total",
+    "Requests to the HTTP API and the operational pages, by route template and status code.",
+    ["route", "code"],
+)
+HTTP_SECONDS = Histogram(
+    "streamapp_http_request_seconds",
+    "Time to answer a request, by route template.",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
 LISTS = Counter(
     "streamapp_lists_published_total", "Recommendation lists published, by top source.", ["source"]
 )

@@ -2,7 +2,10 @@
 
 ``apply`` creates missing topics, raises partition counts and sets declared configs;
 ``check`` lists every difference and changes nothing. Partitions are never lowered (Kafka
-cannot) and the replication factor of an existing topic is reported, not changed.
+cannot) and the replication factor of an existing topic is reported, not changed. An
+environment sets the replication factor and ``min.insync.replicas`` of every topic over the
+declarations (``STREAMAPP_TOPIC_REPLICATION_FACTOR``, ``STREAMAPP_TOPIC_MIN_INSYNC_REPLICAS``;
+3 and 2 in production).
 """
 
 from __future__ import annotations
@@ -47,14 +50,19 @@ def load_specs(settings: Settings) -> list[TopicSpec]:
             "STREAMAPP_TOPICS_DIR must name a folder of them"
         )
     specs = []
+    insync = settings.topic_min_insync_replicas
     for path in paths:
         doc: dict[str, Any] = yaml.safe_load(path.read_text())
+        config = {k: str(v) for k, v in (doc.get("config") or {}).items()}
+        if insync is not None:
+            config["min.insync.replicas"] = str(insync)
         specs.append(
             TopicSpec(
                 name=settings.topic(doc["name"]),
                 partitions=int(doc["partitions"]),
-                replication_factor=int(doc["replication_factor"]),
-                config={k: str(v) for k, v in (doc.get("config") or {}).items()},
+                replication_factor=settings.topic_replication_factor
+                or int(doc["replication_factor"]),
+                config=config,
                 key=doc.get("key", ""),
                 value_schema=doc.get("value_schema", ""),
                 internal=bool(doc.get("internal", False)),
@@ -92,8 +100,16 @@ class TopicAdmin:
         await self.admin.close()
 
     async def _partitions(self, names: list[str]) -> dict[str, int]:
+        return {name: n for name, (n, _) in (await self._layout(names)).items()}
+
+    async def _layout(self, names: list[str]) -> dict[str, tuple[int, int]]:
+        """Each existing topic's partition count and its fewest replicas of a partition."""
         described = await self.admin.describe_topics(names)
-        return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+        return {
+            t["topic"]: (len(t["partitions"]), min(len(p["replicas"]) for p in t["partitions"]))
+            for t in described
+            if t["error_code"] == 0 and t["partitions"]
+        }
 
     async def _configs(self, specs: list[TopicSpec]) -> dict[str, dict[str, str]]:
         resources = [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs]
@@ -104,17 +120,26 @@ class TopicAdmin:
         return out
 
     async def diff(self, specs: list[TopicSpec]) -> list[Drift]:
-        """Every way the cluster differs from ``specs``."""
-        present = await self._partitions([s.name for s in specs])
+        """Every way the cluster differs from ``specs``, a replication factor below the
+        declared one included."""
+        layout = await self._layout([s.name for s in specs])
         drifts = [
-            Drift(s.name, "existence", "present", "missing") for s in specs if s.name not in present
+            Drift(s.name, "existence", "present", "missing") for s in specs if s.name not in layout
         ]
-        existing = [s for s in specs if s.name in present]
+        existing = [s for s in specs if s.name in layout]
         configs = await self._configs(existing) if existing else {}
         for spec in existing:
-            if present[spec.name] != spec.partitions:
+            partitions, replicas = layout[spec.name]
+            if partitions != spec.partitions:
+                drifts.append(Drift(spec.name, "partitions", str(spec.partitions), str(partitions)))
+            if replicas < spec.replication_factor:
                 drifts.append(
-                    Drift(spec.name, "partitions", str(spec.partitions), str(present[spec.name]))
+                    Drift(
+                        spec.name,
+                        "replication factor",
+                        str(spec.replication_factor),
+                        str(replicas),
+                    )
                 )
             actual = configs.get(spec.name, {})
             for key, value in spec.config.items():
@@ -148,7 +173,11 @@ class TopicAdmin:
             changes += [
                 f"{name}: partitions raised to {new.total_count}" for name, new in grow.items()
             ]
-        drifted = {d.topic for d in await self.diff(specs) if d.what not in ("partitions",)}
+        drifted = {
+            d.topic
+            for d in await self.diff(specs)
+            if d.what not in ("partitions", "replication factor")
+        }
         to_alter = [s for s in specs if s.name in drifted and s.name in present]
         if to_alter:
             await self.admin.alter_configs(

@@ -74,7 +74,7 @@ class RolloutController:
     async def start(self) -> None:
         # Created here, in the running loop its client binds to.
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all"
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
         )
         await self.producer.start()
 

@@ -173,9 +173,15 @@ def records(events: Sequence[EventT]) -> list[Record]:
     return out
 
 
-def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
+def _faust_app(
+    settings: Settings,
+    app_id: str,
+    web_port: int,
+    middlewares: Sequence[api.Middleware] = (),
+) -> faust.App:
     """A Faust app with our conventions: raw bytes, at-least-once, nothing auto-created, and
-    none of Faust's own web pages."""
+    none of Faust's own web pages; every request counted and timed, errors as problem
+    details, and ``middlewares`` (the worker's API keys) inside those."""
     # Faust creates its data folder without its parents: on a fresh checkout `.stack/faust`
     # does not exist, and the worker would die at start.
     datadir = settings.datadir / app_id
@@ -203,7 +209,7 @@ def _faust_app(settings: Settings, app_id: str, web_port: int) -> faust.App:
         web_stats_enabled=False,
         web_metrics_enabled=False,
         web_application_options={
-            "middlewares": [api.problems],
+            "middlewares": [api.measured, api.problems, *middlewares],
             "handler_args": {"max_line_size": api.MAX_REQUEST_LINE},
         },
     )
@@ -246,7 +252,7 @@ def interactions_in_turn(
 
 def create_app(settings: Settings) -> faust.App:
     """Build the worker app: topics, agents, lag timer and web pages."""
-    app = _faust_app(settings, settings.app_id, settings.web_port)
+    app = _faust_app(settings, settings.app_id, settings.web_port, [api.Guard(settings).check])
     batch_fetches(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
     store = Store(settings)
     registry = ModelRegistry(store)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import Env, Worker
+from tests.support import API_KEY, Env, Worker
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,8 @@ def requests(draw: st.DrawFn) -> bytes:
     target = f"{path}?{query}" if query else path
     body = draw(st.one_of(st.just(b""), st.binary(max_size=2048), st.just(b"x" * 200_000)))
     head = [draw(METHOD) + b" " + target.encode() + b" HTTP/1.1", b"Host: 127.0.0.1"]
+    if draw(st.booleans()):  # past the key check, to what lies behind it
+        head.append(b"Authorization: Bearer " + API_KEY.encode())
     for name, value in draw(st.lists(st.tuples(HEADER_NAME, HEADER_VALUE), max_size=8)):
         head.append(name.encode() + b": " + value)
     if draw(st.booleans()):

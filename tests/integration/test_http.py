@@ -8,10 +8,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import jsonschema
+import orjson
 import pytest
 
 from streamapp.http import openapi
-from tests.support import Tail, now_ms, send, send_clicks, wait_for
+from tests.support import API_KEY, Tail, now_ms, send, send_clicks, wait_for, write_api_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.promise]
 
@@ -108,14 +109,15 @@ async def test_api_serves_lists_by_contract(deployment, producer):
 
 async def test_api_errors_are_problem_details(deployment):
     worker = deployment.worker().start()
-    # The tenant header: a configured one answers, any other is a 404 problem.
+    # The tenant header: one the key grants answers (the key's first when left out), any
+    # other is a 403 problem.
     assert (
         worker.get(PATH.format("stranger"))
         == worker.request(PATH.format("stranger"), headers={"X-Tenant": "default"})[2]
     )
     status, headers, problem = worker.request(PATH.format("u1"), headers={"X-Tenant": "other"})
-    assert (status, headers["Content-Type"]) == (404, "application/problem+json")
-    assert problem["type"].endswith("/unknown-tenant") and problem["status"] == 404
+    assert (status, headers["Content-Type"]) == (403, "application/problem+json")
+    assert problem["type"].endswith("/tenant-not-granted") and problem["status"] == 403
 
     # Validation: every bad parameter is named in one 400 problem.
     status, _, problem = worker.request(
@@ -137,15 +139,23 @@ async def test_api_errors_are_problem_details(deployment):
     assert worker.request("/v2/anything")[2]["type"].endswith("/not-found")
 
 
-async def test_schemathesis_finds_nothing_against_the_live_api(deployment, producer):
+async def test_schemathesis_finds_nothing_against_the_live_api(deployment, producer, tmp_path):
     """Property-based requests from the served document, every check schemathesis has."""
     worker = deployment.worker().start()
     await lists_for_u0_and_u1(deployment, producer)
+    # The document as served (it is behind a key too); every check, with the key, among
+    # them that each route declared secured refuses a request without one (ignored_auth).
+    document = tmp_path / "openapi.json"
+    document.write_bytes(orjson.dumps(worker.get("/v1/openapi.json")))
     run = subprocess.run(
         [
             str(SCHEMATHESIS),
             "run",
-            f"http://127.0.0.1:{worker.port}/v1/openapi.json",
+            str(document),
+            "--url",
+            f"http://127.0.0.1:{worker.port}",
+            "--header",
+            f"Authorization: Bearer {API_KEY}",
             "--checks",
             "all",
             "--max-examples",
@@ -193,3 +203,59 @@ async def test_health_metrics_and_lag(deployment, producer):
         return {r.split('topic="')[1].split('"')[0] for r in rows}
 
     await wait_for(lambda: clicks in lag_topics(), what="lag gauge")
+
+
+async def test_no_one_reads_a_list_without_a_key_that_grants_its_tenant(deployment, tmp_path):
+    """The attacks an API key stops: no key, a made-up key, a key for another shop, a
+    brute force of keys, a caller over its rate; the operational pages stay open, without
+    error text. Keys are added and revoked without a restart."""
+    keys = write_api_keys(tmp_path / "keys.yaml", ("default", "shop2"))
+    worker = deployment.worker(
+        STREAMAPP_API_KEYS_FILE=str(keys), STREAMAPP_API_RATE_PER_S="2", STREAMAPP_API_BURST="5"
+    ).start()
+    user = PATH.format("u1")
+    for path in (user, "/v1/openapi.json"):
+        status, headers, problem = worker.request(path, headers={"Authorization": ""})
+        assert status == 401 and headers["WWW-Authenticate"] == 'Bearer realm="streamapp"'
+        assert headers["Content-Type"] == "application/problem+json"
+        assert problem["type"].endswith("/missing-key")
+    status, headers, problem = worker.request(user, headers={"Authorization": "Bearer guess"})
+    assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
+
+    # A brute force of keys from one address is slowed to the key rate: 429, Retry-After.
+    guesses = [
+        worker.request(user, headers={"Authorization": f"Bearer guess{n}"})[0] for n in range(8)
+    ]
+    assert 401 in guesses and guesses[-1] == 429
+
+    # shop2's key reads shop2 only.
+    shop2_key = "shop2-only-key"
+    write_api_keys(tmp_path / "shop2.yaml", ("shop2",), shop2_key)
+    both = keys.read_text() + (tmp_path / "shop2.yaml").read_text().replace("tests", "shop2")
+    keys.write_text(both)
+
+    def as_shop2(tenant: str | None = None) -> tuple[int, dict[str, str], dict]:
+        headers = {"Authorization": f"Bearer {shop2_key}"}
+        return worker.request(user, headers=headers | ({"X-Tenant": tenant} if tenant else {}))
+
+    await wait_for(lambda: as_shop2()[0] == 200, what="the new key read without a restart")
+    assert as_shop2()[2]["tenant"] == "shop2", "a key's first tenant when X-Tenant is left out"
+    status, headers, problem = as_shop2("default")
+    assert status == 403 and 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+
+    # Over its rate, a key is told when to come back.
+    answers = [as_shop2()[:2] for _ in range(10)]
+    limited = [headers for status, headers in answers if status == 429]
+    assert limited and int(limited[0]["Retry-After"]) >= 1
+
+    # Revoked: the file without it.
+    keys.write_text(both.split("- name: shop2")[0])
+    await wait_for(lambda: as_shop2()[0] == 401, what="the key revoked without a restart")
+
+    # Open pages, no error text; every answer counted by route and code.
+    assert worker.request("/healthz", headers={"Authorization": ""})[0] == 200
+    metrics = worker.text("/metrics")
+    route = 'route="/v1/users/{user_id}/recommendations"'
+    assert f'streamapp_http_requests_total{{code="401",{route}}}' in metrics
+    assert f'streamapp_http_requests_total{{code="429",{route}}}' in metrics
+    assert "streamapp_http_request_seconds_bucket" in metrics

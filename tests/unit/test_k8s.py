@@ -82,7 +82,11 @@ def test_autoscaler_follows_lag_of_the_worker_group_up_to_the_partition_count():
         "name": "streamapp-worker",
     }
     (metric,) = hpa["metrics"]
-    assert metric["external"]["metric"]["name"] == "streamapp_consumer_lag_messages"
+    assert metric["external"]["metric"]["name"] == "streamapp_group_lag_messages"
+    assert (
+        "record: streamapp_group_lag_messages"
+        in (ROOT / "deploy/prometheus/alerts.yml").read_text()
+    )
     assert (
         metric["external"]["metric"]["selector"]["matchLabels"]["group"]
         == CONFIG["STREAMAPP_APP_ID"]

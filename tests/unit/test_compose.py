@@ -109,6 +109,9 @@ def test_grafana_is_provisioned_with_our_datasource_and_dashboard():
     provider = yaml.safe_load((provisioning / "dashboards/streamapp.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     assert all(p.startswith("127.0.0.1:") for p in SERVICES["grafana"]["ports"])
+    grafana = SERVICES["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert grafana["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true", "no admin/admin"
 
 
 def test_replay_finds_the_mounted_datasets():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,71 @@ def test_kustomization_lists_every_manifest():
         "streamapp-learner",
         "streamapp-lag-exporter",
     }
+    assert {
+        ("Namespace", "streamapp"),
+        ("Service", "streamapp-api"),
+        ("Job", "streamapp-topics"),
+        ("NetworkPolicy", "streamapp"),
+    } <= set(BY_KIND_NAME)
+
+
+def pod_specs() -> dict[str, dict]:
+    """Every pod template: the Deployments' and the topics Job's."""
+    jobs = {n: d for (k, n), d in BY_KIND_NAME.items() if k == "Job"}
+    return {n: d["spec"]["template"]["spec"] for n, d in {**DEPLOYMENTS, **jobs}.items()}
+
+
+@pytest.mark.parametrize("name", sorted(pod_specs()))
+def test_every_pod_runs_non_root_read_only_without_privileges_within_limits(name):
+    pod = pod_specs()[name]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the image's user (Dockerfile)
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    (only,) = pod["containers"]
+    assert only["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    resources = only["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) & set(resources["limits"])
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert only["image"] == f"streamapp:{version}", "an immutable release tag, never :latest"
+    # The mounts are the only places it writes or reads secrets from; every one has a volume.
+    volumes = {v["name"] for v in pod["volumes"]}
+    assert {m["name"] for m in only["volumeMounts"]} <= volumes
+    assert "10001" in (ROOT / "Dockerfile").read_text()
+
+
+def test_no_secret_value_sits_in_the_config_map():
+    for name, value in CONFIG.items():
+        assert not re.search(r"PASSWORD|SECRET|TOKEN|KEY", name) or name.endswith("_FILE"), name
+        assert not re.search(r"://[^/@:]+:[^/@]+@", value), f"{name} holds a password"
+    mounted = {
+        v["secret"]["secretName"]
+        for pod in pod_specs().values()
+        for v in pod["volumes"]
+        if "secret" in v
+    }
+    assert mounted == {"streamapp-redis", "streamapp-api-keys"}
+    mounts = {m["mountPath"] for m in container("streamapp-worker")["volumeMounts"]}
+    assert str(Path(CONFIG["STREAMAPP_API_KEYS_FILE"]).parent) in mounts
+    assert str(Path(CONFIG["STREAMAPP_REDIS_PASSWORD_FILE"]).parent) in mounts
+
+
+def test_the_api_service_reaches_the_workers_and_the_policy_only_their_ports():
+    service = BY_KIND_NAME[("Service", "streamapp-api")]["spec"]
+    worker = DEPLOYMENTS["streamapp-worker"]["spec"]["template"]["metadata"]["labels"]
+    assert service["selector"].items() <= worker.items()
+    assert service["ports"] == [{"name": "http", "port": 6066, "targetPort": "http"}]
+    policy = BY_KIND_NAME[("NetworkPolicy", "streamapp")]["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    open_ports = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
+    served = {p["containerPort"] for name in DEPLOYMENTS for p in container(name)["ports"]}
+    assert open_ports == served
+    namespace = BY_KIND_NAME[("Namespace", "streamapp")]["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_config_names_real_settings():

@@ -151,14 +151,17 @@ async def held(stream: StreamT, events: Sequence[EventT]) -> AsyncIterator[None]
         await stream.ack(event)
 
 
-async def carry_on(task: str, work: Awaitable[object]) -> None:
+async def carry_on(task: str, work: Awaitable[object]) -> bool:
     """Run one tick of a timer: a failure is logged and counted, and the timer runs again next
-    time (an exception would stop the service, and with it the worker's consumption)."""
+    time (an exception would stop the service, and with it the worker's consumption). False
+    when it failed."""
     try:
         await work
     except Exception:
         metrics.BACKGROUND_FAILURES.labels(task).inc()
         log.exception("background task failed task=%s; it runs again at its next tick", task)
+        return False
+    return True
 
 
 def records(events: Sequence[EventT]) -> list[Record]:
@@ -384,7 +387,8 @@ def create_app(settings: Settings) -> faust.App:
             must reach current lists as fast as a stock-out does), and start and end on their
             own at their times."""
             while not self.should_stop:
-                await carry_on("follow_rules", self._follow_rules())
+                if not await carry_on("follow_rules", self._follow_rules()):
+                    await asyncio.sleep(1.0)  # a failing read fails at once: not in a loop
 
         async def _follow_rules(self) -> None:
             await rules.poll(timeout_ms=RULES_POLL_MS)

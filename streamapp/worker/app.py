@@ -28,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
-from faust.types import ChannelT, EventT, StreamT
+from faust.transport.drivers import aiokafka as kafka_driver
+from faust.types import ChannelT, EventT, StreamT, TransportT
 from mode import Service
 
 from streamapp.clock import now_ms
@@ -176,6 +177,25 @@ def records(events: Sequence[EventT]) -> list[Record]:
     return out
 
 
+class _IdempotentProducer(kafka_driver.Producer):
+    """Faust's producer, idempotent: a send retried after a lost acknowledgement is written
+    once (Faust asks for idempotence inside transactions only; acks are ``all`` already)."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "enable_idempotence": True}
+
+
+class _Transport(kafka_driver.Transport):
+    Producer = _IdempotentProducer
+
+
+class _App(faust.App):
+    """A Faust app whose producer is idempotent."""
+
+    def _new_transport(self) -> TransportT:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def _faust_app(
     settings: Settings,
     app_id: str,
@@ -189,7 +209,7 @@ def _faust_app(
     # does not exist, and the worker would die at start.
     datadir = settings.datadir / app_id
     datadir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    return _App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -30,6 +31,7 @@ from tests.support import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+TENANTS = ("default", "shop2")
 
 
 def port_open(port: int) -> bool:
@@ -59,6 +61,8 @@ def stack() -> Iterator[None]:
 def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
     """Fresh topics (unique prefix), a fresh consumer group and a flushed Redis database."""
     run = uuid.uuid4().hex[:8]
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
     env = {
         **os.environ,
         "STREAMAPP_TOPIC_PREFIX": f"t{run}.",
@@ -67,10 +71,9 @@ def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
         "STREAMAPP_REDIS_CLUSTER": str(ON_CLUSTER).lower(),
         "STREAMAPP_WEB_PORT": str(free_port()),
         "STREAMAPP_DATADIR": str(tmp_path),
-        "STREAMAPP_TENANTS": '["default", "shop2"]',
-        "STREAMAPP_API_KEYS_FILE": str(
-            write_api_keys(tmp_path / "api-keys.yaml", ("default", "shop2"))
-        ),
+        "STREAMAPP_TENANTS": orjson.dumps(TENANTS).decode(),
+        # In a folder of its own: a test may use tmp_path as a folder of topic declarations.
+        "STREAMAPP_API_KEYS_FILE": str(write_api_keys(keys_dir / "api-keys.yaml", TENANTS)),
         "STREAMAPP_LAG_INTERVAL_S": "1",
     }
     settings = Settings(
@@ -78,7 +81,7 @@ def deployment(stack: None, tmp_path: Path) -> Iterator[Env]:
         app_id=env["STREAMAPP_APP_ID"],
         redis_url=env["STREAMAPP_REDIS_URL"],
         redis_cluster=ON_CLUSTER,
-        tenants=("default", "shop2"),
+        tenants=TENANTS,
     )
     client = redis_client(settings.redis_url)
     client.flushdb()

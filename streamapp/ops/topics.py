@@ -53,6 +53,13 @@ def load_specs(settings: Settings) -> list[TopicSpec]:
     insync = settings.topic_min_insync_replicas
     for path in paths:
         doc: dict[str, Any] = yaml.safe_load(path.read_text())
+        if not isinstance(doc, dict) or not {"name", "partitions", "replication_factor"} <= set(
+            doc
+        ):
+            raise UsageError(
+                f"{path}: not a topic declaration (name, partitions, replication_factor); "
+                f"STREAMAPP_TOPICS_DIR ({settings.topics_dir}) holds only those"
+            )
         config = {k: str(v) for k, v in (doc.get("config") or {}).items()}
         if insync is not None:
             config["min.insync.replicas"] = str(insync)

@@ -381,8 +381,9 @@ def create_app(settings: Settings) -> faust.App:
             await continuity.start()
             await experiments.start()
             await rules.start()
-            # The rules' and the sensitive categories' effects before the first list.
-            await effects.step(now_ms())
+            # The rules' and the sensitive categories' effects before the first list; a Redis
+            # that does not answer yet (restarting, loading) leaves them to the rules loop.
+            await carry_on("rule_effects", effects.step(now_ms()))
 
         async def on_stop(self) -> None:
             await rules.stop()

@@ -17,7 +17,15 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamapp.contracts import SCHEMAS_DIR, TOPICS_DIR
@@ -69,6 +77,25 @@ class Settings(BaseSettings):
     # Where things are.
     kafka_bootstrap: str = "127.0.0.1:9092"
     """Kafka bootstrap servers, comma-separated ``host:port``."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How every Kafka client of the process connects (the worker's, the learner's and every
+    command's): ``SASL_SSL`` for a managed or shared cluster."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    """The SASL mechanism of a ``SASL_*`` protocol."""
+    kafka_sasl_username: str = ""
+    """The principal's user name for SASL."""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    """Its password; printed and logged as ``***``."""
+    kafka_sasl_password_file: str = ""
+    """A file holding the SASL password (a mounted secret), read when the password above is
+    empty."""
+    kafka_ssl_cafile: str = ""
+    """CA certificate (PEM) the brokers' certificates are checked against with ``SSL`` or
+    ``SASL_SSL`` (the system's CAs when empty)."""
+    kafka_ssl_certfile: str = ""
+    """Client certificate (PEM) for brokers that authenticate clients by certificate."""
+    kafka_ssl_keyfile: str = ""
+    """Its private key (PEM)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """Redis URL (``redis://``, or ``rediss://`` for TLS; ``user:password@`` for an ACL
     user); with ``redis_cluster``, any node of the cluster at database 0, a cluster's only

@@ -7,6 +7,9 @@
 #   kafka.sh tool CLASS ARGS...  run one of Kafka's own tools with the same jars, e.g.
 #       kafka.sh tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
 #         --bootstrap-server 127.0.0.1:9092 --describe --group streamapp
+# A broker with other listeners (SASL, TLS, an authorizer) takes them from a properties file
+# appended to ours (STREAMAPP_KAFKA_PROPERTIES: its lines win) and the arguments its first
+# format needs from STREAMAPP_KAFKA_FORMAT_ARGS (e.g. --add-scram for its SCRAM users).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,9 +49,12 @@ up() {
   mkdir -p "$state/data"
   sed -e "s:@LOG_DIR@:$state/data:" -e "s:@PORT@:$port:g" -e "s:@CONTROLLER_PORT@:$controller_port:g" \
     "$here/server.properties.in" > "$state/server.properties"
+  if [ -n "${STREAMAPP_KAFKA_PROPERTIES:-}" ]; then cat "$STREAMAPP_KAFKA_PROPERTIES" >> "$state/server.properties"; fi
   if [ ! -f "$state/data/meta.properties" ]; then
     cluster_id=$( (java_cmd kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -n1)
-    (java_cmd kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" -c "$state/server.properties") >/dev/null
+    read -r -a format_args <<< "${STREAMAPP_KAFKA_FORMAT_ARGS:-}"
+    (java_cmd kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" \
+      -c "$state/server.properties" "${format_args[@]}") >/dev/null
   fi
   : > "$log"
   echo "kafka.sh: starting Apache Kafka $version on 127.0.0.1:$port (usually ready within 10 s)" >&2

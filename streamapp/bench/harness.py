@@ -49,6 +49,7 @@ from streamapp.bench.cpu import CpuMeter, broker_pid, per_event
 from streamapp.bench.defaults import RATES, USERS, WARM_EVENTS
 from streamapp.bench.measures import memory_usage
 from streamapp.bench.otlp_receiver import OtlpReceiver
+from streamapp.brokers import kafka_options
 from streamapp.databases import AsyncRedis, connect, with_database
 from streamapp.ops.topics import TopicAdmin, load_specs
 from streamapp.settings import Settings
@@ -155,7 +156,7 @@ class Bench:
         """Events/s of a plain aiokafka loop that decodes each record, nothing else."""
         consumer = AIOKafkaConsumer(
             self.settings.topic("clicks"),
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_options(self.settings),
             group_id=f"{self.settings.app_id}-bare",
             auto_offset_reset="earliest",
         )
@@ -397,7 +398,7 @@ class Tail:
     def __init__(self, settings: Settings) -> None:
         self.consumer = AIOKafkaConsumer(
             settings.topic("recommendations"),
-            bootstrap_servers=settings.kafka_bootstrap,
+            **kafka_options(settings),
             auto_offset_reset="latest",
             enable_auto_commit=False,
         )
@@ -524,7 +525,7 @@ async def _phases(
     await bench.setup()
     workdir = Path(base.datadir) / f"bench{bench.run}"
     workdir.mkdir(parents=True, exist_ok=True)
-    producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
+    producer = AIOKafkaProducer(**kafka_options(base), linger_ms=2)
     await producer.start()
     tail = Tail(bench.settings)
     redis_client = connect(bench.settings)

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from streamapp.bench.cpu import server_info
 from streamapp.bench.harness import Bench
+from streamapp.brokers import kafka_options
 from streamapp.databases import connect
 from streamapp.settings import Settings
 
@@ -67,7 +68,7 @@ async def run_soak(
     await bench.setup()
     workdir = Path(base.datadir) / f"soak{bench.run}"
     workdir.mkdir(parents=True, exist_ok=True)
-    producer = AIOKafkaProducer(bootstrap_servers=base.kafka_bootstrap, linger_ms=2)
+    producer = AIOKafkaProducer(**kafka_options(base), linger_ms=2)
     await producer.start()
     client = connect(bench.settings)
     series: dict[str, list[tuple[float, float]]] = {"worker": [], "learner": [], "redis": []}

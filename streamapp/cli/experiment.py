@@ -9,6 +9,7 @@ import getpass
 from pathlib import Path
 from typing import Any
 
+from streamapp.brokers import kafka_options
 from streamapp.cli.parsing import KAFKA, Commands, read_yaml
 from streamapp.clock import now_ms
 from streamapp.errors import UsageError
@@ -19,7 +20,7 @@ async def _current(settings: Settings) -> dict[str, Any]:
     from streamapp.experiments.log import ExperimentLog
 
     topic = settings.topic("experiments")
-    async with ExperimentLog(settings.kafka_bootstrap, topic, f"{settings.app_id}-cli") as log:
+    async with ExperimentLog(kafka_options(settings), topic, f"{settings.app_id}-cli") as log:
         return dict(log.definitions)
 
 
@@ -82,7 +83,7 @@ async def _create(
         raise UsageError(f"experiment {experiment.experiment_id!r} exists; use a new id")
     if "baseline" not in document["plan"]:
         raise UsageError(f"{args.file}: plan.baseline is needed to plan the sample size")
-    await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
+    await publish(kafka_options(settings), settings.topic("experiments"), document)
     print(f"created {_describe(experiment)}")
 
 
@@ -103,7 +104,7 @@ async def _move(settings: Settings, known: dict[str, Any], experiment: Any, acti
             raise UsageError(f"{name} is {experiment.status}; only a running one stops")
         changes = {"status": "stopped", "stopped_at": now_ms()}
     document = {**experiment.document, **changes, "ts": now_ms()}
-    await publish(settings.kafka_bootstrap, settings.topic("experiments"), document)
+    await publish(kafka_options(settings), settings.topic("experiments"), document)
     print(f"{'started' if action == 'start' else 'stopped'} {name}")
 
 

@@ -8,6 +8,7 @@ import time
 
 import orjson
 
+from streamapp.brokers import kafka_options
 from streamapp.cli.parsing import KAFKA, Commands
 from streamapp.settings import get_settings
 
@@ -20,7 +21,7 @@ def _lag(args: argparse.Namespace) -> int:
     group = args.group or settings.app_id
 
     async def run() -> int:
-        async with LagReader(settings.kafka_bootstrap) as reader:
+        async with LagReader(kafka_options(settings)) as reader:
             while True:
                 rows = await reader.group_lag(group)
                 now = now_ms()
@@ -55,7 +56,7 @@ def _lag_exporter(args: argparse.Namespace) -> int:
     print(f"lag-exporter: groups {', '.join(groups)} on http://{args.host}:{args.port}/metrics")
 
     async def run() -> None:
-        async with LagReader(settings.kafka_bootstrap, "streamapp-lag-exporter") as reader:
+        async with LagReader(kafka_options(settings), "streamapp-lag-exporter") as reader:
             while True:
                 for group in groups:
                     export(group, await reader.group_lag(group), now_ms())

@@ -9,6 +9,7 @@ import contextlib
 
 import orjson
 
+from streamapp.brokers import kafka_options
 from streamapp.cli.parsing import KAFKA, Commands, load_log, with_dataset
 from streamapp.settings import get_settings
 
@@ -46,7 +47,7 @@ def _watch(args: argparse.Namespace) -> int:
     async def run() -> None:
         consumer = AIOKafkaConsumer(
             settings.topic("recommendations"),
-            bootstrap_servers=settings.kafka_bootstrap,
+            **kafka_options(settings),
             auto_offset_reset="latest",
             enable_auto_commit=False,
         )

@@ -12,6 +12,7 @@ import asyncio
 import getpass
 from typing import Any
 
+from streamapp.brokers import kafka_options
 from streamapp.cli.parsing import KAFKA, Commands
 from streamapp.cli.report import instant
 from streamapp.clock import now_ms
@@ -25,7 +26,7 @@ async def _current(settings: Settings) -> dict[str, Any]:
 
     topic = settings.topic("rules")
     client = f"{settings.app_id}-cli"
-    async with CompactedTopic(settings.kafka_bootstrap, topic, client, keyed, "rule") as log:
+    async with CompactedTopic(kafka_options(settings), topic, client, keyed, "rule") as log:
         return dict(log.definitions)
 
 
@@ -89,7 +90,7 @@ async def _publish(
     """Write the rule's new version (None deletes it), then its audit record."""
     from streamapp.ops.compacted import publish
 
-    await publish(settings.kafka_bootstrap, settings.topic("rules"), rule_id, document)
+    await publish(kafka_options(settings), settings.topic("rules"), rule_id, document)
     record = {
         "rule_id": rule_id,
         "tenant": tenant,
@@ -99,7 +100,7 @@ async def _publish(
         "reason": reason,
         "rule": document,
     }
-    await publish(settings.kafka_bootstrap, settings.topic("rules-audit"), rule_id, record)
+    await publish(kafka_options(settings), settings.topic("rules-audit"), rule_id, record)
 
 
 async def _write(settings: Settings, known: dict[str, Any], args: argparse.Namespace) -> None:
@@ -159,7 +160,7 @@ async def _history(settings: Settings, args: argparse.Namespace) -> None:
 
     from streamapp.ops.log_reader import LogReader
 
-    reader = LogReader(settings.kafka_bootstrap, f"{settings.app_id}-rules-history")
+    reader = LogReader(kafka_options(settings), f"{settings.app_id}-rules-history")
     await reader.start()
     try:
         async for record in reader.everything(settings.topic("rules-audit"), 1000):

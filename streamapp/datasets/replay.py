@@ -28,6 +28,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.events import CART_INTERACTIONS
 from streamapp.datasets.catalog import Interaction
 from streamapp.settings import Settings
@@ -146,7 +147,7 @@ async def replay(
     timeline = list(derive_inventory(log, initial_stock, int(restock_after_s * 1000)))
     counts: dict[str, int] = {}
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         linger_ms=5,
         acks="all",
         enable_idempotence=True,

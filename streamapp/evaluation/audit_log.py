@@ -14,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.audit import attributed, decode
 from streamapp.evaluation.off_policy import Impression, SlotItem
 from streamapp.settings import Settings
@@ -21,7 +22,7 @@ from streamapp.settings import Settings
 
 async def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[dict]]:
     """Every record of ``topics`` up to the end offsets seen at the start, decoded."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -33,9 +34,7 @@ async def _read_all(settings: Settings, topics: list[str]) -> dict[str, list[dic
         if t["error_code"] == 0
         for p in t["partitions"]
     ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**kafka_options(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)

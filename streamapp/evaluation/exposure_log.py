@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from matplotlib.figure import Figure
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.events import Limits
 from streamapp.ops.log_reader import LogReader
 from streamapp.recommend.exposure import (
@@ -73,7 +74,7 @@ async def read_exposure(
 ) -> dict[str, Any]:
     """The figures per tenant (or of ``tenant`` alone) and segment, as a report dict."""
     limits = Limits(settings.tenants, settings.max_event_bytes, 0, 2**62)
-    reader = LogReader(settings.kafka_bootstrap, f"{settings.app_id}-exposure-report")
+    reader = LogReader(kafka_options(settings), f"{settings.app_id}-exposure-report")
     timeline: list[tuple[int, int, dict[str, Any]]] = []
     await reader.start()
     try:

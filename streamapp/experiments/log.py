@@ -6,6 +6,7 @@ force; the command that writes experiments refuses to run without the topic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from streamapp.experiments.definition import Experiment, InvalidExperiment, parse
@@ -25,8 +26,8 @@ def _experiment(key: str, document: Any) -> Experiment:
 class ExperimentLog(CompactedTopic[Experiment]):
     """Every experiment of the topic by id, kept current by :meth:`poll`."""
 
-    def __init__(self, bootstrap: str, topic: str, client_id: str) -> None:
-        super().__init__(bootstrap, topic, client_id, _experiment, "experiment")
+    def __init__(self, kafka: Mapping[str, Any], topic: str, client_id: str) -> None:
+        super().__init__(kafka, topic, client_id, _experiment, "experiment")
 
     @property
     def experiments(self) -> dict[str, Experiment]:
@@ -36,6 +37,6 @@ class ExperimentLog(CompactedTopic[Experiment]):
         return [e for e in self.definitions.values() if e.running]
 
 
-async def publish(bootstrap: str, topic: str, document: dict[str, Any]) -> None:
+async def publish(kafka: Mapping[str, Any], topic: str, document: dict[str, Any]) -> None:
     """Write one experiment's record (keyed by its id), acknowledged by every replica."""
-    await compacted.publish(bootstrap, topic, document["experiment_id"], document)
+    await compacted.publish(kafka, topic, document["experiment_id"], document)

@@ -6,6 +6,7 @@ p-values are always valid). A canary rollout decides on the same looks.
 
 from __future__ import annotations
 
+from streamapp.brokers import kafka_options
 from streamapp.clock import now_ms
 from streamapp.experiments.definition import Experiment
 from streamapp.experiments.log import ExperimentLog
@@ -23,7 +24,7 @@ class ExperimentMonitor:
 
     def __init__(self, settings: Settings, exposure: ExposureSink | None = None) -> None:
         self.log = ExperimentLog(
-            settings.kafka_bootstrap, settings.topic("experiments"), f"{settings.app_id}-monitor"
+            kafka_options(settings), settings.topic("experiments"), f"{settings.app_id}-monitor"
         )
         self.stream = StreamingAttribution(
             settings, int(settings.attribution_window_s * 1000), exposure=exposure

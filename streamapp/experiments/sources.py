@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import orjson
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.events import Limits
 from streamapp.experiments.attribution import Timeline
 from streamapp.ops.log_reader import LogReader
@@ -52,7 +53,7 @@ async def read_timeline(
     the event's own, else the product table's latest."""
     limits = Limits(settings.tenants, settings.max_event_bytes, 0, 2**62)
     timeline: Timeline = []
-    reader = LogReader(settings.kafka_bootstrap, f"{settings.app_id}-report")
+    reader = LogReader(kafka_options(settings), f"{settings.app_id}-report")
     await reader.start()
     try:
         prices = await _prices(reader, settings, tenant, limits)

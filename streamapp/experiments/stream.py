@@ -26,6 +26,7 @@ from typing import Any, Protocol, cast
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streamapp.brokers import kafka_options
 from streamapp.clock import now_ms
 from streamapp.contracts.events import InvalidEvent, Limits, decode
 from streamapp.experiments.attribution import Attribution
@@ -86,7 +87,7 @@ class StreamingAttribution:
     async def start(self, since_ms: int) -> None:
         """Read from ``since_ms`` on (the product table from its start: prices are state)."""
         self.consumer = consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka_options(self.settings),
             client_id=f"{self.settings.app_id}-attribution",
             group_id=None,
             enable_auto_commit=False,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -49,13 +49,13 @@ class CompactedTopic(Generic[T]):
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         topic: str,
         client_id: str,
         parse: Callable[[str, Any], T],
         what: str,
     ) -> None:
-        self.topic, self.bootstrap, self.client_id = topic, bootstrap, client_id
+        self.topic, self.kafka, self.client_id = topic, kafka, client_id
         self.parse, self.what = parse, what
         self.consumer: AIOKafkaConsumer | None = None
         self.definitions: dict[str, T] = {}
@@ -69,7 +69,7 @@ class CompactedTopic(Generic[T]):
         # Created here, in the running loop its client binds to; no group, so every partition
         # is this reader's.
         self.consumer = consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             client_id=self.client_id,
             group_id=None,
             enable_auto_commit=False,
@@ -155,9 +155,11 @@ class CompactedTopic(Generic[T]):
             )
 
 
-async def publish(bootstrap: str, topic: str, key: str, document: dict[str, Any] | None) -> None:
+async def publish(
+    kafka: Mapping[str, Any], topic: str, key: str, document: dict[str, Any] | None
+) -> None:
     """Write one definition's record (None deletes it), acknowledged by every replica."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         value = None if document is None else orjson.dumps(document)

@@ -11,6 +11,7 @@ which is then the oldest).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,19 +72,20 @@ def table(rows: list[PartitionLag], now_ms: int) -> str:
 
 
 class LagReader(Lifecycle):
-    """Reads committed and end offsets; ``async with LagReader(bootstrap) as reader:``."""
+    """Reads committed and end offsets; ``async with LagReader(kafka_options(settings)) as
+    reader:``."""
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         client_id: str = "streamapp-lag",
         fetch_bytes: int = 64 * 1024,
         fetch_max_wait_ms: int = 500,
     ) -> None:
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+        self.admin = AIOKafkaAdminClient(**kafka, client_id=client_id)
         # No group: partitions are assigned by hand for each read.
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **kafka,
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -12,7 +12,7 @@ types: the request asks for the named topics only, and the response is read for 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from io import BytesIO
 from typing import Any, cast
 
@@ -128,9 +128,9 @@ class LogReader(LagReader):
     a plain client for the requests aiokafka does not offer. Create it inside the running loop.
     """
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        super().__init__(bootstrap, client_id, fetch_bytes=1024 * 1024, fetch_max_wait_ms=20)
-        self.client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id=client_id)
+    def __init__(self, kafka: Mapping[str, Any], client_id: str) -> None:
+        super().__init__(kafka, client_id, fetch_bytes=1024 * 1024, fetch_max_wait_ms=20)
+        self.client = AIOKafkaClient(**kafka, client_id=client_id)
 
     async def start(self) -> None:
         await self.client.bootstrap()

@@ -20,8 +20,14 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.admin.new_partitions import NewPartitions
 from aiokafka.errors import for_code
 
+from streamapp.brokers import kafka_options
 from streamapp.errors import UsageError
 from streamapp.settings import Settings
+
+# Who a declaration's ``access`` names: the shop's systems (they write the events and the
+# inventory, and read the lists), streamapp's own processes (worker and learner), and the
+# people who run it with the CLI (rules, experiments, reports, topics).
+ROLES = ("shop", "streamapp", "operator")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,15 @@ class TopicSpec:
     key: str = ""
     value_schema: str = ""
     internal: bool = False
+    writers: tuple[str, ...] = ()
+    readers: tuple[str, ...] = ()
+
+
+def _roles(path: Path, access: dict[str, Any], verb: str) -> tuple[str, ...]:
+    roles = tuple(str(r) for r in access.get(verb) or ())
+    if unknown := sorted(set(roles) - set(ROLES)):
+        raise UsageError(f"{path}: access.{verb} names {unknown}; the roles are {list(ROLES)}")
+    return roles
 
 
 def load_specs(settings: Settings) -> list[TopicSpec]:
@@ -61,6 +76,7 @@ def load_specs(settings: Settings) -> list[TopicSpec]:
                 f"STREAMAPP_TOPICS_DIR ({settings.topics_dir}) holds only those"
             )
         config = {k: str(v) for k, v in (doc.get("config") or {}).items()}
+        access = doc.get("access") or {}
         if insync is not None:
             config["min.insync.replicas"] = str(insync)
         specs.append(
@@ -73,6 +89,8 @@ def load_specs(settings: Settings) -> list[TopicSpec]:
                 key=doc.get("key", ""),
                 value_schema=doc.get("value_schema", ""),
                 internal=bool(doc.get("internal", False)),
+                writers=_roles(path, access, "write"),
+                readers=_roles(path, access, "read"),
             )
         )
     return specs
@@ -96,7 +114,7 @@ class TopicAdmin:
 
     def __init__(self, settings: Settings) -> None:
         self.admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_id}-admin"
+            **kafka_options(settings), client_id=f"{settings.app_id}-admin"
         )
 
     async def __aenter__(self) -> TopicAdmin:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streamapp.brokers import kafka_options
 from streamapp.clock import now_ms
 from streamapp.experiments.definition import Experiment
 from streamapp.experiments.log import publish
@@ -74,7 +75,7 @@ class RolloutController:
     async def start(self) -> None:
         # Created here, in the running loop its client binds to.
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", enable_idempotence=True
+            **kafka_options(self.settings), acks="all", enable_idempotence=True
         )
         await self.producer.start()
 
@@ -150,7 +151,7 @@ class RolloutController:
         for tenant in self.settings.tenants:
             document = canary(candidate, tenant, self.settings, now)
             await publish(
-                self.settings.kafka_bootstrap, self.settings.topic("experiments"), document
+                kafka_options(self.settings), self.settings.topic("experiments"), document
             )
         share = self.settings.rollout_canary_share
         await self._record(candidate, "canary_started", f"{share:.0%} of users on the candidate")
@@ -169,9 +170,7 @@ class RolloutController:
                 "stopped_at": now_ms(),
                 "ts": now_ms(),
             }
-            await publish(
-                self.settings.kafka_bootstrap, self.settings.topic("experiments"), stopped
-            )
+            await publish(kafka_options(self.settings), self.settings.topic("experiments"), stopped)
             last = self.monitor.looks.get(experiment.experiment_id)
             if last is not None:
                 evidence[experiment.tenant] = _look_evidence(last)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.events import InvalidEvent, Limits, decode
 from streamapp.learning.registry import ModelRegistry
 from streamapp.learning.serving import ServingModel
@@ -65,7 +66,7 @@ def judge(candidate: float, promoted: float, interactions: int, tolerance: float
 async def recent_interactions(settings: Settings, count: int) -> list[dict[str, Any]]:
     """About the latest ``count`` valid clicks and cart events, read outside any group."""
     limits = Limits(settings.tenants, settings.max_event_bytes, 0, 2**62)
-    reader = LogReader(settings.kafka_bootstrap, f"{settings.app_id}-gate")
+    reader = LogReader(kafka_options(settings), f"{settings.app_id}-gate")
     await reader.start()
     events: list[dict[str, Any]] = []
     try:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streamapp.brokers import kafka_options
 from streamapp.clock import now_ms
 from streamapp.settings import Settings
 from streamapp.simulation.world import Action, World
@@ -57,10 +58,10 @@ async def simulate(
 ) -> dict[str, Any]:
     """Run the shoppers for ``seconds``; the summary the command prints."""
     world = World(seed, shoppers, items)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka_options(settings), linger_ms=5)
     consumer = AIOKafkaConsumer(
         settings.topic("recommendations"),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="latest",

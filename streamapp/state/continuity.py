@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import TopicPartition
 
+from streamapp.brokers import kafka_options
 from streamapp.contracts.events import Record
 from streamapp.failures import Transient
 from streamapp.ops import metrics
@@ -101,7 +102,7 @@ class Continuity:
 
     async def start(self) -> None:
         # aiokafka clients bind to the running loop: created here, not in __init__.
-        self.reader = LogReader(self.settings.kafka_bootstrap, f"{self.settings.app_id}-replay")
+        self.reader = LogReader(kafka_options(self.settings), f"{self.settings.app_id}-replay")
         await self.reader.start()
 
     async def stop(self) -> None:

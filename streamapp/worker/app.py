@@ -38,6 +38,7 @@ from faust.transport.drivers import aiokafka as kafka_driver
 from faust.types import ChannelT, EventT, StreamT, TransportT
 from mode import Service
 
+from streamapp.brokers import kafka_options
 from streamapp.clock import now_ms
 from streamapp.contracts.events import Headers, Record
 from streamapp.experiments.assignment import models_named
@@ -196,6 +197,22 @@ class _App(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
 
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """Faust's form of the connection options every other client takes
+    (:func:`~streamapp.brokers.kafka_options`): SASL over plaintext or TLS, or TLS alone."""
+    options = kafka_options(settings)
+    if options["security_protocol"].startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            ssl_context=options.get("ssl_context"),
+            mechanism=options["sasl_mechanism"],
+        )
+    if options["security_protocol"] == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
 def _faust_app(
     settings: Settings,
     app_id: str,
@@ -212,6 +229,7 @@ def _faust_app(
     return _App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         key_serializer="raw",
@@ -283,10 +301,10 @@ def create_app(settings: Settings) -> faust.App:
 
     model = ServingModel(settings.retrieval_min_support)
     experiments = ExperimentLog(
-        settings.kafka_bootstrap, settings.topic("experiments"), f"{settings.app_id}-experiments"
+        kafka_options(settings), settings.topic("experiments"), f"{settings.app_id}-experiments"
     )
     rules: CompactedTopic[Rule] = CompactedTopic(
-        settings.kafka_bootstrap,
+        kafka_options(settings),
         settings.topic("rules"),
         f"{settings.app_id}-rules",
         keyed,
@@ -376,7 +394,7 @@ def create_app(settings: Settings) -> faust.App:
         async def on_start(self) -> None:
             await store.start()
             # aiokafka clients bind to the running loop: create them here, not at import.
-            self.lag_reader = LagReader(settings.kafka_bootstrap, f"{settings.app_id}-lag")
+            self.lag_reader = LagReader(kafka_options(settings), f"{settings.app_id}-lag")
             await self.lag_reader.start()
             await continuity.start()
             await experiments.start()

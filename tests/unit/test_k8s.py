@@ -81,10 +81,15 @@ def test_no_secret_value_sits_in_the_config_map():
         for v in pod["volumes"]
         if "secret" in v
     }
-    assert mounted == {"streamapp-redis", "streamapp-api-keys"}
+    assert mounted == {
+        "streamapp-kafka",
+        "streamapp-kafka-operator",
+        "streamapp-redis",
+        "streamapp-api-keys",
+    }
     mounts = {m["mountPath"] for m in container("streamapp-worker")["volumeMounts"]}
-    assert str(Path(CONFIG["STREAMAPP_API_KEYS_FILE"]).parent) in mounts
-    assert str(Path(CONFIG["STREAMAPP_REDIS_PASSWORD_FILE"]).parent) in mounts
+    files = ("API_KEYS_FILE", "REDIS_PASSWORD_FILE", "KAFKA_SASL_PASSWORD_FILE", "KAFKA_SSL_CAFILE")
+    assert all(str(Path(CONFIG[f"STREAMAPP_{f}"]).parent) in mounts for f in files)
 
 
 def test_the_api_service_reaches_the_workers_and_the_policy_only_their_ports():

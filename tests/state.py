@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from streamapp import databases
+from streamapp.brokers import kafka_options
 from streamapp.databases import with_database
 from streamapp.ops.lag import LagReader
 from streamapp.state import keys
@@ -131,7 +132,7 @@ def applied(env: Env) -> int:
 async def drained(env: Env, group: str) -> bool:
     """Every input partition of ``group`` has committed up to its end offset."""
     inputs = {env.topic(t) for t in ("clicks", "carts", "inventory")}
-    async with LagReader("127.0.0.1:9092") as reader:
+    async with LagReader(kafka_options(env.settings)) as reader:
         rows = await reader.group_lag(group, inputs)
     return len(rows) == 6 + 6 + 3 and all(r.lag == 0 for r in rows)
 

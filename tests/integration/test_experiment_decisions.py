@@ -11,6 +11,7 @@ import subprocess
 import orjson
 import pytest
 
+from streamapp.brokers import kafka_options
 from streamapp.experiments.log import publish
 from streamapp.learning.registry import ModelRegistry
 from streamapp.state.store import Store
@@ -84,7 +85,7 @@ async def test_simulated_shoppers_find_no_winner_in_a_a_the_worse_variant_and_a_
         experiment("popularity", "ranking", WORSE),
         experiment("split", "srm", SAME),
     ):
-        await publish(deployment.settings.kafka_bootstrap, topic, document)
+        await publish(kafka_options(deployment.settings), topic, document)
     shoppers = simulate(deployment, 40)
     out, err = shoppers.communicate(timeout=120)
     assert shoppers.returncode == 0, err

@@ -12,13 +12,17 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY streamapp ./streamapp
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Every dependency at the version constraints.txt pins: the one CI tested.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM ${PYTHON_IMAGE} AS runtime
+# The key folder exists in the image, owned by the user, so a volume mounted there (compose's
+# api-keys) starts owned by it too.
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/streamapp --create-home \
-      --shell /usr/sbin/nologin streamapp
+      --shell /usr/sbin/nologin streamapp \
+ && install -d -o streamapp -g streamapp -m 0700 /var/lib/streamapp/api-keys
 COPY --from=build /wheels /wheels
 # Only the wheels built above can be installed (--no-index): the build stage fixed every version.
 # hadolint ignore=DL3013

@@ -8,15 +8,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := .stack
 
-.PHONY: demo test faults unit up down deps venv lint bench clean
+.PHONY: demo test faults unit up down deps venv lint bench clean constraints
 
-$(BIN)/.installed: pyproject.toml
+# Every version pinned by constraints.txt, the versions CI tests (`make constraints` renews it).
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/.installed
+
+# After a change of pyproject.toml's dependencies: install them unpinned, then pin what came.
+constraints:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -U -e '.[dev]'
+	@{ sed -n '1,/^# a change/p' constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	touch $(BIN)/.installed
 
 deps: venv
 	@bash deploy/deps.sh

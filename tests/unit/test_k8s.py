@@ -1,4 +1,6 @@
-"""deploy/k8s cannot be applied here (no cluster): check it statically against the code."""
+"""deploy/k8s cannot be applied here (no cluster): check it statically, against the
+Kubernetes API's own schemas (kubernetes-validate, strict: an unknown field fails) and against
+the code."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -40,6 +43,22 @@ def test_kustomization_lists_every_manifest():
         ("Job", "streamapp-topics"),
         ("NetworkPolicy", "streamapp"),
     } <= set(BY_KIND_NAME)
+
+
+# The oldest Kubernetes release the manifests promise to apply to.
+KUBERNETES = "1.30"
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_every_manifest_is_valid_for_the_kubernetes_api_with_no_unknown_field(name):
+    kubernetes_validate.validate(DOCS[name], KUBERNETES, strict=True)
+
+
+def test_the_schema_check_catches_a_misspelt_field():
+    broken = yaml.safe_load((K8S / "worker.yaml").read_text())
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError, match="securityContex"):
+        kubernetes_validate.validate(broken, KUBERNETES, strict=True)
 
 
 def pod_specs() -> dict[str, dict]:

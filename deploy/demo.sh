@@ -22,16 +22,8 @@ mkdir -p "$logs"
 if [ -z "${STREAMAPP_API_KEYS_FILE:-}" ]; then
   export STREAMAPP_API_KEYS_FILE=$logs/api-keys.yaml
   if [ ! -s "$logs/api-key" ] || [ ! -s "$STREAMAPP_API_KEYS_FILE" ]; then
-    $bin/python - "$logs/api-key" "$STREAMAPP_API_KEYS_FILE" <<'PY'
-import secrets, sys
-from pathlib import Path
-from streamapp.http.keys import digest
-from streamapp.settings import get_settings
-key = secrets.token_urlsafe(32)
-Path(sys.argv[1]).write_text(key + "\n")
-tenants = ", ".join(get_settings().tenants)
-Path(sys.argv[2]).write_text(f"- name: demo\n  sha256: {digest(key).hex()}\n  tenants: [{tenants}]\n")
-PY
+    $bin/streamapp api-key new --name demo --all-tenants --file "$STREAMAPP_API_KEYS_FILE" \
+      --key-out "$logs/api-key" >/dev/null
   fi
 fi
 api_key=$(cat "$logs/api-key" 2>/dev/null || echo "<your key>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+from pathlib import Path
 
 import yaml
 
@@ -17,16 +18,45 @@ def _new(args: argparse.Namespace) -> int:
     from streamapp.http.keys import digest
 
     settings = get_settings()
-    tenants = args.tenant or [settings.tenants[0]]
+    tenants = list(settings.tenants) if args.all_tenants else args.tenant or [settings.tenants[0]]
     unknown = sorted(set(tenants) - set(settings.tenants))
     if unknown:
         raise UsageError(f"tenants {unknown} are not served (STREAMAPP_TENANTS)")
     key = secrets.token_urlsafe(32)
     entry = {"name": args.name, "sha256": digest(key).hex(), "tenants": tenants}
-    print(f"key (shown once; the caller sends `Authorization: Bearer <key>`): {key}")
+    if args.key_out:
+        _write_private(Path(args.key_out), key + "\n")
+        print(f"key written to {args.key_out} (the caller sends `Authorization: Bearer <key>`)")
+    else:
+        print(f"key (shown once; the caller sends `Authorization: Bearer <key>`): {key}")
+    if args.file:
+        path = Path(args.file)
+        kept = [e for e in _entries(path) if e.get("name") != args.name]
+        _write_private(path, yaml.safe_dump([*kept, entry], sort_keys=False))
+        print(f"{path}: entry {args.name!r} written (a worker reads it again within a second)")
+        return 0
     print("append to the file STREAMAPP_API_KEYS_FILE names (read again within a second):")
     print(yaml.safe_dump([entry], sort_keys=False), end="")
     return 0
+
+
+def _entries(path: Path) -> list[dict[str, object]]:
+    """The key file's entries (none when it does not exist yet)."""
+    if not path.exists():
+        return []
+    document = yaml.safe_load(path.read_text()) or []
+    if not isinstance(document, list):
+        raise UsageError(f"{path}: not a key file (a YAML list of entries)")
+    return document
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` whole (a worker never reads half a file), readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(text)
+    partial.chmod(0o600)
+    partial.replace(path)
 
 
 def register(commands: Commands) -> None:
@@ -39,3 +69,12 @@ def register(commands: Commands) -> None:
     new.add_argument(
         "--tenant", action="append", help="a tenant it reads (repeat; the first is its default)"
     )
+    new.add_argument(
+        "--all-tenants", action="store_true", help="every tenant served (STREAMAPP_TENANTS)"
+    )
+    new.add_argument(
+        "--file",
+        help="write the entry into this key file, replacing the entry of the same name "
+        "(a rotation), instead of printing it",
+    )
+    new.add_argument("--key-out", help="write the key to this file instead of printing it")

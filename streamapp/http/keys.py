@@ -17,7 +17,7 @@ Each key has a token bucket (``STREAMAPP_API_RATE_PER_S``, ``STREAMAPP_API_BURST
 over its rate is told when to come back, and a brute force of keys from one address is slowed
 by the same limit per address.
 
->>> ring = KeyRing.of([ApiKey.entry("storefront", "s3cret", ("default",))])
+>>> ring = KeyRing((ApiKey("storefront", digest("s3cret"), ("default",)),))
 >>> ring.find("s3cret").name, ring.find("guess")
 ('storefront', None)
 >>> bucket = Buckets(rate=1.0, burst=2)
@@ -61,19 +61,10 @@ class ApiKey:
     sha256: bytes
     tenants: tuple[str, ...]
 
-    @classmethod
-    def entry(cls, name: str, key: str, tenants: tuple[str, ...]) -> ApiKey:
-        """The entry of a key given in clear (what `streamapp api-key new` writes)."""
-        return cls(name, digest(key), tenants)
-
 
 @dataclass(frozen=True)
 class KeyRing:
     keys: tuple[ApiKey, ...]
-
-    @classmethod
-    def of(cls, keys: list[ApiKey]) -> KeyRing:
-        return cls(tuple(keys))
 
     @classmethod
     def parse(cls, document: Any, tenants: tuple[str, ...]) -> KeyRing:

@@ -81,7 +81,7 @@ def test_host_ports_are_loopback_and_match_our_defaults():
 
 def test_worker_env_names_real_settings_and_services():
     fields = {f"STREAMAPP_{name.upper()}" for name in Settings.model_fields}
-    for service in ("topics", "worker", "learner", "replay"):
+    for service in ("topics", "api-key", "worker", "learner", "replay"):
         assert set(env(service)) <= fields, service
     assert env("worker")["STREAMAPP_REDIS_URL"].startswith("redis://redis:")
 
@@ -119,3 +119,15 @@ def test_replay_finds_the_mounted_datasets():
     target = mount.split(":")[1]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"STREAMAPP_DATASETS_DIR={target}" in dockerfile
+
+
+def test_the_worker_reads_the_api_keys_the_api_key_service_writes():
+    written = SERVICES["api-key"]["command"]
+    key_file = written[written.index("--file") + 1]
+    assert env("worker")["STREAMAPP_API_KEYS_FILE"] == key_file
+    volume = f"{Path(key_file).parent}"
+    assert any(m.split(":")[1] == volume for m in SERVICES["api-key"]["volumes"])
+    assert f"api-keys:{volume}:ro" in SERVICES["worker"]["volumes"]
+    assert SERVICES["worker"]["depends_on"]["api-key"]["condition"] == (
+        "service_completed_successfully"
+    )

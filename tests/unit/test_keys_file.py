@@ -8,8 +8,10 @@ import os
 import pytest
 import yaml
 
+from streamapp.cli.main import main
 from streamapp.http import keys
 from streamapp.http.keys import Buckets, InvalidKeys, KeyFile, KeyRing
+from streamapp.settings import get_settings
 
 TENANTS = ("default", "shop2")
 
@@ -73,3 +75,24 @@ def test_a_bucket_refills_at_its_rate_and_forgets_the_idlest_callers():
     assert buckets.wait("a", 0.5) == 0.0, "one token back after half a second"
     assert buckets.wait("b", 0.5) == 0.0 and buckets.wait("c", 0.5) == 0.0
     assert "a" not in buckets.buckets, "the idlest forgotten: back with a full bucket"
+
+
+def test_api_key_new_writes_a_key_the_file_grants_and_a_second_replaces_the_first(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("STREAMAPP_TENANTS", '["default", "shop2"]')
+    get_settings.cache_clear()
+    key_file, key_out = tmp_path / "keys" / "api-keys.yaml", tmp_path / "key"
+    issued = []
+    for _ in range(2):
+        argv = ["api-key", "new", "--name", "shop", "--all-tenants"]
+        assert main([*argv, "--file", str(key_file), "--key-out", str(key_out)]) == 0
+        issued.append(key_out.read_text().strip())
+    assert main(["api-key", "new", "--name", "other", "--file", str(key_file)]) == 0
+    get_settings.cache_clear()
+    ring = KeyFile(str(key_file), TENANTS).current()
+    granted = ring.find(issued[1])
+    assert granted is not None and granted.tenants == TENANTS
+    assert ring.find(issued[0]) is None  # the rotated key is gone
+    assert [k.name for k in ring.keys] == ["shop", "other"]
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"

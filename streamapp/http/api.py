@@ -39,7 +39,7 @@ from streamapp.http.keys import ApiKey, Buckets, KeyFile
 from streamapp.http.openapi import InvalidRequest, Operation
 from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
-from streamapp.recommend.rules import Rule, in_force, rank_with
+from streamapp.recommend.rules import Rule, by_attribute, in_force, rank_with
 from streamapp.recommend.scoring import top_up
 from streamapp.settings import Settings
 from streamapp.state.store import ServingView, Store
@@ -305,7 +305,7 @@ def register(
             ruled = in_force(rules(), tenant, now_ms(), "fallback", sensitive)
             pinned = [r.value for r in ruled if r.action == "pin"]
             view = await store.serving_view(
-                tenant, user_id, limit + settings.top_k, exclude, pinned
+                tenant, user_id, limit + settings.top_k, exclude, pinned, by_attribute(ruled)
             )
             assignment = assign(experiments(), tenant, user_id)
             served = model.served(treatment_of(assignment).model, tenant)

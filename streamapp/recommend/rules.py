@@ -33,6 +33,7 @@ __all__ = [
     "EXAMPLE",
     "InvalidRule",
     "Rule",
+    "by_attribute",
     "in_force",
     "keyed",
     "parse",
@@ -196,6 +197,17 @@ def in_force(
         if r.tenant == tenant and scope in r.scope and r.running(now) and r.effective(sensitive)
     ]
     return sorted(chosen, key=lambda r: (r.ts, r.rule_id))
+
+
+def by_attribute(rules: Iterable[Rule]) -> bool:
+    """Whether any of ``rules`` picks the items it ranks by category or brand, so a ranking
+    needs the attributes of its items read (a pin names its item; an allow acts in the state,
+    never in a ranking).
+
+    >>> by_attribute([parse(EXAMPLE)]), by_attribute([])
+    (True, False)
+    """
+    return any(r.kind != "item_id" and r.action not in ("pin", "allow") for r in rules)
 
 
 def weigh(ranked: Sequence[Ranked], rules: Sequence[Rule], attributes: Attributes) -> list[Ranked]:

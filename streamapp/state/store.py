@@ -574,12 +574,14 @@ class Store(Lifecycle):
         top_up: int,
         exclude: Sequence[str] = (),
         pinned: Sequence[str] = (),
+        kinds: bool = False,
     ) -> ServingView:
         """What the HTTP API answers from, in one script call (``lua/serving_view.lua``): the
         user's last list without the items that went out of stock since it was made, up to
         ``top_up`` in-stock items by popularity that the user has not bought and the caller did
         not exclude (scored in weights at the landmark: the stored units over ``UNITS``), which
-        ``pinned`` items cannot be shown, and the category and brand of those items."""
+        ``pinned`` items cannot be shown, and, with ``kinds`` (a rule in force picks items by
+        category or brand), the category and brand of those items."""
         app = self.settings.app_id
         read = [
             keys.user(app, tenant, user_id, "record"),
@@ -589,18 +591,18 @@ class Store(Lifecycle):
             keys.tenant(app, tenant, "category"),
             keys.tenant(app, tenant, "brand"),
         ]
-        asked = orjson.dumps({"exclude": list(exclude), "pinned": list(pinned)})
+        asked = orjson.dumps({"exclude": list(exclude), "pinned": list(pinned), "kinds": kinds})
         raw, gone, flat, unavailable, named = await self._serving_view(
             keys=read, args=[top_up, asked]
         )
         popular = [(flat[i].decode(), float(flat[i + 1]) / UNITS) for i in range(0, len(flat), 2)]
-        kinds = {
+        attributes = {
             text(item): (category and text(category), brand and text(brand))
             for item, category, brand in zip(named[::3], named[1::3], named[2::3], strict=True)
         }
         stored = StoredList.parse(raw) if raw is not None else None
         current = None if stored is None else stored.message({g.decode() for g in gone})
-        return ServingView(current, popular, {text(i) for i in unavailable}, kinds)
+        return ServingView(current, popular, {text(i) for i in unavailable}, attributes)
 
     async def read_user_vectors(
         self, users: list[tuple[str, str]]

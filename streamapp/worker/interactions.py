@@ -30,7 +30,7 @@ from streamapp.learning.serving import ServingModel
 from streamapp.ops import metrics
 from streamapp.ops.tracing import BatchTraces, Stages
 from streamapp.recommend.pipeline import candidates_for, choose
-from streamapp.recommend.rules import Rule, in_force, pin, weigh
+from streamapp.recommend.rules import Rule, by_attribute, in_force, pin, weigh
 from streamapp.recommend.scoring import Signals, explore
 from streamapp.settings import Settings
 from streamapp.state.decay import needs_rescale
@@ -171,7 +171,7 @@ class InteractionProcessor:
             [key for key in triggers if key not in stored],
             spans(r for r in records if r.topic != self.refresh_topic),
             cosine=self._uses("cosine"),
-            kinds=any(r.kind != "item_id" and r.action != "pin" for r in self._running(now)),
+            kinds=by_attribute(self._running(now)),
         )
         stages.mark()
         return Prepared(

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 HOLD_S = 60.0
 # Which table of the state (lua/ruled.lua) a rule's action changes; the others touch lists.
 TABLES = {"block": "ruled", "allow": "allowed"}
+# With no change, how often a worker looks at what is applied all the same (ms).
+RECHECK_MS = 30_000
 # A tenant's sensitive category, carried out as a rule of this id prefix.
 SENSITIVE = "sensitive:"
 
@@ -58,36 +60,69 @@ class RuleEffects:
         self.sink = sink
         self.rules = rules
         self.refreshes = Refreshes(settings, store, sink)
+        # What the last complete step saw: the rules, when, and whether it left a rule that
+        # another worker held.
+        self.seen: frozenset[object] = frozenset()
+        self.checked_at: int | None = None
+        self.waiting = False
 
     async def step(self, now: int) -> int:
-        """Carry out every start and end due at ``now`` (epoch ms); returns how many."""
-        done = 0
+        """Carry out every start and end due at ``now`` (epoch ms); returns how many. A step
+        reads Redis only when there can be something to do: the rules changed, a rule's start
+        or end passed, the last step met a rule another worker held, or ``RECHECK_MS`` went
+        by (a worker that took a rule and stopped leaves it to the others once its lock
+        expires). A step that fails is due again."""
+        rules = list(self.rules())
+        seen = frozenset((r.tenant, r.rule_id, r.ts, r.status, r.approved_by) for r in rules)
+        if not self._due(rules, seen, now):
+            return 0
+        done, waiting = 0, False
+
+        async def held(tenant: str, rule_id: str, work: Callable[[], Awaitable[None]]) -> None:
+            nonlocal done, waiting
+            if await self._held(tenant, rule_id, work):
+                done += 1
+            else:
+                waiting = True
+
         for tenant in self.settings.tenants:
             sensitive = self.settings.of_tenant(tenant).sensitive_categories
             wanted = {
                 r.rule_id: r
-                for r in self.rules()
+                for r in rules
                 if r.tenant == tenant and r.running(now) and r.effective(sensitive)
             }
             applied = await self.store.rules_applied(tenant)
-            held = {SENSITIVE + c for c in sensitive}
+            kept = {SENSITIVE + c for c in sensitive}
             for rule_id, record in applied.items():
                 if rule_id.startswith(SENSITIVE):
-                    if rule_id not in held:
-                        end = partial(self._sensitive, tenant, rule_id, "remove", now)
-                        done += await self._held(tenant, rule_id, end)
+                    if rule_id not in kept:
+                        await held(
+                            tenant,
+                            rule_id,
+                            partial(self._sensitive, tenant, rule_id, "remove", now),
+                        )
                     continue
                 rule = wanted.get(rule_id)
                 if rule is None or rule.ts != _version(record):
-                    end = partial(self._end, tenant, rule_id, record, now)
-                    done += await self._held(tenant, rule_id, end)
-            for rule_id in held - set(applied):
-                start = partial(self._sensitive, tenant, rule_id, "add", now)
-                done += await self._held(tenant, rule_id, start)
+                    await held(tenant, rule_id, partial(self._end, tenant, rule_id, record, now))
+            for rule_id in kept - set(applied):
+                await held(tenant, rule_id, partial(self._sensitive, tenant, rule_id, "add", now))
             for rule_id, rule in wanted.items():
                 if rule_id not in applied or rule.ts != _version(applied[rule_id]):
-                    done += await self._held(tenant, rule_id, partial(self._start, rule, now))
+                    await held(tenant, rule_id, partial(self._start, rule, now))
+        self.seen, self.checked_at, self.waiting = seen, now, waiting
         return done
+
+    def _due(self, rules: list[Rule], seen: frozenset[object], now: int) -> bool:
+        if self.checked_at is None or seen != self.seen or self.waiting:
+            return True
+        if now - self.checked_at >= RECHECK_MS:
+            return True
+        last = self.checked_at
+        return any(
+            t is not None and last < t <= now for r in rules for t in (r.starts_at, r.ends_at)
+        )
 
     async def _held(self, tenant: str, rule_id: str, work: Callable[[], Awaitable[None]]) -> int:
         """Run ``work`` under the rule's lock; 0 when another worker holds it."""

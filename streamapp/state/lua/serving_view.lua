@@ -3,10 +3,10 @@
 -- out), and in-stock items by decayed popularity for lists that need topping up: the ranking
 -- walked a page at a time, skipping items out of stock, bought by the user, or excluded by the
 -- caller, until `limit` are found. For the merchandising rules the API applies: which of the
--- pinned items cannot be shown (out of stock, or bought), and the category and brand of the
--- popular and pinned items.
+-- pinned items cannot be shown (out of stock, or bought), and, when a rule in force picks
+-- items by category or brand, the category and brand of the popular and pinned items.
 -- KEYS = {t:u:U:record, t:oos, t:pop, t:u:U:bought, t:category, t:brand};
--- ARGV = {limit, JSON {exclude = [item, ...], pinned = [item, ...]}};
+-- ARGV = {limit, JSON {exclude = [item, ...], pinned = [item, ...], kinds = bool}};
 -- returns {stored list or false, {gone item, ...}, flat {item, score, item, score, ...},
 --          {unavailable pinned item, ...}, flat {item, category|false, brand|false, ...}}.
 local _, raw = record_parts(redis.call('GET', KEYS[1]))
@@ -49,7 +49,7 @@ for _, item in ipairs(asked.pinned) do
   named[#named + 1] = item
 end
 local kinds = {}
-if #named > 0 then
+if asked.kinds and #named > 0 then
   local categories = redis.call('HMGET', KEYS[5], unpack(named))
   local brands = redis.call('HMGET', KEYS[6], unpack(named))
   for i, item in ipairs(named) do

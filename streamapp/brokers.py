@@ -46,8 +46,8 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
 
 
 def sasl_password(settings: Settings) -> str:
-    """The SASL password: the setting's, or else the first line of its file (a mounted
-    secret)."""
+    """The SASL password: the setting's, or else its file's content without the trailing
+    newline (a mounted secret)."""
     password = settings.kafka_sasl_password.get_secret_value()
     if password or not settings.kafka_sasl_password_file:
         return password

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     kafka_sasl_username: str = ""
     """The principal's user name for SASL."""
     kafka_sasl_password: SecretStr = SecretStr("")
-    """Its password; printed and logged as ``***``."""
+    """Its password (``streamapp settings`` prints it as ``**********``; no log line or error
+    holds it)."""
     kafka_sasl_password_file: str = ""
     """A file holding the SASL password (a mounted secret), read when the password above is
     empty."""

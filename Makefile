@@ -1,6 +1,7 @@
 # streamapp — the two commands: `make demo` (the main job) and `make test faults` (the whole
-# suite: `make test` is everything but the fault-injection campaign, which is `make faults`).
-# Both install what is missing: a venv with the Python deps, the Kafka jars (Maven Central),
+# suite: `make test` is everything but the long runs, which are `make faults`: the
+# fault-injection campaign and the promise tests on a Redis Cluster). Both install what is
+# missing: a venv with the Python deps, the Kafka jars (Maven Central),
 # Debian's redis-server and kcat.
 SHELL := /bin/bash
 PY ?= python3
@@ -57,16 +58,16 @@ lint: venv
 unit: lint
 	$(BIN)/pytest tests/unit streamapp
 
-# Then the promise tests again on a three-master Redis Cluster (deploy/redis/cluster.sh).
+# Everything but the long runs, on one Redis: under 15 minutes on our machines.
 test: deps lint
 	$(BIN)/pytest --ignore=tests/faults
-	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/integration
 
-# The campaign, then its promise tests (workers killed and frozen, the broker restarted) on the
-# Redis Cluster.
+# The long runs: the fault campaign, then every promise test (the integration tests' and the
+# campaign's: workers killed and frozen, the broker restarted) again on a three-master Redis
+# Cluster (deploy/redis/cluster.sh).
 faults: deps
 	$(BIN)/pytest tests/faults
-	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/faults
+	STREAMAPP_TEST_REDIS=cluster $(BIN)/pytest -m promise tests/integration tests/faults
 
 bench: up
 	$(BIN)/streamapp bench

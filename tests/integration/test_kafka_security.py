@@ -2,7 +2,8 @@
 authorizer: each principal gets the ACLs ``streamapp topics acls`` derives from the topic
 declarations, and nothing more. The worker, the learner, ``lag``, ``topics apply|check`` and
 ``replay`` work through it; a wrong password fails fast and says why; a principal without
-write access to ``inventory`` cannot forge a stock-out."""
+write access to ``inventory`` cannot forge a stock-out. A second listener speaks TLS and wants
+a client certificate, whose common name is the principal."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ PRINCIPALS = {"shop": "User:shop", "streamapp": "User:app", "operator": "User:op
 @dataclass(frozen=True)
 class SecureBroker:
     port: int
+    tls_port: int  # TLS with a client certificate required: the certificate names the user
+    ca: trustme.CA  # the brokers' and the clients' certificates' issuer
     ca_file: Path
     admin_config: Path
 
@@ -77,9 +80,10 @@ def _jaas(user: str) -> str:
 
 @pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    """A second local broker: one SASL_SSL listener on a free loopback port (its certificate
-    from a CA made here), SCRAM users created when its storage is formatted, the standard
-    authorizer denying whatever no ACL allows. Its controller listener stays plaintext on
+    """A second local broker: a SASL_SSL listener on a free loopback port (its certificate
+    from a CA made here) and an SSL one that requires a client certificate of that CA, SCRAM
+    users created when its storage is formatted, the standard authorizer denying whatever no
+    ACL allows. Its controller listener stays plaintext on
     loopback, as the broker's own (``User:ANONYMOUS``, a super user for the controller)."""
     folder = tmp_path_factory.mktemp("secure-kafka")
     ca = trustme.CA()
@@ -91,15 +95,18 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     keystore, ca_file = folder / "broker.pem", folder / "ca.pem"
     keystore.write_bytes(pkcs8 + b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
     ca.cert_pem.write_to_path(str(ca_file))
-    port, controller = free_port(), free_port()
+    port, tls_port, controller = free_port(), free_port(), free_port()
     properties = folder / "secure.properties"
     properties.write_text(
         "\n".join(
             [
-                f"listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=SASL_SSL://127.0.0.1:{port}",
+                f"listeners=SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{tls_port},"
+                f"CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{tls_port}",
                 "inter.broker.listener.name=SASL_SSL",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL",
+                "listener.name.ssl.ssl.client.auth=required",
+                "ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/,DEFAULT",
                 f"sasl.enabled.mechanisms={MECHANISM}",
                 f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
                 f"listener.name.sasl_ssl.{MECHANISM.lower()}.sasl.jaas.config={_jaas('admin')}",
@@ -142,7 +149,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     }
     subprocess.run(["bash", str(KAFKA_SH), "up"], env=env, check=True, timeout=180)
     try:
-        yield SecureBroker(port, ca_file, admin_config)
+        yield SecureBroker(port, tls_port, ca, ca_file, admin_config)
     finally:
         subprocess.run(["bash", str(KAFKA_SH), "down"], env=env, check=False, timeout=120)
 
@@ -259,3 +266,28 @@ async def test_a_wrong_password_or_a_plaintext_client_is_refused_at_once(
         await plaintext.start()
     await plaintext.stop()
     await wait_for(lambda: worker.proc is not None and worker.proc.poll() is not None)
+
+
+async def test_a_client_certificate_names_its_principal_over_tls(
+    deployment: Env, granted: SecureBroker, tmp_path: Path
+) -> None:
+    over_tls = {
+        "STREAMAPP_KAFKA_BOOTSTRAP": f"127.0.0.1:{granted.tls_port}",
+        "STREAMAPP_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "STREAMAPP_KAFKA_SSL_CAFILE": str(granted.ca_file),
+    }
+    # No certificate: the TLS listener lets no one in.
+    anonymous = command(deployment, "topics", "check", **over_tls)
+    assert anonymous.returncode == 2, anonymous.stdout + anonymous.stderr
+    # The operator's certificate: its common name is the principal the ACLs name (User:ops).
+    leaf = granted.ca.issue_cert("ops.streamapp.test", common_name="ops")
+    cert, key = tmp_path / "ops.pem", tmp_path / "ops.key"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    as_ops = {
+        **over_tls,
+        "STREAMAPP_KAFKA_SSL_CERTFILE": str(cert),
+        "STREAMAPP_KAFKA_SSL_KEYFILE": str(key),
+    }
+    checked = command(deployment, "topics", "check", **as_ops)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

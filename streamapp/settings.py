@@ -449,6 +449,12 @@ class Settings(BaseSettings):
         """λ of forward decay, per millisecond (timestamps are epoch ms)."""
         return math.log(2.0) / (self.half_life_s * 1000.0)
 
+    @property
+    def learner_group(self) -> str:
+        """The learner's consumer group and Faust application id (the workers' is
+        ``app_id``)."""
+        return f"{self.app_id}-learner"
+
     def topic(self, name: str) -> str:
         """Physical topic name: the configurable prefix lets tenants share a cluster."""
         return f"{self.topic_prefix}{name}"

@@ -51,7 +51,7 @@ def _lag_exporter(args: argparse.Namespace) -> int:
     from streamapp.ops.lag import LagReader, export
 
     settings = get_settings()
-    groups = args.group or [settings.app_id, f"{settings.app_id}-learner"]
+    groups = args.group or [settings.app_id, settings.learner_group]
     start_http_server(args.port, addr=args.host)
     print(f"lag-exporter: groups {', '.join(groups)} on http://{args.host}:{args.port}/metrics")
 

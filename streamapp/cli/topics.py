@@ -26,7 +26,8 @@ def _topics(args: argparse.Namespace) -> int:
             if role not in ROLES or not principal:
                 raise UsageError(f"--principal {pair}: ROLE=PRINCIPAL, ROLE one of {list(ROLES)}")
             principals[role] = principal
-        for grant in grants(load_specs(settings), principals, settings.app_id):
+        groups = (settings.app_id, settings.learner_group)
+        for grant in grants(load_specs(settings), principals, groups):
             print(shlex.join(grant))
         return 0
 

@@ -7,16 +7,17 @@ Each grant is the argument list of Kafka's own ACL tool (``kafka-acls.sh``, or
 
 >>> from streamapp.ops.topics import TopicSpec
 >>> specs = [TopicSpec("inventory", 3, 1, writers=("shop",), readers=("streamapp",))]
->>> for grant in grants(specs, {"shop": "User:shop", "streamapp": "User:app"}, "app"):
+>>> principals = {"shop": "User:shop", "streamapp": "User:app"}
+>>> for grant in grants(specs, principals, ("app", "app-learner")):
 ...     print(" ".join(grant))
 --add --allow-principal User:shop --operation Write --operation Describe --topic inventory
 --add --allow-principal User:app --operation Read --operation Describe --topic inventory
---add --allow-principal User:app --operation Read --resource-pattern-type prefixed --group app
+--add --allow-principal User:app --operation Read --group app --group app-learner
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from streamapp.ops.topics import TopicSpec
 
@@ -27,11 +28,14 @@ __all__ = ["grants"]
 _ADMINISTER = ("Create", "Alter", "AlterConfigs", "DescribeConfigs")
 
 
-def grants(specs: list[TopicSpec], principals: Mapping[str, str], app_id: str) -> list[list[str]]:
+def grants(
+    specs: list[TopicSpec], principals: Mapping[str, str], groups: Sequence[str]
+) -> list[list[str]]:
     """One ACL tool invocation per (principal, set of operations). ``principals`` maps a role
-    to its principal (``User:name``); a role left out is granted nothing. Consumer groups:
-    streamapp's processes join groups named after ``app_id`` (the worker's, the learner's);
-    the operator's ``lag`` reads their committed offsets."""
+    to its principal (``User:name``); a role left out is granted nothing. ``groups`` are the
+    consumer groups streamapp's processes join (the workers', the learner's), named one by one
+    so that another deployment's groups stay out of reach; the operator's ``lag`` reads their
+    committed offsets."""
     out: list[list[str]] = []
 
     def grant(principal: str, operations: tuple[str, ...], resource: list[str]) -> None:
@@ -47,7 +51,7 @@ def grants(specs: list[TopicSpec], principals: Mapping[str, str], app_id: str) -
             principal, ("Write", "Describe"), topics([s.name for s in specs if role in s.writers])
         )
         grant(principal, ("Read", "Describe"), topics([s.name for s in specs if role in s.readers]))
-        group = ["--resource-pattern-type", "prefixed", "--group", app_id]
+        group = [arg for name in groups for arg in ("--group", name)]
         if role == "streamapp":
             grant(principal, ("Read",), group)
         if role == "operator":

@@ -456,7 +456,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def create_learner_app(settings: Settings) -> faust.App:
     """The learner: its own consumer group over clicks, carts and audit; snapshots on a timer."""
-    app = _faust_app(settings, f"{settings.app_id}-learner", settings.learner_web_port)
+    app = _faust_app(settings, settings.learner_group, settings.learner_web_port)
     batch_fetches(app, settings.learner_fetch_min_bytes, settings.learner_fetch_max_wait_ms)
     store = Store(settings)
     learner = Learner(settings, store)

@@ -42,7 +42,7 @@ def test_every_topic_names_who_writes_and_reads_it_and_no_unknown_role(tmp_path)
 def test_acls_grant_each_principal_only_what_the_declarations_allow():
     specs = load_specs(Settings(topic_prefix="p."))
     principals = {"shop": "User:shop", "streamapp": "User:app"}
-    lines = grants(specs, principals, "app")
+    lines = grants(specs, principals, ("app", "app-learner"))
 
     def topics(principal: str, operation: str) -> set[str]:
         return {

@@ -8,13 +8,12 @@ TLS, SASL over either) and a credential is configured once.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
 from streamapp.errors import UsageError
-from streamapp.settings import Settings
+from streamapp.settings import Settings, read_secret
 
 __all__ = ["describe", "kafka_options", "sasl_password"]
 
@@ -51,13 +50,7 @@ def sasl_password(settings: Settings) -> str:
     password = settings.kafka_sasl_password.get_secret_value()
     if password or not settings.kafka_sasl_password_file:
         return password
-    try:
-        return Path(settings.kafka_sasl_password_file).read_text().strip()
-    except OSError as exc:
-        raise UsageError(
-            f"STREAMAPP_KAFKA_SASL_PASSWORD_FILE {settings.kafka_sasl_password_file}: cannot be "
-            f"read ({exc.strerror})"
-        ) from None
+    return read_secret(settings.kafka_sasl_password_file, "STREAMAPP_KAFKA_SASL_PASSWORD_FILE")
 
 
 def describe(settings: Settings) -> str:

@@ -12,13 +12,11 @@ True
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from streamapp.errors import UsageError
-from streamapp.settings import Settings
+from streamapp.settings import Settings, read_secret
 
 __all__ = [
     "ALL",
@@ -95,11 +93,7 @@ def security(settings: Settings) -> dict[str, Any]:
         }
         options.update({k: v for k, v in tls.items() if v})
     if settings.redis_password_file:
-        try:
-            options["password"] = Path(settings.redis_password_file).read_text().strip()
-        except OSError as exc:
-            raise UsageError(
-                f"STREAMAPP_REDIS_PASSWORD_FILE {settings.redis_password_file}: cannot be read "
-                f"({exc.strerror})"
-            ) from None
+        options["password"] = read_secret(
+            settings.redis_password_file, "STREAMAPP_REDIS_PASSWORD_FILE"
+        )
     return options

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamapp.contracts import SCHEMAS_DIR, TOPICS_DIR
+from streamapp.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -458,6 +459,15 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Physical topic name: the configurable prefix lets tenants share a cluster."""
         return f"{self.topic_prefix}{name}"
+
+
+def read_secret(path: str, variable: str) -> str:
+    """A secret kept in a file (a mounted Secret), without its trailing newline; an
+    unreadable file is a usage error naming the ``variable`` that points at it."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"{variable} {path}: cannot be read ({exc.strerror})") from None
 
 
 def redact(url: str) -> str:

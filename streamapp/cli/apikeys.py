@@ -31,7 +31,7 @@ def _new(args: argparse.Namespace) -> int:
         print(f"key (shown once; the caller sends `Authorization: Bearer <key>`): {key}")
     if args.file:
         path = Path(args.file)
-        kept = [e for e in _entries(path) if e.get("name") != args.name]
+        kept = [e for e in _entries(path, settings.tenants) if e.get("name") != args.name]
         _write_private(path, yaml.safe_dump([*kept, entry], sort_keys=False))
         print(f"{path}: entry {args.name!r} written (a worker reads it again within a second)")
         return 0
@@ -40,14 +40,19 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entries(path: Path) -> list[dict[str, object]]:
-    """The key file's entries (none when it does not exist yet)."""
+def _entries(path: Path, tenants: tuple[str, ...]) -> list[dict[str, object]]:
+    """The key file's entries (none when it does not exist yet), checked as a worker checks
+    them, so a file a worker would refuse is not written to."""
+    from streamapp.http.keys import InvalidKeys, KeyRing
+
     if not path.exists():
         return []
     document = yaml.safe_load(path.read_text()) or []
-    if not isinstance(document, list):
-        raise UsageError(f"{path}: not a key file (a YAML list of entries)")
-    return document
+    try:
+        KeyRing.parse(document, tenants)
+    except InvalidKeys as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return list(document)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -96,3 +96,11 @@ def test_api_key_new_writes_a_key_the_file_grants_and_a_second_replaces_the_firs
     assert ring.find(issued[0]) is None  # the rotated key is gone
     assert [k.name for k in ring.keys] == ["shop", "other"]
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_api_key_new_refuses_to_write_into_a_file_a_worker_would_refuse(tmp_path, capsys):
+    key_file = tmp_path / "api-keys.yaml"
+    key_file.write_text(yaml.safe_dump([{"name": "x", "sha256": "abc", "tenants": ["default"]}]))
+    assert main(["api-key", "new", "--name", "shop", "--file", str(key_file)]) == 2
+    assert "64 digits" in capsys.readouterr().err
+    assert "shop" not in key_file.read_text()

@@ -169,16 +169,9 @@ def granted(deployment: Env, secure_broker: SecureBroker) -> SecureBroker:
 
 
 def _settings(deployment: Env, broker: SecureBroker, user: str) -> Settings:
-    env = broker.env(user)
-    return Settings(
-        kafka_bootstrap=env["STREAMAPP_KAFKA_BOOTSTRAP"],
-        kafka_security_protocol="SASL_SSL",
-        kafka_sasl_mechanism=MECHANISM,
-        kafka_sasl_username=user,
-        kafka_sasl_password=USERS[user],
-        kafka_ssl_cafile=str(broker.ca_file),
-        topic_prefix=deployment.settings.topic_prefix,
-    )
+    """The settings the variables of ``broker.env(user)`` give, for a client in this test."""
+    given = {k.removeprefix("STREAMAPP_").lower(): v for k, v in broker.env(user).items()}
+    return Settings(**given, topic_prefix=deployment.settings.topic_prefix)
 
 
 async def test_every_client_works_through_sasl_ssl_with_no_more_than_its_acls(
@@ -258,6 +251,7 @@ async def test_a_wrong_password_or_a_plaintext_client_is_refused_at_once(
     assert "not-the-password" not in refused.stdout + refused.stderr
 
     worker = Worker(deployment, wrong)
+    deployment.workers.append(worker)  # stopped at the end, should it start after all
     with pytest.raises(RuntimeError, match="refused the connection"):
         worker.start()
 
